@@ -1,0 +1,28 @@
+"""stochmech: incentive-compatible market mechanisms for stochastic, repeated settings.
+
+The library implements two mechanisms and the tools to verify them on the numbers:
+
+* the two-stage repeated stochastic game mechanism that makes truthful bidding a Dominant
+  Strategy Non-Bankrupting Equilibrium (DNBE), with its running frequency and
+  joint-independence statistics kept by a Rust :class:`BidLedger`, and its demand-response
+  market application (:mod:`stochmech.markets.demand_response`);
+* the strategic LQG system with static, dynamic deterministic and layered dynamic stochastic
+  VCG payments (:mod:`stochmech.lqg`).
+"""
+
+from stochmech._core import __version__
+from stochmech._core import window as _window
+
+
+def window(day: int, gamma: float = 0.5) -> float:
+    """Detection window r(l) of eq. (11), ``sqrt(ln(2 l^(1+gamma)) / (2 l))``, for day ``l >= 1``.
+
+    Examples
+    --------
+    >>> round(window(1), 6)
+    0.588705
+    """
+    return _window(int(day), float(gamma))
+
+
+__all__ = ["__version__", "window"]

@@ -1,0 +1,5 @@
+import sys
+
+from stochmech.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+"""Two-stage stochastic games: the generic interface and concrete games."""
+
+from stochmech.games.base import TwoStageGame
+
+__all__ = ["TwoStageGame"]
