@@ -6,6 +6,8 @@
 //! No Python types appear here; the bindings crate wraps these structs.
 
 pub mod error;
+pub mod ledger;
 pub mod window;
 
 pub use error::{CoreError, CoreResult};
+pub use ledger::{BidLedger, RecordOutput};

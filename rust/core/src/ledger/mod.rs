@@ -1,0 +1,836 @@
+//! The bid ledger: running frequency (eq. 6) and joint-independence (eq. 8) statistics of
+//! the type bids against the declared supertypes, and the penalty event E_i(l) of eq. (13).
+//!
+//! # How the joint statistic avoids Delta^n
+//! For player i and a profile d = (t, g) with g = d_-i, h_{i,d}(l) = (c_t(g) - theta_i(t) M(g)) / l
+//! where M(g) counts the days whose profile without i is g and c_t(g) those among them on which
+//! i bid t. Profiles with M(g) = 0 give zero. The numerator v(g) = max_t |c_t - theta_t M| does
+//! not depend on l and changes only when g is the day's profile without i, so one group per
+//! player changes per day: an indexed max-heap over groups gives max_d |h_{i,d}(l)| = max_g v(g) / l
+//! in O(K + log G) per player and day.
+//!
+//! # Flags without touching every group
+//! Since v(g) <= M(g), a group with M(g) < l r(l) cannot fire, and l r(l) is increasing in l:
+//! such a group cannot fire until it is touched again. The ledger keeps the full-profile counts
+//! J(d) (one table access per day) and small dense *block counts* ([`blocks`]) that bound
+//! M_i(d_-i) from above without any lookup. Only a group whose bound reaches the threshold has
+//! its exact M and per-type counts c_t(g) = J(g with t) read back from J; if it can fire it is
+//! *tracked* from then on (a record of its counts and a place in the heap). Untracked groups
+//! always had M below the threshold at their last update. Random memory traffic is what limits
+//! this loop, and in the common case a flags-only day touches one large table once.
+//!
+//! When exact maxima are asked for, the ledger tracks every group from then on ("complete").
+//!
+//! # Exactness
+//! Flags are decided on scaled quantities against a cheap l r(l) with a relative safety band of
+//! 1e-9; inside the band (a cold path) the statistic is recomputed exactly as eqs. (6)-(8) read,
+//! `|N/l - theta|` and `|J/l - theta (M/l)|` against r(l) of eq. (11), so flags equal the dense
+//! definition bit for bit.
+
+/// Runs `$body` with `$l` bound to the concrete ledger behind an `Inner`.
+macro_rules! dispatch {
+    ($inner:expr, $l:ident => $body:expr) => {
+        match $inner {
+            Inner::D1($l) => $body,
+            Inner::D2($l) => $body,
+            Inner::D4($l) => $body,
+            Inner::D8($l) => $body,
+            Inner::S1($l) => $body,
+            Inner::S2($l) => $body,
+            Inner::S4($l) => $body,
+            Inner::S8($l) => $body,
+        }
+    };
+}
+
+mod blocks;
+mod counts;
+mod heap;
+pub mod key;
+mod persist;
+mod table;
+
+use crate::error::{CoreError, CoreResult};
+use crate::window::{check_gamma, scaled_threshold_fast, window};
+use blocks::BlockCounts;
+use counts::{CountStore, DenseCounts, SparseCounts};
+use heap::IndexedMaxHeap;
+use key::KeyLayout;
+use table::{hash_key, CountTable};
+
+/// Relative safety band around the threshold inside which flags are decided exactly.
+const BAND: f64 = 1e-9;
+/// Days of look-ahead when prefetching table slots.
+const AHEAD: usize = 24;
+/// Largest K kept in the dense count store.
+const DENSE_MAX_TYPES: usize = 32;
+/// Largest day number whose value is exact in f64.
+const MAX_DAY: u64 = 1 << 53;
+
+/// Prefetch hint (never faults, never changes behaviour).
+#[inline(always)]
+pub(crate) fn prefetch_read<T>(ptr: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: _mm_prefetch is a hint; it never dereferences the pointer architecturally and
+    // cannot fault, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch(ptr as *const i8, core::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
+}
+
+/// Asks the kernel to back a large, not yet touched allocation with transparent huge pages:
+/// the tables are read at random, and with 4 KiB pages nearly every access misses the TLB.
+/// A hint only; without it (or off Linux) nothing changes but speed.
+pub(crate) fn advise_huge_pages<T>(buffer: &mut Vec<T>) {
+    const HUGE: usize = 2 << 20;
+    let bytes = buffer.capacity() * std::mem::size_of::<T>();
+    if bytes < 2 * HUGE {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let start = buffer.as_mut_ptr() as usize;
+        let aligned = start.next_multiple_of(HUGE);
+        let end = (start + bytes) / HUGE * HUGE;
+        if end > aligned {
+            // SAFETY: the range lies inside the buffer's own allocation; MADV_HUGEPAGE only
+            // changes how the kernel backs it and never its contents.
+            unsafe {
+                libc::madvise(
+                    aligned as *mut libc::c_void,
+                    end - aligned,
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+}
+
+/// Destination of a [`BidLedger::record`] call: row-major (L, n) arrays.
+pub struct RecordOutput<'a> {
+    /// E_i(l) of eq. (13).
+    pub flags: &'a mut [bool],
+    /// Optional exact max_t |f_i,t(l)| and max_d |h_i,d(l)|.
+    pub detail: Option<(&'a mut [f64], &'a mut [f64])>,
+}
+
+/// A profile d with its joint discrepancy h_{i,d}(l) for one player.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileDiscrepancy {
+    pub profile: Vec<u16>,
+    pub value: f64,
+}
+
+/// One player's statistics.
+struct Player<const W: usize, C> {
+    theta: Vec<f64>,
+    /// Types by decreasing probability (the sparse store needs it).
+    theta_desc: Vec<u16>,
+    /// N_i(t).
+    marginal: Vec<u64>,
+    /// Tracked groups d_-i: count = M(d_-i), tag = index of the group's count record.
+    tracked: CountTable<W>,
+    /// Per-type counts of the tracked groups.
+    records: C,
+    /// Tracked groups by v(g) = max_t |c_t - theta_t M|.
+    heap: IndexedMaxHeap,
+    /// Scratch space for counts read back from J.
+    scratch: Vec<(u16, u64)>,
+}
+
+// Manual impl: a derive would ask `C: Clone` twice; the trait already requires it.
+impl<const W: usize, C: CountStore> Clone for Player<W, C> {
+    fn clone(&self) -> Self {
+        Self {
+            theta: self.theta.clone(),
+            theta_desc: self.theta_desc.clone(),
+            marginal: self.marginal.clone(),
+            tracked: self.tracked.clone(),
+            records: self.records.clone(),
+            heap: self.heap.clone(),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+/// What a player needs of the ledger to read a group's counts back from J.
+struct Shared<'a, const W: usize> {
+    layout: &'a KeyLayout,
+    joint: &'a CountTable<W>,
+    k: usize,
+}
+
+impl<const W: usize> Shared<'_, W> {
+    /// c_t(g) = J(g with `player`'s digit t) for the types with c_t > 0, and their sum M(g).
+    fn read_back(&self, key: &[u64; W], player: usize, out: &mut Vec<(u16, u64)>) -> u64 {
+        out.clear();
+        let mut m = 0;
+        for t in 0..self.k as u16 {
+            let c = self.joint.count(&self.layout.with_digit(key, player, t));
+            if c > 0 {
+                out.push((t, c));
+                m += c;
+            }
+        }
+        m
+    }
+}
+
+impl<const W: usize, C: CountStore> Player<W, C> {
+    fn new(theta: &[f64]) -> Self {
+        let k = theta.len();
+        let mut theta_desc: Vec<u16> = (0..k as u16).collect();
+        theta_desc.sort_by(|a, b| theta[*b as usize].total_cmp(&theta[*a as usize]));
+        Self {
+            theta: theta.to_vec(),
+            theta_desc,
+            marginal: vec![0; k],
+            tracked: CountTable::default(),
+            records: C::new(k),
+            heap: IndexedMaxHeap::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    #[inline(always)]
+    fn discrepancy(&self, rid: u32) -> f64 {
+        self.records.discrepancy(rid, &self.theta, &self.theta_desc)
+    }
+
+    /// Starts tracking group `key` with the given counts.
+    fn track(&mut self, key: &[u64; W], hash: u64, counts: &[(u16, u64)]) {
+        let m = counts.iter().map(|e| e.1).sum();
+        let rid = self.records.push_group();
+        for &(t, c) in counts {
+            self.records.add(rid, t, c);
+        }
+        let (slot, inserted) = self.tracked.add(key, hash, m);
+        debug_assert!(inserted);
+        slot.tag = rid;
+        self.heap.register(rid);
+        self.heap.push(rid, self.discrepancy(rid));
+    }
+
+    /// Adds one day with bid `t` to group `key`; `bound` is an upper bound on its M (today
+    /// included), `lo` the lower edge of today's threshold band.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn observe(
+        &mut self,
+        key: &[u64; W],
+        hash: u64,
+        t: u16,
+        bound: u64,
+        lo: f64,
+        complete: bool,
+        player: usize,
+        shared: &Shared<'_, W>,
+    ) {
+        if let Some(slot) = self.tracked.get_mut(key, hash) {
+            slot.count += 1;
+            let rid = slot.tag;
+            self.records.add(rid, t, 1);
+            self.heap.update(rid, self.discrepancy(rid));
+        } else if complete {
+            self.track(key, hash, &[(t, 1)]);
+        } else if bound as f64 >= lo {
+            self.admit(key, hash, lo, player, shared);
+        }
+    }
+
+    /// Reads an untracked group's counts back from J and tracks it if it can fire (cold).
+    #[cold]
+    #[inline(never)]
+    fn admit(&mut self, key: &[u64; W], hash: u64, lo: f64, player: usize, shared: &Shared<'_, W>) {
+        let mut counts = std::mem::take(&mut self.scratch);
+        let m = shared.read_back(key, player, &mut counts);
+        if m as f64 >= lo {
+            self.track(key, hash, &counts);
+        }
+        self.scratch = counts;
+    }
+
+    #[inline(always)]
+    fn marginal_scaled(&self, lf: f64) -> f64 {
+        let mut best = 0.0f64;
+        for (&c, &p) in self.marginal.iter().zip(&self.theta) {
+            best = best.max((c as f64 - p * lf).abs());
+        }
+        best
+    }
+
+    fn marginal_exact(&self, lf: f64) -> f64 {
+        let mut best = 0.0f64;
+        for (&c, &p) in self.marginal.iter().zip(&self.theta) {
+            best = best.max((c as f64 / lf - p).abs());
+        }
+        best
+    }
+
+    /// Exact joint flag among tracked groups near or above the band (cold path).
+    #[cold]
+    fn joint_flag_exact(&self, lo: f64, lf: f64, r: f64) -> bool {
+        let mut candidates = Vec::new();
+        self.heap.members_at_least(lo, &mut candidates);
+        candidates
+            .iter()
+            .any(|&g| self.records.exact_stat(g, &self.theta, lf) >= r)
+    }
+
+    fn nbytes(&self) -> usize {
+        self.tracked.nbytes() + self.records.nbytes() + self.heap.nbytes() + self.theta.len() * 26
+    }
+}
+
+struct LedgerImpl<const W: usize, C> {
+    n: usize,
+    k: usize,
+    gamma: f64,
+    layout: KeyLayout,
+    day: u64,
+    /// J(d): days whose whole bid profile is d.
+    joint: CountTable<W>,
+    blocks: BlockCounts,
+    players: Vec<Player<W, C>>,
+    /// Every group of every player is tracked (needed for exact maxima).
+    complete: bool,
+}
+
+impl<const W: usize, C: CountStore> Clone for LedgerImpl<W, C> {
+    fn clone(&self) -> Self {
+        Self {
+            n: self.n,
+            k: self.k,
+            gamma: self.gamma,
+            layout: self.layout,
+            day: self.day,
+            joint: self.joint.clone(),
+            blocks: self.blocks.clone(),
+            players: self.players.clone(),
+            complete: self.complete,
+        }
+    }
+}
+
+/// The band [lo, hi] around l r(l) for day l, and a lazily computed exact r(l).
+struct Threshold {
+    lo: f64,
+    hi: f64,
+    l: u64,
+    gamma: f64,
+    exact: Option<f64>,
+}
+
+impl Threshold {
+    #[inline(always)]
+    fn new(l: u64, gamma: f64) -> Self {
+        let t = scaled_threshold_fast(l, 1.0 + gamma);
+        Self {
+            lo: t * (1.0 - BAND),
+            hi: t * (1.0 + BAND),
+            l,
+            gamma,
+            exact: None,
+        }
+    }
+
+    fn r(&mut self) -> f64 {
+        *self.exact.get_or_insert_with(|| window(self.l, self.gamma))
+    }
+
+    /// Decides `stat >= r(l)` from its scaled value; `exact` decides inside the band.
+    #[inline(always)]
+    fn crosses(&mut self, scaled: f64, exact: impl FnOnce(&mut Self) -> bool) -> bool {
+        if scaled < self.lo {
+            false
+        } else if scaled > self.hi {
+            true
+        } else {
+            exact(self)
+        }
+    }
+}
+
+impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
+    fn new(theta: &[f64], n: usize, k: usize, gamma: f64, layout: KeyLayout) -> Self {
+        Self {
+            n,
+            k,
+            gamma,
+            layout,
+            day: 0,
+            joint: CountTable::default(),
+            blocks: BlockCounts::new(n, k),
+            players: theta.chunks_exact(k).map(Player::new).collect(),
+            complete: false,
+        }
+    }
+
+    fn shared(&self) -> Shared<'_, W> {
+        Shared {
+            layout: &self.layout,
+            joint: &self.joint,
+            k: self.k,
+        }
+    }
+
+    /// Tracks every group seen so far (from J) and every group from now on.
+    fn ensure_complete(&mut self) {
+        if self.complete {
+            return;
+        }
+        let before: Vec<u32> = self
+            .players
+            .iter()
+            .map(|p| p.records.len() as u32)
+            .collect();
+        let mut digits = vec![0u16; self.n];
+        for entry in self.joint.iter() {
+            self.layout.unpack(&entry.key, &mut digits);
+            for (i, p) in self.players.iter_mut().enumerate() {
+                let key = self.layout.clear(&entry.key, i);
+                let hash = hash_key(&key);
+                let (slot, inserted) = p.tracked.add(&key, hash, entry.count);
+                if inserted {
+                    slot.tag = p.records.push_group();
+                } else if slot.tag < before[i] {
+                    // tracked before: its counts are exact already
+                    slot.count -= entry.count;
+                    continue;
+                }
+                p.records.add(slot.tag, digits[i], entry.count);
+            }
+        }
+        for (p, &first) in self.players.iter_mut().zip(&before) {
+            for rid in first..p.records.len() as u32 {
+                p.heap.register(rid);
+                p.heap.push(rid, p.discrepancy(rid));
+            }
+        }
+        self.complete = true;
+    }
+
+    /// Keys and hashes of day `row` (the full profile first, then each player's group),
+    /// written to ring slot `slot`, with prefetches of their table slots.
+    #[inline(always)]
+    fn prepare(
+        &self,
+        bids: &[i64],
+        row: usize,
+        slot: usize,
+        keys: &mut [[u64; W]],
+        hashes: &mut [u64],
+    ) {
+        let n = self.n;
+        let stride = n + 1;
+        let mut full = [0u64; W];
+        for (i, &b) in bids[row * n..(row + 1) * n].iter().enumerate() {
+            let (w, s) = self.layout.locate(i);
+            full[w] |= (b as u64) << s;
+        }
+        let h = hash_key(&full);
+        self.joint.prefetch(h);
+        keys[slot * stride] = full;
+        hashes[slot * stride] = h;
+        for (i, player) in self.players.iter().enumerate() {
+            let key = self.layout.clear(&full, i);
+            let h = hash_key(&key);
+            player.tracked.prefetch(h);
+            keys[slot * stride + 1 + i] = key;
+            hashes[slot * stride + 1 + i] = h;
+        }
+    }
+
+    fn record(&mut self, bids: &[i64], days: usize, out: RecordOutput<'_>) {
+        let RecordOutput { flags, mut detail } = out;
+        let n = self.n;
+        if detail.is_some() {
+            self.ensure_complete();
+        }
+        let ring = AHEAD + 1;
+        let stride = n + 1;
+        let mut keys = vec![[0u64; W]; ring * stride];
+        let mut hashes = vec![0u64; ring * stride];
+        for row in 0..days.min(AHEAD) {
+            self.prepare(bids, row, row % ring, &mut keys, &mut hashes);
+        }
+        for row in 0..days {
+            if row + AHEAD < days {
+                self.prepare(
+                    bids,
+                    row + AHEAD,
+                    (row + AHEAD) % ring,
+                    &mut keys,
+                    &mut hashes,
+                );
+            }
+            self.day += 1;
+            let l = self.day;
+            let lf = l as f64;
+            let mut th = Threshold::new(l, self.gamma);
+            let base = (row % ring) * stride;
+            let profile = &bids[row * n..(row + 1) * n];
+            self.joint.add(&keys[base], hashes[base], 1);
+            let bound = self.blocks.add(|i| profile[i] as usize, 1);
+            let shared = Shared {
+                layout: &self.layout,
+                joint: &self.joint,
+                k: self.k,
+            };
+            for (i, p) in self.players.iter_mut().enumerate() {
+                let t = profile[i] as u16;
+                p.marginal[t as usize] += 1;
+                let (key, hash) = (&keys[base + 1 + i], hashes[base + 1 + i]);
+                let m_bound = bound.for_block(self.blocks.block_of(i));
+                p.observe(key, hash, t, m_bound, th.lo, self.complete, i, &shared);
+                let p = &*p;
+                let marginal_flag =
+                    th.crosses(p.marginal_scaled(lf), |th| p.marginal_exact(lf) >= th.r());
+                let flag = marginal_flag
+                    || match p.heap.top() {
+                        Some((v, _)) => th.crosses(v, |th| {
+                            let (lo, r) = (th.lo, th.r());
+                            p.joint_flag_exact(lo, lf, r)
+                        }),
+                        None => false,
+                    };
+                flags[row * n + i] = flag;
+                if let Some((marginal, joint)) = detail.as_mut() {
+                    marginal[row * n + i] = p.marginal_exact(lf);
+                    joint[row * n + i] = p
+                        .heap
+                        .top()
+                        .map_or(0.0, |(_, g)| p.records.exact_stat(g, &p.theta, lf));
+                }
+            }
+        }
+    }
+
+    fn marginal_counts(&self) -> Vec<u64> {
+        self.players
+            .iter()
+            .flat_map(|p| p.marginal.iter().copied())
+            .collect()
+    }
+
+    /// M_i(g) of every group of `player` seen so far, aggregated from J.
+    fn group_totals(&self, player: usize) -> CountTable<W> {
+        let mut totals = CountTable::default();
+        for entry in self.joint.iter() {
+            let key = self.layout.clear(&entry.key, player);
+            totals.add(&key, hash_key(&key), entry.count);
+        }
+        totals
+    }
+
+    fn groups_seen(&self) -> Vec<usize> {
+        if self.complete {
+            self.players.iter().map(|p| p.tracked.len()).collect()
+        } else {
+            (0..self.n).map(|i| self.group_totals(i).len()).collect()
+        }
+    }
+
+    fn joint_max(&mut self) -> Vec<f64> {
+        self.ensure_complete();
+        let lf = self.day as f64;
+        self.players
+            .iter()
+            .map(|p| match p.heap.top() {
+                Some((_, g)) if self.day > 0 => p.records.exact_stat(g, &p.theta, lf),
+                _ => 0.0,
+            })
+            .collect()
+    }
+
+    fn joint_at(&self, profile: &[u16]) -> Vec<f64> {
+        let full: [u64; W] = self.layout.pack(profile);
+        let lf = self.day as f64;
+        let shared = self.shared();
+        let mut scratch = Vec::new();
+        (0..self.n)
+            .map(|i| {
+                let m = shared.read_back(&self.layout.clear(&full, i), i, &mut scratch);
+                if m == 0 {
+                    return 0.0;
+                }
+                let j = self.joint.count(&full) as f64;
+                j / lf - self.players[i].theta[profile[i] as usize] * (m as f64 / lf)
+            })
+            .collect()
+    }
+
+    fn worst_profiles(&mut self, player: usize, count: usize) -> Vec<ProfileDiscrepancy> {
+        self.ensure_complete();
+        let p = &self.players[player];
+        let mut members: Vec<(f64, u32)> = p.heap.members().to_vec();
+        members.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        members.truncate(count);
+        let mut keys = vec![[0u64; W]; p.records.len()];
+        for slot in p.tracked.iter() {
+            keys[slot.tag as usize] = slot.key;
+        }
+        let lf = self.day as f64;
+        let mut out = Vec::new();
+        for &(_, g) in &members {
+            let m_over_l = p.records.total(g) as f64 / lf;
+            let (t, value) = (0..self.k as u16)
+                .map(|t| {
+                    let h = p.records.count(g, t) as f64 / lf - p.theta[t as usize] * m_over_l;
+                    (t, h)
+                })
+                .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()).then(b.0.cmp(&a.0)))
+                .expect("K >= 1");
+            let full = self.layout.with_digit(&keys[g as usize], player, t);
+            let mut profile = vec![0u16; self.n];
+            self.layout.unpack(&full, &mut profile);
+            out.push(ProfileDiscrepancy { profile, value });
+        }
+        out
+    }
+
+    /// Distinct profiles seen with their counts J(d), ordered by packed key.
+    fn joint_entries(&self) -> Vec<([u64; W], u64)> {
+        let mut entries: Vec<([u64; W], u64)> =
+            self.joint.iter().map(|s| (s.key, s.count)).collect();
+        entries.sort_unstable();
+        entries
+    }
+
+    /// Distinct profiles seen, row-major, and their counts J(d).
+    fn profile_counts(&self) -> (Vec<u16>, Vec<u64>) {
+        let mut profiles = Vec::new();
+        let mut counts = Vec::new();
+        let mut digits = vec![0u16; self.n];
+        for (key, c) in self.joint_entries() {
+            self.layout.unpack(&key, &mut digits);
+            profiles.extend_from_slice(&digits);
+            counts.push(c);
+        }
+        (profiles, counts)
+    }
+
+    fn nbytes(&self) -> usize {
+        self.joint.nbytes()
+            + self.blocks.nbytes()
+            + self.players.iter().map(Player::nbytes).sum::<usize>()
+    }
+}
+
+enum Inner {
+    D1(LedgerImpl<1, DenseCounts>),
+    D2(LedgerImpl<2, DenseCounts>),
+    D4(LedgerImpl<4, DenseCounts>),
+    D8(LedgerImpl<8, DenseCounts>),
+    S1(LedgerImpl<1, SparseCounts>),
+    S2(LedgerImpl<2, SparseCounts>),
+    S4(LedgerImpl<4, SparseCounts>),
+    S8(LedgerImpl<8, SparseCounts>),
+}
+
+impl Clone for Inner {
+    fn clone(&self) -> Self {
+        match self {
+            Inner::D1(l) => Inner::D1(l.clone()),
+            Inner::D2(l) => Inner::D2(l.clone()),
+            Inner::D4(l) => Inner::D4(l.clone()),
+            Inner::D8(l) => Inner::D8(l.clone()),
+            Inner::S1(l) => Inner::S1(l.clone()),
+            Inner::S2(l) => Inner::S2(l.clone()),
+            Inner::S4(l) => Inner::S4(l.clone()),
+            Inner::S8(l) => Inner::S8(l.clone()),
+        }
+    }
+}
+
+/// The bid ledger of one market: declared supertypes, running counts and penalty events.
+#[derive(Clone)]
+pub struct BidLedger {
+    inner: Inner,
+}
+
+/// Validates declared supertypes: an (n, K) row-major array of pmfs.
+pub fn check_supertypes(theta: &[f64], n: usize, k: usize) -> CoreResult<()> {
+    if theta.len() != n * k {
+        return Err(CoreError::InvalidArgument(format!(
+            "supertypes must hold n * K = {} probabilities, got {}",
+            n * k,
+            theta.len()
+        )));
+    }
+    for (i, row) in theta.chunks_exact(k).enumerate() {
+        for (t, &p) in row.iter().enumerate() {
+            if !p.is_finite() || p < 0.0 {
+                return Err(CoreError::InvalidArgument(format!(
+                    "supertype of player {i}: probability of type {t} is {p}; \
+                     probabilities must be finite and >= 0"
+                )));
+            }
+        }
+        let total: f64 = row.iter().sum();
+        if (total - 1.0).abs() > 1e-9 {
+            return Err(CoreError::InvalidArgument(format!(
+                "supertype of player {i} sums to {total:.17}, not 1 (tolerance 1e-9)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl BidLedger {
+    /// A ledger for `n` players over `k` types with declared supertypes `theta` ((n, K)
+    /// row-major) and window exponent `gamma` (eq. 11).
+    pub fn new(theta: &[f64], n: usize, k: usize, gamma: f64) -> CoreResult<Self> {
+        let layout = KeyLayout::new(n, k)?;
+        check_gamma(gamma)?;
+        check_supertypes(theta, n, k)?;
+        Ok(Self::build(theta, n, k, gamma, layout))
+    }
+
+    fn build(theta: &[f64], n: usize, k: usize, gamma: f64, layout: KeyLayout) -> Self {
+        let dense = k <= DENSE_MAX_TYPES;
+        let inner = match (layout.words(), dense) {
+            (1, true) => Inner::D1(LedgerImpl::new(theta, n, k, gamma, layout)),
+            (2, true) => Inner::D2(LedgerImpl::new(theta, n, k, gamma, layout)),
+            (3 | 4, true) => Inner::D4(LedgerImpl::new(theta, n, k, gamma, layout)),
+            (_, true) => Inner::D8(LedgerImpl::new(theta, n, k, gamma, layout)),
+            (1, false) => Inner::S1(LedgerImpl::new(theta, n, k, gamma, layout)),
+            (2, false) => Inner::S2(LedgerImpl::new(theta, n, k, gamma, layout)),
+            (3 | 4, false) => Inner::S4(LedgerImpl::new(theta, n, k, gamma, layout)),
+            (_, false) => Inner::S8(LedgerImpl::new(theta, n, k, gamma, layout)),
+        };
+        Self { inner }
+    }
+
+    /// Number of players n.
+    pub fn n_players(&self) -> usize {
+        dispatch!(&self.inner, l => l.n)
+    }
+
+    /// Number of types K.
+    pub fn n_types(&self) -> usize {
+        dispatch!(&self.inner, l => l.k)
+    }
+
+    /// Window exponent gamma.
+    pub fn gamma(&self) -> f64 {
+        dispatch!(&self.inner, l => l.gamma)
+    }
+
+    /// Days recorded so far.
+    pub fn day(&self) -> u64 {
+        dispatch!(&self.inner, l => l.day)
+    }
+
+    /// Declared supertypes, (n, K) row-major.
+    pub fn supertypes(&self) -> Vec<f64> {
+        dispatch!(&self.inner, l => l.players.iter().flat_map(|p| p.theta.iter().copied()).collect())
+    }
+
+    /// Checks a batch of `days` rows of `n` bids without recording it.
+    pub fn check_bids(&self, bids: &[i64], days: usize) -> CoreResult<()> {
+        let (n, k, day) = (self.n_players(), self.n_types(), self.day());
+        if bids.len() != days * n {
+            return Err(CoreError::InvalidArgument(format!(
+                "bids must hold days * n = {} values, got {}",
+                days * n,
+                bids.len()
+            )));
+        }
+        if day + days as u64 >= MAX_DAY {
+            return Err(CoreError::Unsupported(format!(
+                "the ledger counts at most 2^53 days; {day} recorded and {days} more given"
+            )));
+        }
+        if let Some(pos) = bids.iter().position(|&b| b < 0 || b >= k as i64) {
+            return Err(CoreError::BidOutOfRange {
+                day: day + (pos / n) as u64 + 1,
+                player: pos % n,
+                bid: bids[pos],
+                types: k,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records `days` days of bids (row-major (days, n)), in order, continuing the day count.
+    /// The whole batch is validated first: on error nothing changes.
+    pub fn record(&mut self, bids: &[i64], days: usize, out: RecordOutput<'_>) -> CoreResult<()> {
+        self.check_bids(bids, days)?;
+        let cells = days * self.n_players();
+        let detail_ok = out
+            .detail
+            .as_ref()
+            .is_none_or(|(m, j)| m.len() == cells && j.len() == cells);
+        if out.flags.len() != cells || !detail_ok {
+            return Err(CoreError::InvalidArgument(format!(
+                "output arrays must hold days * n = {cells} values"
+            )));
+        }
+        dispatch!(&mut self.inner, l => l.record(bids, days, out));
+        Ok(())
+    }
+
+    /// Marginal counts N_i(t), (n, K) row-major.
+    pub fn marginal_counts(&self) -> Vec<u64> {
+        dispatch!(&self.inner, l => l.marginal_counts())
+    }
+
+    /// Distinct profiles d without player i seen so far, for each player i.
+    pub fn groups_seen(&self) -> Vec<usize> {
+        dispatch!(&self.inner, l => l.groups_seen())
+    }
+
+    /// Current max_d |h_{i,d}(l)| for each player (0 before the first day).
+    pub fn joint_max(&mut self) -> Vec<f64> {
+        dispatch!(&mut self.inner, l => l.joint_max())
+    }
+
+    /// Current h_{i,d}(l) for the given profile d, for each player i.
+    pub fn joint_at(&self, profile: &[u16]) -> CoreResult<Vec<f64>> {
+        let (n, k) = (self.n_players(), self.n_types());
+        if profile.len() != n {
+            return Err(CoreError::InvalidArgument(format!(
+                "a profile has one type per player ({n}), got {} values",
+                profile.len()
+            )));
+        }
+        if let Some(i) = profile.iter().position(|&t| t as usize >= k) {
+            return Err(CoreError::InvalidArgument(format!(
+                "type {} of player {i} is outside the type space 0..{k}",
+                profile[i]
+            )));
+        }
+        Ok(dispatch!(&self.inner, l => l.joint_at(profile)))
+    }
+
+    /// The `count` profiles with the largest |h_{i,d}(l)| for `player` (one per group).
+    pub fn worst_profiles(
+        &mut self,
+        player: usize,
+        count: usize,
+    ) -> CoreResult<Vec<ProfileDiscrepancy>> {
+        if player >= self.n_players() {
+            return Err(CoreError::InvalidArgument(format!(
+                "player {player} does not exist (n = {})",
+                self.n_players()
+            )));
+        }
+        Ok(dispatch!(&mut self.inner, l => l.worst_profiles(player, count)))
+    }
+
+    /// Distinct bid profiles seen, row-major (G, n), with their counts J(d).
+    pub fn profile_counts(&self) -> (Vec<u16>, Vec<u64>) {
+        dispatch!(&self.inner, l => l.profile_counts())
+    }
+
+    /// Bytes of memory held by the ledger's tables.
+    pub fn nbytes(&self) -> usize {
+        dispatch!(&self.inner, l => l.nbytes())
+    }
+}
+
+#[cfg(test)]
+mod tests;

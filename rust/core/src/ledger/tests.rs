@@ -1,0 +1,477 @@
+//! The ledger against a dense reference written straight from eqs. (6), (8), (11) and (13).
+
+use super::*;
+use crate::window::window;
+
+/// SplitMix64: a tiny deterministic generator for test streams.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn uniform(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn draw(&mut self, pmf: &[f64]) -> i64 {
+        let u = self.uniform();
+        let mut acc = 0.0;
+        for (t, &p) in pmf.iter().enumerate() {
+            acc += p;
+            if u < acc {
+                return t as i64;
+            }
+        }
+        pmf.len() as i64 - 1
+    }
+    fn pmf(&mut self, k: usize) -> Vec<f64> {
+        let raw: Vec<f64> = (0..k).map(|_| self.uniform() + 0.05).collect();
+        let s: f64 = raw.iter().sum();
+        let mut p: Vec<f64> = raw.iter().map(|x| x / s).collect();
+        let head: f64 = p[..k - 1].iter().sum();
+        p[k - 1] = 1.0 - head;
+        p
+    }
+}
+
+/// Dense reference over Delta^n: returns (flags, marginal max, joint max) per day and player.
+struct Dense {
+    n: usize,
+    k: usize,
+    gamma: f64,
+    theta: Vec<f64>,
+    joint: Vec<u64>,
+    marginal: Vec<u64>,
+    day: u64,
+}
+
+impl Dense {
+    fn new(theta: &[f64], n: usize, k: usize, gamma: f64) -> Self {
+        Self {
+            n,
+            k,
+            gamma,
+            theta: theta.to_vec(),
+            joint: vec![0; k.pow(n as u32)],
+            marginal: vec![0; n * k],
+            day: 0,
+        }
+    }
+
+    fn index(&self, d: &[usize]) -> usize {
+        d.iter().rev().fold(0, |acc, &t| acc * self.k + t)
+    }
+
+    fn record(&mut self, bids: &[i64]) -> Vec<(bool, f64, f64)> {
+        let (n, k) = (self.n, self.k);
+        let d: Vec<usize> = bids.iter().map(|&b| b as usize).collect();
+        let idx = self.index(&d);
+        self.joint[idx] += 1;
+        for i in 0..n {
+            self.marginal[i * k + d[i]] += 1;
+        }
+        self.day += 1;
+        let lf = self.day as f64;
+        let r = window(self.day, self.gamma);
+        let mut out = Vec::new();
+        for i in 0..n {
+            let theta = &self.theta[i * k..(i + 1) * k];
+            let fmax = (0..k)
+                .map(|t| (self.marginal[i * k + t] as f64 / lf - theta[t]).abs())
+                .fold(0.0, f64::max);
+            let mut hmax = 0.0f64;
+            let mut profile = vec![0usize; n];
+            for cell in 0..self.joint.len() {
+                let mut rest = cell;
+                for slot in profile.iter_mut() {
+                    *slot = rest % k;
+                    rest /= k;
+                }
+                let mut m = 0u64;
+                let mut q = profile.clone();
+                for t in 0..k {
+                    q[i] = t;
+                    m += self.joint[self.index(&q)];
+                }
+                let h = self.joint[cell] as f64 / lf - theta[profile[i]] * (m as f64 / lf);
+                hmax = hmax.max(h.abs());
+            }
+            out.push((fmax >= r || hmax >= r, fmax, hmax));
+        }
+        out
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Truthful,
+    OffSupertype,
+    Correlated,
+}
+
+fn bid_stream(
+    rng: &mut Rng,
+    theta: &[f64],
+    n: usize,
+    k: usize,
+    days: usize,
+    kind: Stream,
+) -> Vec<i64> {
+    let mut bids = Vec::with_capacity(days * n);
+    for _ in 0..days {
+        let first = rng.draw(&theta[..k]);
+        for i in 0..n {
+            let row = &theta[i * k..(i + 1) * k];
+            let b = match kind {
+                Stream::Truthful => rng.draw(row),
+                Stream::OffSupertype if i == 0 => (k - 1) as i64,
+                Stream::OffSupertype => rng.draw(row),
+                // players copy player 0 half of the time: marginals may match, joints do not
+                Stream::Correlated if i > 0 && rng.uniform() < 0.5 => first,
+                Stream::Correlated if i == 0 => first,
+                Stream::Correlated => rng.draw(row),
+            };
+            bids.push(b);
+        }
+    }
+    bids
+}
+
+fn check_against_dense(n: usize, k: usize, days: usize, kind: Stream, seed: u64, chunk: usize) {
+    let mut rng = Rng(seed);
+    let theta: Vec<f64> = (0..n).flat_map(|_| rng.pmf(k)).collect();
+    let bids = bid_stream(&mut rng, &theta, n, k, days, kind);
+    let mut dense = Dense::new(&theta, n, k, 0.5);
+    let mut fast = BidLedger::new(&theta, n, k, 0.5).unwrap();
+    let mut flagged = 0;
+    for (c, rows) in bids.chunks(chunk * n).enumerate() {
+        let len = rows.len() / n;
+        let mut flags = vec![false; rows.len()];
+        let mut marg = vec![0.0; rows.len()];
+        let mut joint = vec![0.0; rows.len()];
+        // alternate flags-only and detailed chunks: the heap bookkeeping must not matter
+        if c % 2 == 0 {
+            fast.record(
+                rows,
+                len,
+                RecordOutput {
+                    flags: &mut flags,
+                    detail: Some((&mut marg, &mut joint)),
+                },
+            )
+            .unwrap();
+        } else {
+            fast.record(
+                rows,
+                len,
+                RecordOutput {
+                    flags: &mut flags,
+                    detail: None,
+                },
+            )
+            .unwrap();
+        }
+        for r in 0..len {
+            let expected = dense.record(&rows[r * n..(r + 1) * n]);
+            for i in 0..n {
+                let (flag, fmax, hmax) = expected[i];
+                assert_eq!(flags[r * n + i], flag, "flag day {} player {i}", dense.day);
+                flagged += flag as usize;
+                if c % 2 == 0 {
+                    assert_eq!(
+                        marg[r * n + i],
+                        fmax,
+                        "marginal day {} player {i}",
+                        dense.day
+                    );
+                    let got = joint[r * n + i];
+                    assert!(
+                        (got - hmax).abs() <= 1e-15,
+                        "joint day {} player {i}: {got} vs {hmax}",
+                        dense.day
+                    );
+                }
+            }
+        }
+    }
+    // deviating streams must fire, or the comparison would only cover the quiet branch
+    if !matches!(kind, Stream::Truthful) {
+        assert!(flagged > 0, "the stream never fired: a weak test case");
+    }
+}
+
+#[test]
+fn truthful_streams_match_dense() {
+    for (seed, &(n, k)) in [(2, 3), (3, 2), (1, 4), (4, 3), (3, 4)].iter().enumerate() {
+        check_against_dense(n, k, 600, Stream::Truthful, seed as u64, 37);
+    }
+}
+
+#[test]
+fn deviating_streams_match_dense() {
+    check_against_dense(3, 3, 500, Stream::OffSupertype, 11, 50);
+    check_against_dense(3, 3, 500, Stream::Correlated, 12, 1);
+    check_against_dense(4, 2, 500, Stream::Correlated, 13, 500);
+}
+
+#[test]
+fn sparse_store_matches_dense() {
+    // K > 32 uses the sparse count store
+    check_against_dense(2, 40, 300, Stream::Truthful, 21, 30);
+    check_against_dense(2, 40, 300, Stream::Correlated, 22, 300);
+}
+
+#[test]
+fn deviations_keep_firing_and_truth_stops() {
+    let (n, k) = (3, 3);
+    let theta = vec![0.2, 0.5, 0.3, 0.2, 0.5, 0.3, 0.2, 0.5, 0.3];
+    for (kind, expect_late) in [
+        (Stream::Truthful, false),
+        (Stream::OffSupertype, true),
+        (Stream::Correlated, true),
+    ] {
+        let mut rng = Rng(5);
+        let days = 200_000;
+        let bids = bid_stream(&mut rng, &theta, n, k, days, kind);
+        let mut ledger = BidLedger::new(&theta, n, k, 0.5).unwrap();
+        let mut flags = vec![false; days * n];
+        ledger
+            .record(
+                &bids,
+                days,
+                RecordOutput {
+                    flags: &mut flags,
+                    detail: None,
+                },
+            )
+            .unwrap();
+        let late = flags[(days / 2) * n..].iter().any(|&f| f);
+        assert_eq!(late, expect_late);
+    }
+}
+
+#[test]
+fn chunked_recording_equals_one_shot_and_restores_exactly() {
+    let (n, k, days) = (6, 3, 4000);
+    let mut rng = Rng(77);
+    let theta: Vec<f64> = (0..n).flat_map(|_| rng.pmf(k)).collect();
+    let bids = bid_stream(&mut rng, &theta, n, k, days, Stream::Correlated);
+    let mut one = BidLedger::new(&theta, n, k, 0.7).unwrap();
+    let mut flags_one = vec![false; days * n];
+    let (mut m1, mut j1) = (vec![0.0; days * n], vec![0.0; days * n]);
+    one.record(
+        &bids,
+        days,
+        RecordOutput {
+            flags: &mut flags_one,
+            detail: Some((&mut m1, &mut j1)),
+        },
+    )
+    .unwrap();
+
+    let mut chunked = BidLedger::new(&theta, n, k, 0.7).unwrap();
+    let half = days / 2;
+    let mut flags_a = vec![false; half * n];
+    chunked
+        .record(
+            &bids[..half * n],
+            half,
+            RecordOutput {
+                flags: &mut flags_a,
+                detail: None,
+            },
+        )
+        .unwrap();
+    let restored_bytes = chunked.to_bytes();
+    let mut restored = BidLedger::from_bytes(&restored_bytes).unwrap();
+    assert_eq!(restored.to_bytes(), restored_bytes);
+    for ledger in [&mut chunked, &mut restored] {
+        let mut flags_b = vec![false; (days - half) * n];
+        let (mut m2, mut j2) = (vec![0.0; (days - half) * n], vec![0.0; (days - half) * n]);
+        ledger
+            .record(
+                &bids[half * n..],
+                days - half,
+                RecordOutput {
+                    flags: &mut flags_b,
+                    detail: Some((&mut m2, &mut j2)),
+                },
+            )
+            .unwrap();
+        assert_eq!(&flags_one[..half * n], &flags_a[..]);
+        assert_eq!(&flags_one[half * n..], &flags_b[..]);
+        assert_eq!(&m1[half * n..], &m2[..]);
+        assert_eq!(&j1[half * n..], &j2[..]);
+        assert_eq!(ledger.to_bytes(), one.to_bytes());
+    }
+}
+
+#[test]
+fn wide_keys_work() {
+    // 50 players with K = 4 need two words; 64 players with K = 256 need eight (sparse store)
+    for &(n, k) in &[(50usize, 4usize), (64, 256), (20, 5)] {
+        let mut rng = Rng(n as u64);
+        let theta: Vec<f64> = (0..n).flat_map(|_| rng.pmf(k)).collect();
+        let days = 3000;
+        let bids = bid_stream(&mut rng, &theta, n, k, days, Stream::Truthful);
+        let mut ledger = BidLedger::new(&theta, n, k, 0.5).unwrap();
+        let mut flags = vec![false; days * n];
+        let (mut m, mut j) = (vec![0.0; days * n], vec![0.0; days * n]);
+        ledger
+            .record(
+                &bids,
+                days,
+                RecordOutput {
+                    flags: &mut flags,
+                    detail: Some((&mut m, &mut j)),
+                },
+            )
+            .unwrap();
+        let counts = ledger.marginal_counts();
+        assert_eq!(counts.iter().sum::<u64>(), (days * n) as u64);
+        let (profiles, jcounts) = ledger.profile_counts();
+        assert_eq!(jcounts.iter().sum::<u64>(), days as u64);
+        assert_eq!(profiles.len(), jcounts.len() * n);
+        // the last day's joint maximum equals the maximum over the profiles seen and unseen
+        let last = &bids[(days - 1) * n..];
+        let h = ledger
+            .joint_at(&last.iter().map(|&b| b as u16).collect::<Vec<_>>())
+            .unwrap();
+        for i in 0..n {
+            assert!(h[i].abs() <= j[(days - 1) * n + i] + 1e-15);
+        }
+        let restored = BidLedger::from_bytes(&ledger.to_bytes()).unwrap();
+        assert_eq!(restored.marginal_counts(), counts);
+    }
+}
+
+#[test]
+fn bad_input_is_rejected_without_change() {
+    let theta = vec![0.5, 0.5, 0.25, 0.75];
+    assert!(BidLedger::new(&[0.5, 0.6, 0.5, 0.5], 2, 2, 0.5).is_err());
+    assert!(BidLedger::new(&[0.5, f64::NAN, 0.5, 0.5], 2, 2, 0.5).is_err());
+    assert!(BidLedger::new(&[1.5, -0.5, 0.5, 0.5], 2, 2, 0.5).is_err());
+    assert!(BidLedger::new(&theta, 2, 2, 0.0).is_err());
+    assert!(BidLedger::new(&theta, 2, 3, 0.5).is_err());
+    let mut ledger = BidLedger::new(&theta, 2, 2, 0.5).unwrap();
+    let mut flags = vec![false; 4];
+    ledger
+        .record(
+            &[0, 1, 1, 1],
+            2,
+            RecordOutput {
+                flags: &mut flags,
+                detail: None,
+            },
+        )
+        .unwrap();
+    let before = ledger.to_bytes();
+    let err = ledger
+        .record(
+            &[0, 1, 1, 2],
+            2,
+            RecordOutput {
+                flags: &mut flags,
+                detail: None,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CoreError::BidOutOfRange {
+            day: 4,
+            player: 1,
+            bid: 2,
+            types: 2
+        }
+    );
+    assert!(err.to_string().contains("player 1 on day 4"));
+    assert!(ledger
+        .record(
+            &[0, -1],
+            1,
+            RecordOutput {
+                flags: &mut flags[..2],
+                detail: None
+            }
+        )
+        .is_err());
+    assert!(ledger
+        .record(
+            &[0, 1, 1],
+            2,
+            RecordOutput {
+                flags: &mut flags,
+                detail: None
+            }
+        )
+        .is_err());
+    assert_eq!(ledger.to_bytes(), before);
+}
+
+#[test]
+fn damaged_states_are_errors() {
+    let theta = vec![0.2, 0.8, 0.6, 0.4];
+    let mut ledger = BidLedger::new(&theta, 2, 2, 0.5).unwrap();
+    let mut flags = vec![false; 20];
+    ledger
+        .record(
+            &[0, 1, 1, 1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 0, 1, 1],
+            10,
+            RecordOutput {
+                flags: &mut flags,
+                detail: None,
+            },
+        )
+        .unwrap();
+    let bytes = ledger.to_bytes();
+    assert!(BidLedger::from_bytes(&bytes).is_ok());
+    for cut in [0, 5, 12, bytes.len() / 2, bytes.len() - 1] {
+        assert!(
+            BidLedger::from_bytes(&bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+    for pos in [9, 20, 40, bytes.len() / 2, bytes.len() - 6, bytes.len() - 1] {
+        let mut bad = bytes.clone();
+        bad[pos] ^= 0x10;
+        assert!(BidLedger::from_bytes(&bad).is_err(), "flip at {pos}");
+    }
+    let mut future = bytes.clone();
+    future[8] = 99;
+    let err = BidLedger::from_bytes(&future).err().unwrap().to_string();
+    assert!(err.contains("version 99"), "{err}");
+}
+
+#[test]
+fn worst_profiles_are_the_largest_discrepancies() {
+    let (n, k, days) = (3, 3, 400);
+    let mut rng = Rng(3);
+    let theta: Vec<f64> = (0..n).flat_map(|_| rng.pmf(k)).collect();
+    let bids = bid_stream(&mut rng, &theta, n, k, days, Stream::Correlated);
+    let mut ledger = BidLedger::new(&theta, n, k, 0.5).unwrap();
+    let mut flags = vec![false; days * n];
+    ledger
+        .record(
+            &bids,
+            days,
+            RecordOutput {
+                flags: &mut flags,
+                detail: None,
+            },
+        )
+        .unwrap();
+    let maxima = ledger.joint_max();
+    for i in 0..n {
+        let worst = ledger.worst_profiles(i, 3).unwrap();
+        assert_eq!(worst[0].value.abs(), maxima[i]);
+        let check = ledger.joint_at(&worst[0].profile).unwrap();
+        assert_eq!(check[i], worst[0].value);
+        assert!(worst
+            .windows(2)
+            .all(|w| w[0].value.abs() >= w[1].value.abs()));
+    }
+}
