@@ -12,13 +12,11 @@ const MAX_CELLS: usize = 4096;
 /// Dense sub-profile counts of each block.
 #[derive(Clone)]
 pub struct BlockCounts {
-    /// Block of each player.
-    block_of: Vec<usize>,
-    /// Mixed-radix weight of each player's bid within its block.
-    weight: Vec<usize>,
+    /// Players per block (the last block may hold fewer).
+    size: usize,
+    k: usize,
+    n: usize,
     counts: Vec<Vec<u64>>,
-    /// Cell of each block for the current day.
-    cell: Vec<usize>,
 }
 
 /// Bounds of one day: the smallest and second smallest block count and the first's block.
@@ -48,46 +46,33 @@ impl BlockCounts {
         while size < n.div_ceil(2) && k.saturating_pow(size as u32 + 1) <= MAX_CELLS {
             size += 1;
         }
-        let blocks = n.div_ceil(size);
-        let mut block_of = Vec::with_capacity(n);
-        let mut weight = Vec::with_capacity(n);
-        for i in 0..n {
-            block_of.push(i / size);
-            weight.push(k.pow((i % size) as u32));
-        }
-        let counts = (0..blocks)
-            .map(|b| {
-                let members = (n - b * size).min(size);
-                vec![0u64; k.pow(members as u32)]
-            })
+        let counts = (0..n.div_ceil(size))
+            .map(|b| vec![0u64; k.pow((n - b * size).min(size) as u32)])
             .collect();
-        Self {
-            block_of,
-            weight,
-            counts,
-            cell: vec![0; blocks],
-        }
+        Self { size, k, n, counts }
     }
 
     /// Block of `player`.
     #[inline(always)]
     pub fn block_of(&self, player: usize) -> usize {
-        self.block_of[player]
+        player / self.size
     }
 
     /// Adds `by` days of the profile whose player i bid `bid(i)` and returns its bounds.
     #[inline(always)]
     pub fn add(&mut self, bid: impl Fn(usize) -> usize, by: u64) -> DayBound {
-        self.cell.iter_mut().for_each(|c| *c = 0);
-        for (i, (&b, &w)) in self.block_of.iter().zip(&self.weight).enumerate() {
-            self.cell[b] += bid(i) * w;
-        }
         let mut bound = DayBound {
             min: u64::MAX,
             argmin: usize::MAX,
             second: u64::MAX,
         };
-        for (b, (counts, &cell)) in self.counts.iter_mut().zip(&self.cell).enumerate() {
+        for (b, counts) in self.counts.iter_mut().enumerate() {
+            let start = b * self.size;
+            let end = (start + self.size).min(self.n);
+            // mixed-radix cell of the block's sub-profile, first player least significant
+            let cell = (start..end)
+                .rev()
+                .fold(0usize, |acc, i| acc * self.k + bid(i));
             counts[cell] += by;
             let c = counts[cell];
             if c < bound.min {

@@ -130,10 +130,10 @@ mod tests {
         let mut back = vec![0u16; 50];
         layout.unpack(&key, &mut back);
         assert_eq!(back, profile);
-        for i in 0..50 {
+        for (i, &t) in profile.iter().enumerate() {
             let g = layout.clear(&key, i);
             assert_eq!(layout.digit(&g, i), 0);
-            assert_eq!(layout.with_digit(&g, i, profile[i]), key);
+            assert_eq!(layout.with_digit(&g, i, t), key);
         }
     }
 }

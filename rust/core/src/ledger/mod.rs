@@ -138,6 +138,8 @@ struct Player<const W: usize, C> {
     heap: IndexedMaxHeap,
     /// Scratch space for counts read back from J.
     scratch: Vec<(u16, u64)>,
+    /// Last day of a quiet period during which the marginal test provably cannot fire.
+    quiet_until: u64,
 }
 
 // Manual impl: a derive would ask `C: Clone` twice; the trait already requires it.
@@ -151,6 +153,7 @@ impl<const W: usize, C: CountStore> Clone for Player<W, C> {
             records: self.records.clone(),
             heap: self.heap.clone(),
             scratch: Vec::new(),
+            quiet_until: self.quiet_until,
         }
     }
 }
@@ -191,6 +194,7 @@ impl<const W: usize, C: CountStore> Player<W, C> {
             records: C::new(k),
             heap: IndexedMaxHeap::default(),
             scratch: Vec::new(),
+            quiet_until: 0,
         }
     }
 
@@ -214,7 +218,7 @@ impl<const W: usize, C: CountStore> Player<W, C> {
     }
 
     /// Adds one day with bid `t` to group `key`; `bound` is an upper bound on its M (today
-    /// included), `lo` the lower edge of today's threshold band.
+    /// included), `lo` a lower bound on today's l r(l) (untracked groups stay below it).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn observe(
@@ -269,6 +273,25 @@ impl<const W: usize, C: CountStore> Player<W, C> {
         best
     }
 
+    /// The marginal flag of day l from its scaled statistic, starting a quiet period when the
+    /// statistic is far enough below the threshold: max_t |N_t - theta_t l| moves by at most 1
+    /// a day and l r(l) only grows, so with slack s below the floor the next ceil(s) - 1 days
+    /// cannot fire.
+    #[inline(always)]
+    fn marginal_flag(&mut self, l: u64, th: &mut Threshold) -> bool {
+        if l <= self.quiet_until {
+            return false;
+        }
+        let lf = l as f64;
+        let scaled = self.marginal_scaled(lf);
+        let slack = th.floor - scaled;
+        if slack > 0.0 {
+            self.quiet_until = l + ((slack * (1.0 - BAND)).ceil() as u64).saturating_sub(1);
+            return false;
+        }
+        th.crosses(scaled, |th| self.marginal_exact(lf) >= th.r())
+    }
+
     /// Exact joint flag among tracked groups near or above the band (cold path).
     #[cold]
     fn joint_flag_exact(&self, lo: f64, lf: f64, r: f64) -> bool {
@@ -296,6 +319,7 @@ struct LedgerImpl<const W: usize, C> {
     players: Vec<Player<W, C>>,
     /// Every group of every player is tracked (needed for exact maxima).
     complete: bool,
+    floor: FloorCache,
 }
 
 impl<const W: usize, C: CountStore> Clone for LedgerImpl<W, C> {
@@ -310,46 +334,101 @@ impl<const W: usize, C: CountStore> Clone for LedgerImpl<W, C> {
             blocks: self.blocks.clone(),
             players: self.players.clone(),
             complete: self.complete,
+            floor: self.floor,
         }
     }
 }
 
-/// The band [lo, hi] around l r(l) for day l, and a lazily computed exact r(l).
+/// Day l's threshold l r(l): a cached lower bound `floor`, the band [lo, hi] around it
+/// (computed when a statistic reaches the floor) and the exact r(l) (inside the band).
 struct Threshold {
-    lo: f64,
-    hi: f64,
+    floor: f64,
+    band: Option<(f64, f64)>,
     l: u64,
     gamma: f64,
     exact: Option<f64>,
 }
 
+/// Lower edge of the band around l r(l).
+#[inline]
+fn band_floor(l: u64, gamma: f64) -> f64 {
+    scaled_threshold_fast(l, 1.0 + gamma) * (1.0 - BAND)
+}
+
+// The two functions below are kept out of line on purpose: inlined, the optimizer speculates
+// their (side-effect free) ln/pow/sqrt ahead of the branches that rarely need them, which made
+// every day pay for them.
+
+/// [lo, hi] around l r(l).
+#[cold]
+#[inline(never)]
+fn band_around(l: u64, gamma: f64) -> (f64, f64) {
+    let t = scaled_threshold_fast(l, 1.0 + gamma);
+    (t * (1.0 - BAND), t * (1.0 + BAND))
+}
+
+/// r(l) of eq. (11).
+#[cold]
+#[inline(never)]
+fn exact_window(l: u64, gamma: f64) -> f64 {
+    window(l, gamma)
+}
+
 impl Threshold {
     #[inline(always)]
-    fn new(l: u64, gamma: f64) -> Self {
-        let t = scaled_threshold_fast(l, 1.0 + gamma);
+    fn new(l: u64, gamma: f64, floor: f64) -> Self {
         Self {
-            lo: t * (1.0 - BAND),
-            hi: t * (1.0 + BAND),
+            floor,
+            band: None,
             l,
             gamma,
             exact: None,
         }
     }
 
+    /// [lo, hi] around l r(l).
+    fn band(&mut self) -> (f64, f64) {
+        let (l, gamma) = (self.l, self.gamma);
+        *self.band.get_or_insert_with(|| band_around(l, gamma))
+    }
+
     fn r(&mut self) -> f64 {
-        *self.exact.get_or_insert_with(|| window(self.l, self.gamma))
+        let (l, gamma) = (self.l, self.gamma);
+        *self.exact.get_or_insert_with(|| exact_window(l, gamma))
     }
 
     /// Decides `stat >= r(l)` from its scaled value; `exact` decides inside the band.
     #[inline(always)]
     fn crosses(&mut self, scaled: f64, exact: impl FnOnce(&mut Self) -> bool) -> bool {
-        if scaled < self.lo {
+        if scaled < self.floor {
+            return false;
+        }
+        let (lo, hi) = self.band();
+        if scaled < lo {
             false
-        } else if scaled > self.hi {
+        } else if scaled > hi {
             true
         } else {
             exact(self)
         }
+    }
+}
+
+/// A lower bound on the band's lower edge, refreshed when the day grows by 1/64.
+#[derive(Clone, Copy)]
+struct FloorCache {
+    day: u64,
+    floor: f64,
+}
+
+impl FloorCache {
+    #[inline(always)]
+    fn get(&mut self, l: u64, gamma: f64) -> f64 {
+        if l > self.day + self.day / 64 {
+            self.day = l;
+            self.floor = band_floor(l, gamma);
+        }
+        self.floor
     }
 }
 
@@ -365,6 +444,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             blocks: BlockCounts::new(n, k),
             players: theta.chunks_exact(k).map(Player::new).collect(),
             complete: false,
+            floor: FloorCache { day: 0, floor: 0.0 },
         }
     }
 
@@ -413,7 +493,8 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
     }
 
     /// Keys and hashes of day `row` (the full profile first, then each player's group),
-    /// written to ring slot `slot`, with prefetches of their table slots.
+    /// written to ring slot `slot`, with prefetches of the large tables' slots (the tracked
+    /// tables are small until every group is tracked).
     #[inline(always)]
     fn prepare(
         &self,
@@ -437,7 +518,9 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         for (i, player) in self.players.iter().enumerate() {
             let key = self.layout.clear(&full, i);
             let h = hash_key(&key);
-            player.tracked.prefetch(h);
+            if self.complete {
+                player.tracked.prefetch(h);
+            }
             keys[slot * stride + 1 + i] = key;
             hashes[slot * stride + 1 + i] = h;
         }
@@ -469,7 +552,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             self.day += 1;
             let l = self.day;
             let lf = l as f64;
-            let mut th = Threshold::new(l, self.gamma);
+            let mut th = Threshold::new(l, self.gamma, self.floor.get(l, self.gamma));
             let base = (row % ring) * stride;
             let profile = &bids[row * n..(row + 1) * n];
             self.joint.add(&keys[base], hashes[base], 1);
@@ -484,14 +567,12 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                 p.marginal[t as usize] += 1;
                 let (key, hash) = (&keys[base + 1 + i], hashes[base + 1 + i]);
                 let m_bound = bound.for_block(self.blocks.block_of(i));
-                p.observe(key, hash, t, m_bound, th.lo, self.complete, i, &shared);
-                let p = &*p;
-                let marginal_flag =
-                    th.crosses(p.marginal_scaled(lf), |th| p.marginal_exact(lf) >= th.r());
-                let flag = marginal_flag
+                p.observe(key, hash, t, m_bound, th.floor, self.complete, i, &shared);
+                let flag = p.marginal_flag(l, &mut th)
                     || match p.heap.top() {
                         Some((v, _)) => th.crosses(v, |th| {
-                            let (lo, r) = (th.lo, th.r());
+                            let (lo, _) = th.band();
+                            let r = th.r();
                             p.joint_flag_exact(lo, lf, r)
                         }),
                         None => false,

@@ -11,7 +11,7 @@
 //! then the structure, so a truncated or corrupted state is an error, never a silently wrong
 //! ledger; the bytes are canonical, so a restored ledger saves to the same bytes.
 
-use super::{hash_key, BidLedger, CountStore, Inner, KeyLayout, LedgerImpl, Threshold};
+use super::{hash_key, BidLedger, CountStore, Inner, KeyLayout, LedgerImpl};
 use crate::error::{CoreError, CoreResult};
 use crate::window::check_gamma;
 
@@ -124,7 +124,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             self.ensure_complete();
         } else {
             // track the groups that can fire from the next day on, as recording would have
-            let bound = Threshold::new(day.max(1), self.gamma).lo;
+            let bound = super::band_floor(day.max(1), self.gamma);
             let mut counts = Vec::new();
             for i in 0..n {
                 let totals = self.group_totals(i);

@@ -70,8 +70,8 @@ impl Dense {
         let d: Vec<usize> = bids.iter().map(|&b| b as usize).collect();
         let idx = self.index(&d);
         self.joint[idx] += 1;
-        for i in 0..n {
-            self.marginal[i * k + d[i]] += 1;
+        for (i, &t) in d.iter().enumerate() {
+            self.marginal[i * k + t] += 1;
         }
         self.day += 1;
         let lf = self.day as f64;
@@ -140,47 +140,65 @@ fn bid_stream(
     bids
 }
 
-fn check_against_dense(n: usize, k: usize, days: usize, kind: Stream, seed: u64, chunk: usize) {
+/// How a test records its stream.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// Flags only throughout (groups tracked only when they can fire).
+    Flags,
+    /// Exact maxima throughout (every group tracked).
+    Detail,
+    /// Flags only for the first half, then exact maxima.
+    Switch,
+    /// Flags only, saved and restored after every chunk.
+    Restore,
+}
+
+fn check_against_dense(
+    n: usize,
+    k: usize,
+    days: usize,
+    kind: Stream,
+    seed: u64,
+    chunk: usize,
+    mode: Mode,
+) {
     let mut rng = Rng(seed);
     let theta: Vec<f64> = (0..n).flat_map(|_| rng.pmf(k)).collect();
     let bids = bid_stream(&mut rng, &theta, n, k, days, kind);
     let mut dense = Dense::new(&theta, n, k, 0.5);
     let mut fast = BidLedger::new(&theta, n, k, 0.5).unwrap();
     let mut flagged = 0;
-    for (c, rows) in bids.chunks(chunk * n).enumerate() {
+    let mut last = Vec::new();
+    for rows in bids.chunks(chunk * n) {
         let len = rows.len() / n;
         let mut flags = vec![false; rows.len()];
         let mut marg = vec![0.0; rows.len()];
         let mut joint = vec![0.0; rows.len()];
-        // alternate flags-only and detailed chunks: the heap bookkeeping must not matter
-        if c % 2 == 0 {
-            fast.record(
-                rows,
-                len,
-                RecordOutput {
-                    flags: &mut flags,
-                    detail: Some((&mut marg, &mut joint)),
-                },
-            )
-            .unwrap();
-        } else {
-            fast.record(
-                rows,
-                len,
-                RecordOutput {
-                    flags: &mut flags,
-                    detail: None,
-                },
-            )
-            .unwrap();
+        let detail = match mode {
+            Mode::Detail => true,
+            Mode::Switch => dense.day as usize >= days / 2,
+            Mode::Flags | Mode::Restore => false,
+        };
+        let out = RecordOutput {
+            flags: &mut flags,
+            detail: detail.then_some((&mut marg[..], &mut joint[..])),
+        };
+        fast.record(rows, len, out).unwrap();
+        if matches!(mode, Mode::Restore) {
+            fast = BidLedger::from_bytes(&fast.to_bytes()).unwrap();
         }
         for r in 0..len {
             let expected = dense.record(&rows[r * n..(r + 1) * n]);
             for i in 0..n {
                 let (flag, fmax, hmax) = expected[i];
-                assert_eq!(flags[r * n + i], flag, "flag day {} player {i}", dense.day);
+                assert_eq!(
+                    flags[r * n + i],
+                    flag,
+                    "{mode:?}: flag day {} player {i}",
+                    dense.day
+                );
                 flagged += flag as usize;
-                if c % 2 == 0 {
+                if detail {
                     assert_eq!(
                         marg[r * n + i],
                         fmax,
@@ -195,7 +213,16 @@ fn check_against_dense(n: usize, k: usize, days: usize, kind: Stream, seed: u64,
                     );
                 }
             }
+            last = expected;
         }
+    }
+    // the current maxima (which makes every group tracked) agree with the last dense day
+    let maxima = fast.joint_max();
+    for i in 0..n {
+        assert!(
+            (maxima[i] - last[i].2).abs() <= 1e-15,
+            "{mode:?}: final joint max of player {i}"
+        );
     }
     // deviating streams must fire, or the comparison would only cover the quiet branch
     if !matches!(kind, Stream::Truthful) {
@@ -203,25 +230,38 @@ fn check_against_dense(n: usize, k: usize, days: usize, kind: Stream, seed: u64,
     }
 }
 
+const MODES: [Mode; 4] = [Mode::Flags, Mode::Detail, Mode::Switch, Mode::Restore];
+
 #[test]
 fn truthful_streams_match_dense() {
-    for (seed, &(n, k)) in [(2, 3), (3, 2), (1, 4), (4, 3), (3, 4)].iter().enumerate() {
-        check_against_dense(n, k, 600, Stream::Truthful, seed as u64, 37);
+    for (seed, &(n, k)) in [(2, 3), (3, 2), (1, 4), (4, 3), (5, 2), (3, 4)]
+        .iter()
+        .enumerate()
+    {
+        for mode in MODES {
+            check_against_dense(n, k, 600, Stream::Truthful, seed as u64, 37, mode);
+        }
     }
 }
 
 #[test]
 fn deviating_streams_match_dense() {
-    check_against_dense(3, 3, 500, Stream::OffSupertype, 11, 50);
-    check_against_dense(3, 3, 500, Stream::Correlated, 12, 1);
-    check_against_dense(4, 2, 500, Stream::Correlated, 13, 500);
+    for mode in MODES {
+        check_against_dense(3, 3, 500, Stream::OffSupertype, 11, 50, mode);
+        check_against_dense(3, 3, 500, Stream::Correlated, 12, 1, mode);
+        check_against_dense(4, 2, 500, Stream::Correlated, 13, 500, mode);
+        check_against_dense(6, 2, 700, Stream::Correlated, 14, 64, mode);
+        check_against_dense(5, 3, 400, Stream::OffSupertype, 15, 100, mode);
+    }
 }
 
 #[test]
 fn sparse_store_matches_dense() {
     // K > 32 uses the sparse count store
-    check_against_dense(2, 40, 300, Stream::Truthful, 21, 30);
-    check_against_dense(2, 40, 300, Stream::Correlated, 22, 300);
+    for mode in MODES {
+        check_against_dense(2, 40, 300, Stream::Truthful, 21, 30, mode);
+        check_against_dense(2, 40, 300, Stream::Correlated, 22, 300, mode);
+    }
 }
 
 #[test]
