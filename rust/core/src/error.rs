@@ -32,7 +32,9 @@ impl fmt::Display for CoreError {
                 types,
             } => write!(
                 f,
-                "bid {bid} of player {player} on day {day} is outside the type space 0..{types}"
+                "bid {bid} of player {player} on day {day} is outside the type space \
+                 [0, {}] (K = {types})",
+                types - 1
             ),
             CoreError::Unsupported(msg) => write!(f, "{msg}"),
             CoreError::CorruptState(msg) => write!(f, "corrupt ledger state: {msg}"),

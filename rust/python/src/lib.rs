@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod ledger;
 use errors::to_pyerr;
 
 /// Window r(l) of eq. (11) for day `l >= 1`.
@@ -21,5 +22,6 @@ fn window(l: u64, gamma: f64) -> PyResult<f64> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(window, m)?)?;
+    m.add_class::<ledger::PyLedger>()?;
     Ok(())
 }

@@ -880,8 +880,9 @@ impl BidLedger {
         }
         if let Some(i) = profile.iter().position(|&t| t as usize >= k) {
             return Err(CoreError::InvalidArgument(format!(
-                "type {} of player {i} is outside the type space 0..{k}",
-                profile[i]
+                "type {} of player {i} is outside the type space [0, {}] (K = {k})",
+                profile[i],
+                k - 1
             )));
         }
         Ok(dispatch!(&self.inner, l => l.joint_at(profile)))

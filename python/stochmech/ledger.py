@@ -1,0 +1,455 @@
+"""The bid ledger: running statistics of the type bids and the penalty events of the mechanism.
+
+Every day of the DNBE mechanism passes through a :class:`BidLedger`. It compares the players'
+type bids with their declared supertypes through
+
+* the running frequency discrepancy of eq. (6),
+  ``f_i,t(l) = N_i(t)/l - theta_i(t)``, where ``N_i(t)`` counts the days player i bid t;
+* the joint-independence discrepancy of eq. (8),
+  ``h_i,d(l) = J(d)/l - theta_i(d_i) M_i(d_-i)/l`` for every profile d in Delta^n, where J(d)
+  counts the days whose whole bid profile is d and ``M_i(d_-i)`` those whose profile without i
+  is d_-i;
+
+and raises the penalty event of eq. (13), ``E_i(l) = {max_t |f_i,t(l)| >= r(l) or
+max_d |h_i,d(l)| >= r(l)}``, with the window ``r(l) = sqrt(ln(2 l^(1+gamma)) / (2 l))`` of
+eq. (11). A flagged player pays the penalty ``J_p(l)`` of eq. (12) that day.
+
+The statistics are computed exactly (flags equal the dense definitions bit for bit) by a Rust
+core whose cost per day does not depend on K^n.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stochmech import _core
+
+__all__ = ["BidLedger", "LedgerRecord", "PowerPenalty", "window_sequence"]
+
+_FILE_MAGIC = b"STOCHMECH-LEDGER\n"
+_FILE_VERSION = 1
+
+
+def window_sequence(days: np.ndarray, gamma: float = 0.5) -> np.ndarray:
+    """The window r(l) of eq. (11) for an array of days ``l >= 1`` (vectorized).
+
+    Examples
+    --------
+    >>> window_sequence(np.array([1, 2, 100])).round(4)
+    array([0.5887, 0.6582, 0.2711])
+    """
+    days = np.asarray(days, dtype=np.float64)
+    return np.sqrt(np.log(2.0 * days ** (1.0 + gamma)) / (2.0 * days))
+
+
+@dataclass(frozen=True)
+class PowerPenalty:
+    """Penalty schedule ``J_p(l) = scale * l**exponent`` of eq. (12).
+
+    Eq. (12) asks ``J_p(l) >= 0`` with ``J_p(l) / l -> infinity``, so ``exponent > 1``.
+    The default ``l**1.5`` is the library's default schedule.
+
+    Examples
+    --------
+    >>> PowerPenalty()(np.array([1, 4, 100]))
+    array([   1.,    8., 1000.])
+    """
+
+    scale: float = 1.0
+    exponent: float = 1.5
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"penalty scale must be a finite number > 0, got {self.scale!r}")
+        if not (math.isfinite(self.exponent) and self.exponent > 1):
+            raise ValueError(
+                "penalty exponent must be finite and > 1 so that J_p(l)/l -> infinity "
+                f"(eq. 12), got {self.exponent!r}"
+            )
+
+    def __call__(self, days: np.ndarray) -> np.ndarray:
+        return self.scale * np.asarray(days, dtype=np.float64) ** self.exponent
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "power", "scale": self.scale, "exponent": self.exponent}
+
+
+PenaltySchedule = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    """What :meth:`BidLedger.record` returns for a batch of L days and n players.
+
+    Attributes
+    ----------
+    days : (L,) int64
+        Day numbers l (1-based, continuing across calls).
+    flags : (L, n) bool
+        The penalty event E_i(l) of eq. (13).
+    penalty : (L, n) float64
+        ``J_p(l) * flags``: the penalty each player pays that day.
+    window : (L,) float64
+        r(l) of eq. (11).
+    marginal, joint : (L, n) float64 or None
+        With ``detail=True``: ``max_t |f_i,t(l)|`` and ``max_{d in Delta^n} |h_i,d(l)|``.
+    """
+
+    days: np.ndarray
+    flags: np.ndarray
+    penalty: np.ndarray
+    window: np.ndarray
+    marginal: np.ndarray | None = None
+    joint: np.ndarray | None = None
+
+
+def _as_supertypes(supertypes: Any) -> np.ndarray:
+    try:
+        theta = np.array(supertypes, dtype=np.float64, order="C")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"supertypes must be an (n, K) array of probabilities: {err}") from None
+    if theta.ndim != 2 or theta.shape[0] == 0 or theta.shape[1] == 0:
+        raise ValueError(
+            f"supertypes must be a non-empty (n, K) array of pmfs, got shape {theta.shape}"
+        )
+    return theta
+
+
+class BidLedger:
+    """Running frequency and joint-independence statistics of type bids, with penalties.
+
+    Parameters
+    ----------
+    supertypes : array_like, shape (n, K)
+        The declared supertypes theta_hat: one pmf over the K types per player. Each row must be
+        non-negative, finite and sum to 1 within 1e-9.
+    gamma : float, default 0.5
+        Exponent of the window r(l) = sqrt(ln(2 l^(1+gamma)) / (2 l)) (eq. 11); > 0.
+    penalty : PowerPenalty or callable, optional
+        Penalty schedule J_p(l) (eq. 12): a :class:`PowerPenalty` (default ``l**1.5``) or a
+        vectorized callable mapping an int64 array of days to non-negative penalties.
+
+    Notes
+    -----
+    Supports up to 64 players and 256 types. The cost of a day is O(n (K + log G)) at most,
+    with G the number of distinct profiles seen, and far less in the common case: a day that
+    asks only for flags touches one large table once. Asking for ``detail=True`` makes the
+    ledger keep every profile group in its heaps from then on, which costs more memory.
+
+    When K^(n-1) is much larger than the horizon, almost every profile group is seen about
+    once, and the joint test (eq. 8) cannot fire: only the marginal test has power at large n.
+    :meth:`groups_seen` shows how many groups each player's test has seen.
+
+    Examples
+    --------
+    >>> ledger = BidLedger([[0.5, 0.5], [0.2, 0.8]])
+    >>> rng = np.random.default_rng(0)
+    >>> bids = np.column_stack([rng.integers(0, 2, 1000), (rng.random(1000) < 0.8)])
+    >>> result = ledger.record(bids.astype(int))
+    >>> ledger.day, result.flags.shape
+    (1000, (1000, 2))
+    >>> bool(result.flags[-500:].any())  # truthful bids stop being penalized
+    False
+    """
+
+    def __init__(
+        self,
+        supertypes: Any,
+        *,
+        gamma: float = 0.5,
+        penalty: PowerPenalty | PenaltySchedule | None = None,
+    ) -> None:
+        theta = _as_supertypes(supertypes)
+        gamma = float(gamma)
+        self._core = _core.Ledger(theta, gamma)
+        self._penalty = _check_penalty(penalty)
+
+    # ----- construction helpers -----
+    @classmethod
+    def _from_core(cls, core: _core.Ledger, penalty: Any) -> BidLedger:
+        obj = cls.__new__(cls)
+        obj._core = core
+        obj._penalty = _check_penalty(penalty)
+        return obj
+
+    def copy(self) -> BidLedger:
+        """An independent copy (same state, same penalty schedule)."""
+        return BidLedger._from_core(self._core.__copy__(), self._penalty)
+
+    # ----- properties -----
+    @property
+    def day(self) -> int:
+        """Days recorded so far."""
+        return int(self._core.day)
+
+    @property
+    def n_players(self) -> int:
+        return int(self._core.n_players)
+
+    @property
+    def n_types(self) -> int:
+        return int(self._core.n_types)
+
+    @property
+    def gamma(self) -> float:
+        return float(self._core.gamma)
+
+    @property
+    def penalty(self) -> PowerPenalty | PenaltySchedule:
+        """The penalty schedule J_p."""
+        return self._penalty
+
+    @property
+    def supertypes(self) -> np.ndarray:
+        """The declared supertypes, (n, K) (a copy)."""
+        return self._core.supertypes()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the ledger's tables."""
+        return int(self._core.nbytes)
+
+    def window(self) -> float:
+        """r(l) for the last recorded day l (NaN before the first day)."""
+        return float(window_sequence(np.array([self.day]), self.gamma)[0]) if self.day else math.nan
+
+    @property
+    def marginal_counts(self) -> np.ndarray:
+        """N_i(t): days on which player i bid t, (n, K) int64."""
+        return self._core.marginal_counts().astype(np.int64)
+
+    @property
+    def marginal_discrepancy(self) -> np.ndarray:
+        """f_i,t(l) = N_i(t)/l - theta_i(t) of eq. (6) for the last day, (n, K)."""
+        if self.day == 0:
+            return np.zeros((self.n_players, self.n_types))
+        return self._core.marginal_counts() / float(self.day) - self.supertypes
+
+    def joint_max(self) -> np.ndarray:
+        """max over Delta^n of |h_i,d(l)| (eq. 8) for the last day, per player, (n,)."""
+        return self._core.joint_max()
+
+    def joint_discrepancy(self, profile: Any) -> np.ndarray:
+        """h_i,d(l) of eq. (8) for one profile d and every player i, (n,)."""
+        d = np.asarray(profile)
+        if d.shape != (self.n_players,) or not np.issubdtype(d.dtype, np.integer):
+            raise ValueError(
+                f"profile must hold one integer type per player ({self.n_players}), got {profile!r}"
+            )
+        bad = np.flatnonzero((d < 0) | (d >= self.n_types))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"type {int(d[i])} of player {i} is outside the type space 0..{self.n_types - 1}"
+            )
+        return self._core.joint_at([int(x) for x in d])
+
+    def worst_profiles(self, player: int, count: int = 5) -> list[tuple[tuple[int, ...], float]]:
+        """The profiles d with the largest |h_i,d(l)| for ``player`` (one per group d_-i)."""
+        if not 0 <= int(player) < self.n_players:
+            raise ValueError(f"player {player!r} does not exist (n = {self.n_players})")
+        if int(count) < 0:
+            raise ValueError(f"count must be >= 0, got {count!r}")
+        return [(tuple(p), v) for p, v in self._core.worst_profiles(int(player), int(count))]
+
+    def profile_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct bid profiles seen, (G, n) int64, and their counts J(d), (G,) int64."""
+        profiles, counts = self._core.profile_counts()
+        return profiles.astype(np.int64), counts.astype(np.int64)
+
+    def groups_seen(self) -> np.ndarray:
+        """Distinct profiles d_-i seen so far, for each player i (the joint test's groups)."""
+        return np.array(self._core.groups_seen(), dtype=np.int64)
+
+    # ----- recording -----
+    def _as_bids(self, bids: Any) -> np.ndarray:
+        arr = np.asarray(bids)
+        if arr.ndim == 1 and arr.shape[0] == self.n_players:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != self.n_players:
+            raise ValueError(
+                f"bids must be an (L, n) integer array with n = {self.n_players} columns, "
+                f"got shape {arr.shape}"
+            )
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+            if arr.size and np.issubdtype(arr.dtype, np.floating):
+                bad = np.argwhere(~np.isfinite(arr) | (arr != np.round(arr)))
+                if bad.size:
+                    row, col = (int(x) for x in bad[0])
+                    raise ValueError(
+                        f"bid {arr[row, col]!r} of player {col} on day {self.day + row + 1} "
+                        "is not an integer type index"
+                    )
+            raise ValueError(f"bids must be integer type indices, got dtype {arr.dtype}")
+        if arr.dtype != np.int64:
+            if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+                row, col = (int(x) for x in np.argwhere(arr > np.iinfo(np.int64).max)[0])
+                raise ValueError(
+                    f"bid {int(arr[row, col])} of player {col} on day {self.day + row + 1} "
+                    f"is outside the type space 0..{self.n_types - 1}"
+                )
+            arr = arr.astype(np.int64)
+        return np.ascontiguousarray(arr)
+
+    def check(self, bids: Any) -> None:
+        """Validates a batch of bids without recording it (raises ``ValueError``)."""
+        self._core.check_bids(self._as_bids(bids))
+
+    def record(self, bids: Any, detail: bool = False) -> LedgerRecord:
+        """Records a batch of days of type bids, in order.
+
+        Parameters
+        ----------
+        bids : array_like of int, shape (L, n) or (n,)
+            Type bids, one row per day; day numbers continue across calls.
+        detail : bool, default False
+            Also return the exact ``max_t |f_i,t(l)|`` and ``max_d |h_i,d(l)|`` per day.
+
+        Returns
+        -------
+        LedgerRecord
+
+        Raises
+        ------
+        ValueError
+            For a wrong shape or dtype, or a bid outside 0..K-1 (the message names the player,
+            the day and the value). The whole batch is validated before anything is recorded:
+            after an error the ledger is unchanged.
+        """
+        arr = self._as_bids(bids)
+        days = np.arange(self.day + 1, self.day + 1 + arr.shape[0], dtype=np.int64)
+        self._core.check_bids(arr)
+        schedule = _evaluate_penalty(self._penalty, days)
+        flags, marginal, joint = self._core.record(arr, bool(detail))
+        return LedgerRecord(
+            days=days,
+            flags=flags,
+            penalty=np.where(flags, schedule[:, None], 0.0),
+            window=window_sequence(days, self.gamma),
+            marginal=marginal,
+            joint=joint,
+        )
+
+    # ----- persistence -----
+    def to_bytes(self) -> bytes:
+        """The ledger as versioned, checksummed bytes (the penalty schedule if it is a
+        :class:`PowerPenalty`; a custom schedule must be given again to :meth:`from_bytes`)."""
+        if isinstance(self._penalty, PowerPenalty):
+            spec: dict[str, Any] = self._penalty.to_dict()
+        else:
+            spec = {"kind": "custom", "repr": repr(self._penalty)}
+        header = json.dumps({"penalty": spec, "stochmech": _core.__version__}).encode()
+        state = self._core.to_bytes()
+        body = b"".join(
+            [
+                _FILE_MAGIC,
+                struct.pack("<II", _FILE_VERSION, len(header)),
+                header,
+                struct.pack("<Q", len(state)),
+                state,
+            ]
+        )
+        return body + struct.pack("<I", zlib.crc32(body))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, penalty: Any = None) -> BidLedger:
+        """Restores a ledger from :meth:`to_bytes`.
+
+        A damaged, truncated or foreign byte string raises ``ValueError``; it never yields a
+        silently wrong ledger. ``penalty`` is required when the saved ledger used a custom
+        schedule, and otherwise overrides the saved one when given.
+        """
+        data = bytes(data)
+        head = len(_FILE_MAGIC) + 8
+        if len(data) < head + 12 or not data.startswith(_FILE_MAGIC):
+            raise ValueError("not a stochmech ledger file (bad magic bytes or too short)")
+        body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
+        version, header_len = struct.unpack("<II", data[len(_FILE_MAGIC) : head])
+        if version != _FILE_VERSION:
+            raise ValueError(
+                f"ledger file format version {version} is not supported "
+                f"(this stochmech reads version {_FILE_VERSION})"
+            )
+        if zlib.crc32(body) != crc:
+            raise ValueError("ledger file is corrupted or truncated (checksum mismatch)")
+        try:
+            header = json.loads(body[head : head + header_len])
+            (state_len,) = struct.unpack("<Q", body[head + header_len : head + header_len + 8])
+        except (ValueError, struct.error) as err:
+            raise ValueError(f"ledger file header is unreadable: {err}") from None
+        state = body[head + header_len + 8 :]
+        if len(state) != state_len:
+            raise ValueError("ledger file is truncated (state length mismatch)")
+        spec = header.get("penalty", {})
+        if penalty is None:
+            if spec.get("kind") == "power":
+                penalty = PowerPenalty(float(spec["scale"]), float(spec["exponent"]))
+            else:
+                raise ValueError(
+                    "this ledger was saved with a custom penalty schedule "
+                    f"({spec.get('repr', '?')}); pass it again as penalty="
+                )
+        return cls._from_core(_core.Ledger.from_bytes(state), penalty)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes :meth:`to_bytes` to ``path`` atomically (write then rename)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(self.to_bytes())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, penalty: Any = None) -> BidLedger:
+        """Reads a ledger written by :meth:`save` (see :meth:`from_bytes`)."""
+        return cls.from_bytes(Path(path).read_bytes(), penalty=penalty)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"core": self._core.to_bytes(), "penalty": self._penalty}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._core = _core.Ledger.from_bytes(state["core"])
+        self._penalty = _check_penalty(state["penalty"])
+
+    def __repr__(self) -> str:
+        return (
+            f"BidLedger(n_players={self.n_players}, n_types={self.n_types}, "
+            f"gamma={self.gamma}, day={self.day}, penalty={self._penalty!r})"
+        )
+
+
+def _check_penalty(penalty: Any) -> PowerPenalty | PenaltySchedule:
+    if penalty is None:
+        return PowerPenalty()
+    if not callable(penalty):
+        raise ValueError(
+            f"penalty must be a PowerPenalty or a callable of the day array, got {penalty!r}"
+        )
+    return penalty
+
+
+def _evaluate_penalty(penalty: PenaltySchedule, days: np.ndarray) -> np.ndarray:
+    """J_p on a batch of days, checked finite and non-negative before anything is recorded."""
+    values = np.asarray(penalty(days), dtype=np.float64)
+    if values.shape != days.shape:
+        raise ValueError(
+            f"the penalty schedule returned shape {values.shape} for {days.shape[0]} days; "
+            "it must be vectorized over the day array"
+        )
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    if bad.size:
+        j = int(bad[0])
+        raise ValueError(
+            f"the penalty schedule gave J_p({int(days[j])}) = {values[j]!r}; "
+            "penalties must be finite and >= 0 (eq. 12)"
+        )
+    return values
