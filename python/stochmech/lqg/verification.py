@@ -40,6 +40,7 @@ __all__ = [
     "ScaledDeviation",
     "WelfareCheck",
     "ZeroedDeviation",
+    "best_scaled_deviation",
     "centralized_closed_loop",
     "check_expected_welfare",
     "exact_expected_utilities",
@@ -438,6 +439,21 @@ def _values(batch: LayeredBatch, transfers: bool) -> np.ndarray:
     return batch.utilities if transfers else batch.valuations
 
 
+def best_scaled_deviation(
+    mech: LayeredVCG, agent: int, *, transfers: bool = False
+) -> ScaledDeviation:
+    """The scale factor ``k`` maximizing the exact expected gain of bidding ``k * truth``.
+
+    The gain is quadratic in ``k`` (exact evaluation at three points). Without transfers this is
+    the agent's most profitable scaled lie; with transfers it is ``k = 1`` (truth) up to rounding.
+    """
+    g = {k: exact_gain(mech, agent, ScaledDeviation(agent, factor=k), transfers=transfers)
+         for k in (0.5, 1.5)}  # fmt: skip
+    c1, c2 = g[1.5] - g[0.5], 2.0 * (g[1.5] + g[0.5])  # gain(1 + d) = c1 d + c2 d^2
+    d = 0.0 if c2 >= 0 or c1 == 0 else -c1 / (2.0 * c2)
+    return ScaledDeviation(agent, factor=float(1.0 + d))
+
+
 def theorem3_table(
     mech: LayeredVCG,
     agent: int = 0,
@@ -446,8 +462,15 @@ def theorem3_table(
     n_samples: int = 4000,
     seed: int = 0,
 ) -> list[tuple[DeviationEstimate, DeviationEstimate]]:
-    """For each deviation: (gain under the mechanism, gain without transfers)."""
-    devs = standard_deviations(agent, mech.horizon) if deviations is None else list(deviations)
+    """For each deviation: (gain under the mechanism, gain without transfers).
+
+    The default list is :func:`standard_deviations` plus the most profitable scaled lie WITHOUT
+    transfers (:func:`best_scaled_deviation`), which shows what the transfers prevent.
+    """
+    if deviations is None:
+        devs = [*standard_deviations(agent, mech.horizon), best_scaled_deviation(mech, agent)]
+    else:
+        devs = list(deviations)
     rows = []
     for dev in devs:
         with_t = monte_carlo_gain(mech, agent, dev, n_samples=n_samples, seed=seed)
