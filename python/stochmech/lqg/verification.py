@@ -17,6 +17,19 @@ the closed-loop optimum: no deviation gains in expectation. The module measures 
 * :func:`monte_carlo_gain`: Monte Carlo with common random numbers, with standard errors, for any
   strategy (also non-affine ones). ``transfers=False`` drops the payments: then deviations DO gain,
   which shows the check can fail.
+
+Where the strong reading of Theorem 3 does not hold (measured, see tests/test_lqg_theorem3.py)
+-----------------------------------------------------------------------------------------------
+* Uniqueness: at the last layer ``T-1`` (``K_{T-1} = 0``) and for any agent whose bids move no
+  control, every bid gives the same utility; truth is optimal but not the unique optimum.
+* Off the truthful path: after an own lie at layer ``s0``, reporting the true noise at later
+  layers leaves the lie in the ISO's belief forever; reporting the true state residual
+  (:class:`CorrectingDeviation`) does strictly better. Truth is optimal at ``s`` given a truthful
+  own history, which is what the backward induction uses.
+* Others' future misreports: dominance holds against the others' CURRENT bids given truthful
+  later play (the paper's rational agents), not against persistent misreports. If another agent
+  biases every bid, agent ``i``'s utility credits that agent's reported (drifting) welfare and
+  ``i`` gains by a bias of its own.
 """
 
 from __future__ import annotations
