@@ -10,6 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from stochmech.lqg.cli import register as register_lqg
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -19,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _register_ledger_demo(sub)
+    register_lqg(sub)
     return parser
 
 

@@ -1,0 +1,56 @@
+"""The strategic LQG system (second paper): static, dynamic deterministic and layered VCG.
+
+Where things live:
+
+* :mod:`stochmech.lqg.static` - static VCG/Groves under ``sum_i u_i = 0``;
+* :mod:`stochmech.lqg.deterministic` - dynamic deterministic VCG (Theorem 2);
+* :mod:`stochmech.lqg.agents`, :mod:`stochmech.lqg.layered` - the LQG agents and the layered
+  dynamic stochastic VCG (:class:`LayeredVCG`), on the Riccati solver of
+  :mod:`stochmech.lqg.riccati`;
+* :mod:`stochmech.lqg.reference` - plain dense-KKT references the fast paths are tested against;
+* :mod:`stochmech.lqg.verification` - efficiency, welfare and Theorem 3 checks;
+* :mod:`stochmech.lqg.plots`, :mod:`stochmech.lqg.cli` - figures and ``stochmech lqg``.
+
+Sign conventions (NOTES.md): utilities are valuations minus payments; a payment is what an agent
+pays the ISO (negative: received).
+"""
+
+from stochmech.lqg.agents import LQGAgents
+from stochmech.lqg.deterministic import (
+    DynamicVCGResult,
+    LinearQuadraticBid,
+    dynamic_utilities,
+    dynamic_vcg,
+)
+from stochmech.lqg.layered import History, LayeredBatch, LayeredRun, LayeredVCG, LayerStep
+from stochmech.lqg.riccati import ConstrainedLQSolution, constrained_riccati, solve_constrained_lq
+from stochmech.lqg.static import (
+    ConcaveUtility,
+    QuadraticUtility,
+    StaticVCGResult,
+    balanced_allocation,
+    static_utilities,
+    static_vcg,
+)
+
+__all__ = [
+    "ConcaveUtility",
+    "ConstrainedLQSolution",
+    "DynamicVCGResult",
+    "History",
+    "LQGAgents",
+    "LayerStep",
+    "LayeredBatch",
+    "LayeredRun",
+    "LayeredVCG",
+    "LinearQuadraticBid",
+    "QuadraticUtility",
+    "StaticVCGResult",
+    "balanced_allocation",
+    "constrained_riccati",
+    "dynamic_utilities",
+    "dynamic_vcg",
+    "solve_constrained_lq",
+    "static_utilities",
+    "static_vcg",
+]

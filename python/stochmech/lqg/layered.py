@@ -1,0 +1,519 @@
+"""The layered dynamic stochastic VCG mechanism for LQG agents (second paper, Section IV).
+
+Notation (NOTES.md section 4). Layer ``s`` starts from ``X(s, s) = W(s-1)`` (``X(0, 0) = x(0)``);
+at time ``s`` the agents bid ``X_hat(s, s)`` and the ISO plans ``U(s, t)``, ``t >= s``, for the
+noise-free system from ``X_hat(s, s)`` by maximizing ``L_s`` (LQG eq. 5) under balance
+``1' U(s, t) = 0``. Earlier layers' plans are optimal, so the cross terms of ``L_s`` do not move
+its optimizer: the plan is the constrained LQ plan ``U(s, t) = K_t X_hat(s, t)`` with the Riccati
+gains of :mod:`stochmech.lqg.riccati`, computed once per (agents, horizon). The applied control is
+``U(t) = sum_{s <= t} U(s, t) = K_t X_hat(t)`` where ``X_hat(t) = sum_{s <= t} X_hat(s, t)`` is the
+state the ISO believes in. The payment collected from agent ``i`` at time ``s`` is, literally::
+
+    p_i(s) = h_i(X_hat_-i(s, s)) - sum_{j != i} l_j(s),
+    l_j(s) = sum_{t >= s} q_j x_j(s,t)^2 + r_j u_j(s,t)^2
+             + 2 q_j (sum_{tau < s} x_j(tau,t)) x_j(s,t) + 2 r_j (sum_{tau < s} u_j(tau,t)) u_j(s,t)
+
+(hatted, planned quantities: the cross terms DO enter the payments). ``pivot="clarke"`` takes
+``h_i`` = optimal welfare of the others' noise-free layer problem without agent ``i`` from
+``X_hat_-i(s, s)``, without cross terms (a function of the others' current bids only);
+``pivot="none"`` takes ``h_i = 0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stochmech.lqg._validation import as_float_array, check_int, frozen
+from stochmech.lqg.agents import LQGAgents
+from stochmech.lqg.riccati import ConstrainedLQSolution, constrained_riccati, solve_constrained_lq
+
+__all__ = [
+    "History",
+    "LayerStep",
+    "LayeredBatch",
+    "LayeredRun",
+    "LayeredVCG",
+    "Strategy",
+]
+
+PIVOTS = ("clarke", "none")
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything observable when the bids of layer ``s = time`` are made.
+
+    Arrays may carry leading batch axes (in :meth:`LayeredVCG.run_batch`); the last two axes are
+    (time, agent). Past payments are not listed: they are functions of the past bids, which are.
+
+    Attributes
+    ----------
+    time : int
+        The current time ``s``.
+    layer_inputs : ndarray, shape (..., s + 1, N)
+        True layer inputs ``X(tau, tau)``, ``tau <= s`` (``x(0)``, then the noises ``w(tau - 1)``).
+    states : ndarray, shape (..., s + 1, N)
+        True states ``X(0..s)``.
+    bids : ndarray, shape (..., s, N)
+        Past bids ``X_hat(tau, tau)``, ``tau < s``.
+    believed_states : ndarray, shape (..., s, N)
+        The ISO's states ``X_hat(0..s-1)``.
+    controls : ndarray, shape (..., s, N)
+        Applied controls ``U(0..s-1)``.
+    predicted_state : ndarray, shape (..., N)
+        The ISO's prediction of ``X(s)`` before the layer-``s`` bids: ``A X_hat(s-1) + B U(s-1)``.
+    """
+
+    time: int
+    layer_inputs: np.ndarray
+    states: np.ndarray
+    bids: np.ndarray
+    believed_states: np.ndarray
+    controls: np.ndarray
+    predicted_state: np.ndarray
+
+    @property
+    def truth(self) -> np.ndarray:
+        """The truthful bids of the current layer, ``X(s, s)``."""
+        return self.layer_inputs[..., -1, :]
+
+
+#: A bidding strategy profile: ``strategy(s, history)`` returns the bids of all N agents at ``s``.
+Strategy = Callable[[int, History], Any]
+Bids = np.ndarray | Strategy | None
+
+
+@dataclass(frozen=True)
+class LayerStep:
+    """What the ISO computes at time ``s`` (:meth:`LayeredVCG.step`).
+
+    Attributes
+    ----------
+    time : int
+        The layer ``s``.
+    bids : ndarray, shape (N,)
+        ``X_hat(s, s)``.
+    plan_states, plan_controls : ndarray, shape (T - s, N)
+        The layer's plan ``X_hat(s, t)`` and ``U(s, t)`` for ``t = s..T-1``.
+    believed_state : ndarray, shape (N,)
+        ``X_hat(s) = sum_{tau <= s} X_hat(tau, s)``.
+    controls : ndarray, shape (N,)
+        ``U(s) = sum_{tau <= s} U(tau, s)``: the controls to apply now (``sum = 0``).
+    layer_terms : ndarray, shape (N,)
+        Each agent's part ``l_j(s)`` of ``L_s``, cross terms included.
+    pivots : ndarray, shape (N,)
+        ``h_i(X_hat_-i(s, s))``.
+    payments : ndarray, shape (N,)
+        ``p_i(s)``, paid by agent i to the ISO.
+    """
+
+    time: int
+    bids: np.ndarray
+    plan_states: np.ndarray
+    plan_controls: np.ndarray
+    believed_state: np.ndarray
+    controls: np.ndarray
+    layer_terms: np.ndarray
+    pivots: np.ndarray
+    payments: np.ndarray
+
+
+@dataclass(frozen=True)
+class LayeredBatch:
+    """Results of :meth:`LayeredVCG.run_batch`; every array has a leading batch axis M.
+
+    Attributes
+    ----------
+    layer_inputs, bids, states, believed_states, controls : ndarray, shape (M, T, N)
+        True inputs, bids ``X_hat(s, s)``, true states, the ISO's states, applied controls.
+    layer_terms, pivots, payments : ndarray, shape (M, T, N)
+        ``l_j(s)``, ``h_i(s)`` and ``p_i(s)`` (row ``s``).
+    valuations : ndarray, shape (M, N)
+        ``sum_t q_i x_i(t)^2 + r_i u_i(t)^2`` on the true states.
+    utilities : ndarray, shape (M, N)
+        ``valuations - sum_s p_i(s)``.
+    """
+
+    layer_inputs: np.ndarray
+    bids: np.ndarray
+    states: np.ndarray
+    believed_states: np.ndarray
+    controls: np.ndarray
+    layer_terms: np.ndarray
+    pivots: np.ndarray
+    payments: np.ndarray
+    valuations: np.ndarray
+    utilities: np.ndarray
+
+    @property
+    def welfare(self) -> np.ndarray:
+        """Realized social welfare of each run, shape (M,)."""
+        return self.valuations.sum(axis=-1)
+
+
+@dataclass(frozen=True)
+class LayeredRun:
+    """One run of the layered mechanism (:meth:`LayeredVCG.run`).
+
+    Attributes
+    ----------
+    layer_inputs, bids, states, believed_states, controls : ndarray, shape (T, N)
+        True inputs, bids, true states ``X(t)``, the ISO's states ``X_hat(t)``, controls ``U(t)``.
+    layer_terms, pivots, payments : ndarray, shape (T, N)
+        ``l_j(s)``, ``h_i(s)``, ``p_i(s)``.
+    valuations : ndarray, shape (N,)
+        ``sum_t q_i x_i(t)^2 + r_i u_i(t)^2``.
+    utilities : ndarray, shape (N,)
+        ``valuations - sum_s p_i(s)``.
+    """
+
+    layer_inputs: np.ndarray
+    bids: np.ndarray
+    states: np.ndarray
+    believed_states: np.ndarray
+    controls: np.ndarray
+    layer_terms: np.ndarray
+    pivots: np.ndarray
+    payments: np.ndarray
+    valuations: np.ndarray
+    utilities: np.ndarray
+
+    @property
+    def welfare(self) -> float:
+        """Realized social welfare ``sum_t X'QX + U'RU``."""
+        return float(self.valuations.sum())
+
+    @property
+    def revenue(self) -> float:
+        """Total collected by the ISO, ``sum_{s,i} p_i(s)``."""
+        return float(self.payments.sum())
+
+
+class LayeredVCG:
+    """The layered dynamic stochastic VCG mechanism run by the ISO.
+
+    Parameters
+    ----------
+    agents : LQGAgents
+        The agents (parameters known to the ISO).
+    horizon : int
+        ``T >= 1``; times ``t = 0..T-1``.
+    pivot : {"clarke", "none"}
+        ``h_i``: the Clarke-style pivot (optimal welfare of the others' noise-free layer problem
+        without agent ``i`` from ``X_hat_-i(s, s)``, no cross terms) or ``h_i = 0``.
+
+    Notes
+    -----
+    The constrained Riccati gains are computed once in the constructor (``O(T N^3)``); the pivot
+    values ``S^(-i)_s`` of the N problems without one agent are computed once, on first use, as
+    one batched recursion (``O(T N^4)`` time, ``8 T N^3`` bytes). A run costs ``O(T^2 N^2)``.
+    The mechanism is stateful only for :meth:`step`; :meth:`run` and :meth:`run_batch` do not
+    touch the step state.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> agents = LQGAgents(a=[0.9, 1.0, 0.8], b=[1.0, 1.0, -1.0], q=[-1.0, -0.5, -2.0],
+    ...                    r=[-1.0, -2.0, -1.0], sigma=[0.1, 0.2, 0.1], zeta=[1.0, 1.0, 1.0])
+    >>> mech = LayeredVCG(agents, horizon=5)
+    >>> run = mech.run(agents.sample_layer_inputs(5, np.random.default_rng(1)))
+    >>> run.controls.shape, bool(np.allclose(run.controls.sum(axis=1), 0.0))
+    ((5, 3), True)
+    >>> step = mech.step([0.5, -0.2, 0.1])
+    >>> step.plan_controls.shape
+    (5, 3)
+    """
+
+    def __init__(self, agents: LQGAgents, horizon: int, pivot: str = "clarke") -> None:
+        if not isinstance(agents, LQGAgents):
+            raise ValueError(f"agents must be an LQGAgents instance, got {type(agents).__name__}")
+        self._horizon = check_int("horizon", horizon, minimum=1)
+        if pivot not in PIVOTS:
+            raise ValueError(f"pivot must be one of {PIVOTS}, got {pivot!r}")
+        self._agents = agents
+        self._pivot = pivot
+        self._lq = solve_constrained_lq(agents.a, agents.b, agents.q, agents.r, self._horizon)
+        self._pivot_values: np.ndarray | None = None
+        n = agents.n
+        self._others = np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.intp)
+        self._others = self._others.reshape(n, n - 1)
+        self.reset()
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def agents(self) -> LQGAgents:
+        return self._agents
+
+    @property
+    def horizon(self) -> int:
+        return self._horizon
+
+    @property
+    def pivot(self) -> str:
+        return self._pivot
+
+    @property
+    def solution(self) -> ConstrainedLQSolution:
+        """Riccati values ``S_t``, gains ``K_t`` and closed-loop matrices of the full problem."""
+        return self._lq
+
+    @property
+    def time(self) -> int:
+        """The layer that the next :meth:`step` call runs."""
+        return self._t
+
+    def expected_welfare(self) -> float:
+        """Optimal expected social welfare ``tr(S_0 Z) + sum_{t=1}^{T-1} tr(S_t Sigma)``.
+
+        Examples
+        --------
+        >>> agents = LQGAgents([1.0, 1.0], [1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0], [0.0, 0.0],
+        ...                    [1.0, 0.0])
+        >>> LayeredVCG(agents, horizon=1).expected_welfare()
+        -1.0
+        """
+        diag = np.einsum("tii->ti", self._lq.value[: self._horizon])
+        var = self._agents.input_variances(self._horizon)
+        return float((diag * var).sum())
+
+    def pivot_values(self) -> np.ndarray:
+        """``S^(-i)_s`` for every layer and agent, shape (T, N, N-1, N-1) (computed once).
+
+        ``x' S^(-i)_s x`` is the optimal welfare of the noise-free problem without agent ``i``
+        from ``x`` (the others' states) at time ``s`` to ``T-1``.
+        """
+        if self._pivot_values is None:
+            ag, idx, horizon = self._agents, self._others, self._horizon
+            data = [
+                np.broadcast_to(v[idx], (horizon, *idx.shape)) for v in (ag.a, ag.b, ag.q, ag.r)
+            ]
+            value, _ = constrained_riccati(*data, keep_gains=False)
+            self._pivot_values = frozen(np.ascontiguousarray(value[:horizon]))
+        return self._pivot_values
+
+    # ------------------------------------------------------------------ pivots
+    def _pivots(self, bids: np.ndarray, times: slice | int) -> np.ndarray:
+        """``h_i`` for bids of shape (..., N) at ``times`` (matching the second-to-last axis)."""
+        if self._pivot == "none" or self._agents.n == 1:
+            return np.zeros_like(bids)
+        values = self.pivot_values()[times]
+        others = bids[..., self._others]  # (..., N, N-1)
+        return np.einsum("...ia,...iab,...ib->...i", others, values, others, optimize=True)
+
+    # ------------------------------------------------------------------ step mode
+    def reset(self) -> None:
+        """Start a new horizon for :meth:`step`."""
+        n, horizon = self._agents.n, self._horizon
+        self._t = 0
+        self._cum_x = np.zeros((horizon, n))
+        self._cum_u = np.zeros((horizon, n))
+
+    def step(self, bids: Any) -> LayerStep:
+        """Run layer ``s = self.time``: plan from the bids, return controls and payments.
+
+        Parameters
+        ----------
+        bids : array_like, shape (N,)
+            ``X_hat(s, s)``, the agents' bids of ``W(s-1)`` (of ``x(0)`` at ``s = 0``).
+
+        Raises
+        ------
+        ValueError
+            On a wrong shape or non-finite bid, or past the horizon; the state is unchanged.
+        """
+        s, ag = self._t, self._agents
+        if s >= self._horizon:
+            raise ValueError(f"the horizon T={self._horizon} is exhausted; call reset()")
+        x_hat = as_float_array(f"bids at time {s}", bids, ndim=1)
+        if x_hat.shape != (ag.n,):
+            raise ValueError(f"bids at time {s} must have shape ({ag.n},), got {x_hat.shape}")
+        gains, closed = self._lq.gains, self._lq.closed_loop
+        length = self._horizon - s
+        plan_x = np.empty((length, ag.n))
+        plan_u = np.empty((length, ag.n))
+        y = x_hat
+        for k in range(length):
+            plan_x[k] = y
+            plan_u[k] = gains[s + k] @ y
+            y = closed[s + k] @ y
+        cx, cu = self._cum_x[s:], self._cum_u[s:]
+        terms = ag.q * (plan_x * (plan_x + 2.0 * cx)).sum(axis=0) + ag.r * (
+            plan_u * (plan_u + 2.0 * cu)
+        ).sum(axis=0)
+        pivots = self._pivots(x_hat, s)
+        payments = pivots - (terms.sum() - terms)
+        self._cum_x[s:] += plan_x
+        self._cum_u[s:] += plan_u
+        self._t = s + 1
+        return LayerStep(
+            time=s,
+            bids=frozen(x_hat),
+            plan_states=frozen(plan_x),
+            plan_controls=frozen(plan_u),
+            believed_state=frozen(self._cum_x[s].copy()),
+            controls=frozen(self._cum_u[s].copy()),
+            layer_terms=frozen(terms),
+            pivots=frozen(np.asarray(pivots, dtype=np.float64)),
+            payments=frozen(payments),
+        )
+
+    # ------------------------------------------------------------------ whole runs
+    def run(self, layer_inputs: Any, bids: Bids = None) -> LayeredRun:
+        """Run the whole horizon on the true layer inputs.
+
+        Parameters
+        ----------
+        layer_inputs : array_like, shape (T, N)
+            Row 0 is ``x(0)``, row ``s >= 1`` is ``w(s-1)``.
+        bids : array_like of shape (T, N), or callable, or None
+            The bids ``X_hat(s, s)`` (default: the truth, ``layer_inputs``), or a strategy
+            profile ``bids(s, history) -> (N,)`` called at each ``s`` with an unbatched
+            :class:`History` (for history-dependent behaviour).
+
+        Returns
+        -------
+        LayeredRun
+        """
+        xi = self._check_inputs(layer_inputs, batched=False)
+        if bids is None or callable(bids):
+            strategy = None if bids is None else _unbatched(bids)
+            batch = self._simulate(xi[None], None, strategy)
+        else:
+            arr = self._check_bids(bids, xi.shape)
+            batch = self._simulate(xi[None], arr[None], None)
+        return LayeredRun(**{k: frozen(v[0]) for k, v in _fields(batch).items()})
+
+    def run_batch(self, layer_inputs: Any, bids: Bids = None) -> LayeredBatch:
+        """Vectorized :meth:`run` over a batch of input paths, shape (M, T, N).
+
+        ``bids`` is an (M, T, N) array, ``None`` (truth) or a strategy called with a batched
+        :class:`History` (arrays with a leading axis M) that returns an (M, N) array.
+        """
+        xi = self._check_inputs(layer_inputs, batched=True)
+        if bids is None:
+            return self._simulate(xi, None, None)
+        if callable(bids):
+            return self._simulate(xi, None, bids)
+        return self._simulate(xi, self._check_bids(bids, xi.shape), None)
+
+    # ------------------------------------------------------------------ internals
+    def _check_inputs(self, layer_inputs: Any, *, batched: bool) -> np.ndarray:
+        shape = (self._horizon, self._agents.n)
+        xi = as_float_array("layer_inputs", layer_inputs, ndim=3 if batched else 2)
+        if xi.shape[-2:] != shape or (batched and xi.shape[0] < 1):
+            want = f"(M, {shape[0]}, {shape[1]})" if batched else str(shape)
+            raise ValueError(f"layer_inputs must have shape {want}, got {xi.shape}")
+        return xi
+
+    @staticmethod
+    def _check_bids(bids: Any, shape: tuple[int, ...]) -> np.ndarray:
+        arr = as_float_array("bids", bids, ndim=len(shape))
+        if arr.shape != shape:
+            raise ValueError(f"bids must have shape {shape}, got {arr.shape}")
+        return arr
+
+    def _simulate(
+        self, xi: np.ndarray, bids: np.ndarray | None, strategy: Strategy | None
+    ) -> LayeredBatch:
+        ag, horizon = self._agents, self._horizon
+        a, b, q, r = ag.a, ag.b, ag.q, ag.r
+        gains, closed = self._lq.gains, self._lq.closed_loop
+        m, n = xi.shape[0], ag.n
+        states = np.zeros((m, horizon, n))
+        believed = np.zeros((m, horizon, n))
+        controls = np.zeros((m, horizon, n))
+        used = np.zeros((m, horizon, n)) if bids is None else bids
+        predicted = np.zeros((m, n))
+        for t in range(horizon):
+            if t == 0:
+                states[:, 0] = xi[:, 0]
+            else:
+                states[:, t] = a * states[:, t - 1] + b * controls[:, t - 1] + xi[:, t]
+                predicted = a * believed[:, t - 1] + b * controls[:, t - 1]
+            if strategy is not None:
+                hist = History(
+                    time=t,
+                    layer_inputs=_read_only(xi[:, : t + 1]),
+                    states=_read_only(states[:, : t + 1]),
+                    bids=_read_only(used[:, :t]),
+                    believed_states=_read_only(believed[:, :t]),
+                    controls=_read_only(controls[:, :t]),
+                    predicted_state=_read_only(predicted),
+                )
+                name = f"bids returned by the strategy at time {t}"
+                out = as_float_array(name, strategy(t, hist))
+                if out.shape != (m, n):
+                    raise ValueError(
+                        f"bids returned by the strategy at time {t} must have shape {(m, n)}, "
+                        f"got {out.shape}"
+                    )
+                used[:, t] = out
+            elif bids is None:
+                used[:, t] = xi[:, t]
+            believed[:, t] = predicted + used[:, t]
+            controls[:, t] = believed[:, t] @ gains[t].T
+
+        # Layer terms l_j(s), all layers at once: column s of `layers` holds X_hat(s, t).
+        terms = np.zeros((m, horizon, n))
+        layers = np.zeros((m, horizon, n))
+        for t in range(horizon):
+            layers[:, t] = used[:, t]
+            y = layers[:, : t + 1]
+            v = y @ gains[t].T
+            cx = np.cumsum(y, axis=1) - y
+            cu = np.cumsum(v, axis=1) - v
+            terms[:, : t + 1] += q * (y * (y + 2.0 * cx)) + r * (v * (v + 2.0 * cu))
+            layers[:, : t + 1] = y @ closed[t].T
+        pivots = self._pivots(used, slice(None))
+        payments = pivots - (terms.sum(axis=-1, keepdims=True) - terms)
+        valuations = (q * states**2 + r * controls**2).sum(axis=1)
+        utilities = valuations - payments.sum(axis=1)
+        return LayeredBatch(
+            layer_inputs=xi,
+            bids=used,
+            states=states,
+            believed_states=believed,
+            controls=controls,
+            layer_terms=terms,
+            pivots=pivots,
+            payments=payments,
+            valuations=valuations,
+            utilities=utilities,
+        )
+
+
+def _fields(batch: LayeredBatch) -> dict[str, np.ndarray]:
+    return {name: getattr(batch, name) for name in LayeredBatch.__dataclass_fields__}
+
+
+def _unbatched(strategy: Strategy) -> Strategy:
+    """Adapt an unbatched strategy (returns (N,)) to the batched engine with M = 1."""
+
+    def wrapped(t: int, hist: History) -> np.ndarray:
+        single = History(
+            time=hist.time,
+            layer_inputs=hist.layer_inputs[0],
+            states=hist.states[0],
+            bids=hist.bids[0],
+            believed_states=hist.believed_states[0],
+            controls=hist.controls[0],
+            predicted_state=hist.predicted_state[0],
+        )
+        name = f"bids returned by the strategy at time {t}"
+        out = as_float_array(name, strategy(t, single))
+        n = hist.layer_inputs.shape[-1]
+        if out.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},), got {out.shape}")
+        return out[None]
+
+    return wrapped
+
+
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    view = arr.view()
+    view.flags.writeable = False
+    return view

@@ -1,0 +1,135 @@
+"""Riccati recursion of the balance-constrained LQ problem (NOTES.md section 4).
+
+The problem, for ``n`` scalar agents over times ``t = 0..T-1`` (maximization, no terminal term)::
+
+    max  sum_t  X(t)' Q_t X(t) + U(t)' R_t U(t)
+    s.t. X(t+1) = A_t X(t) + B_t U(t) [+ noise],   1' U(t) = 0,
+
+with diagonal ``A_t, B_t, Q_t <= 0, R_t < 0``. Restricting ``U`` to ``null(1')`` turns the
+problem into a plain Riccati recursion; instead of an explicit basis ``P`` of ``null(1')`` we use
+the equivalent constrained inverse ``G = P (P' M P)^-1 P' = M^-1 - M^-1 1 1' M^-1 / (1' M^-1 1)``
+with ``M = R_t + B_t S_{t+1} B_t`` (negative definite), so one ``n x n`` solve per step. The
+recursion is::
+
+    S_T = 0,   K_t = -G (B_t S_{t+1} A_t),   S_t = Q_t + A_t S_{t+1} A_t + (A_t S_{t+1} B_t) K_t,
+
+the optimal closed-loop control is ``U(t) = K_t X(t)`` (``1' K_t = 0``) and the optimal
+noise-free welfare from ``x`` at time ``t`` is ``x' S_t x``. Everything is vectorized over
+leading "batch" axes, which is how the N problems "without agent i" are solved at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ConstrainedLQSolution", "constrained_riccati", "solve_constrained_lq"]
+
+
+def constrained_riccati(
+    a: np.ndarray,
+    b: np.ndarray,
+    q: np.ndarray,
+    r: np.ndarray,
+    *,
+    keep_gains: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Backward Riccati recursion of the balance-constrained LQ problem.
+
+    Parameters
+    ----------
+    a, b, q, r : ndarray, shape (T, ..., n)
+        Diagonals of ``A_t, B_t, Q_t, R_t`` for every time ``t`` (and every batch member);
+        ``r < 0`` and ``q <= 0`` are assumed (validated by the callers).
+    keep_gains : bool
+        Whether to return the gains ``K_t`` (skip them to save memory when only values matter).
+
+    Returns
+    -------
+    value : ndarray, shape (T + 1, ..., n, n)
+        ``S_t``, ``S_T = 0``; ``x' S_t x`` is the optimal noise-free welfare from ``x`` at ``t``.
+    gains : ndarray, shape (T, ..., n, n), or None
+        ``K_t`` with ``U(t) = K_t X(t)`` optimal and ``1' K_t = 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> T, n = 3, 2
+    >>> ones = np.ones((T, n))
+    >>> S, K = constrained_riccati(ones, ones, -ones, -ones)
+    >>> bool(np.allclose(K.sum(axis=-2), 0.0))
+    True
+    """
+    a, b, q, r = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, q, r)))
+    horizon, n = a.shape[0], a.shape[-1]
+    batch = a.shape[1:-1]
+    value = np.zeros((horizon + 1, *batch, n, n))
+    gains = np.zeros((horizon, *batch, n, n)) if keep_gains else None
+    if n == 0:
+        return value, gains
+    diag = np.arange(n)
+    rhs = np.empty((*batch, n, n + 1))
+    rhs[..., n] = 1.0
+    for t in range(horizon - 1, -1, -1):
+        s_next = value[t + 1]
+        at, bt = a[t][..., :, None], b[t][..., :, None]
+        sb = s_next * np.swapaxes(bt, -1, -2)  # S B
+        m = bt * sb  # B S B
+        m[..., diag, diag] += r[t]
+        np.multiply(bt * s_next, np.swapaxes(at, -1, -2), out=rhs[..., :n])  # B S A
+        y = np.linalg.solve(m, rhs)
+        y_h, y_1 = y[..., :n], y[..., n]
+        ratio = y_h.sum(axis=-2) / y_1.sum(axis=-1)[..., None]
+        k = y_1[..., :, None] * ratio[..., None, :]
+        k -= y_h
+        s_t = (at * sb) @ k  # (A S B) K
+        s_t += at * s_next * np.swapaxes(at, -1, -2)
+        s_t += np.swapaxes(s_t, -1, -2)
+        s_t *= 0.5
+        s_t[..., diag, diag] += q[t]
+        value[t] = s_t
+        if gains is not None:
+            gains[t] = k
+    return value, gains
+
+
+@dataclass(frozen=True)
+class ConstrainedLQSolution:
+    """Riccati solution of a balance-constrained LQ problem with time-invariant diagonal data.
+
+    Attributes
+    ----------
+    value : ndarray, shape (T + 1, n, n)
+        ``S_t`` (``S_T = 0``).
+    gains : ndarray, shape (T, n, n)
+        ``K_t``; ``K_{T-1} = 0`` because the last control only moves the uncounted ``X(T)``.
+    closed_loop : ndarray, shape (T, n, n)
+        ``A + B K_t``.
+    """
+
+    value: np.ndarray
+    gains: np.ndarray
+    closed_loop: np.ndarray
+
+
+def solve_constrained_lq(
+    a: np.ndarray, b: np.ndarray, q: np.ndarray, r: np.ndarray, horizon: int
+) -> ConstrainedLQSolution:
+    """Riccati solution for time-invariant diagonals ``a, b, q, r`` of shape (n,).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sol = solve_constrained_lq(np.ones(2), np.ones(2), -np.ones(2), -np.ones(2), 4)
+    >>> sol.gains.shape, sol.value.shape
+    ((4, 2, 2), (5, 2, 2))
+    """
+    n = len(a)
+    tile = [np.broadcast_to(np.asarray(v, dtype=np.float64), (horizon, n)) for v in (a, b, q, r)]
+    value, gains = constrained_riccati(*tile)
+    assert gains is not None
+    closed_loop = np.diag(a)[None] + np.asarray(b, dtype=np.float64)[None, :, None] * gains
+    for arr in (value, gains, closed_loop):
+        arr.setflags(write=False)
+    return ConstrainedLQSolution(value=value, gains=gains, closed_loop=closed_loop)

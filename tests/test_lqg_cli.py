@@ -1,0 +1,53 @@
+"""``stochmech lqg run`` / ``verify`` through :func:`stochmech.cli.main`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from stochmech.cli import main
+from stochmech.lqg import LayeredVCG
+from stochmech.lqg.examples import power_system_example
+
+
+def test_run_summary_and_plots(tmp_path, capsys) -> None:
+    out = tmp_path / "plots"
+    assert main(["lqg", "run", "--horizon", "10", "--seed", "3", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "expected social welfare" in text and "cold-store" in text
+    for name in ("states.png", "controls.png", "cumulative_payments.png"):
+        data = (out / name).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 1000
+
+
+def test_run_json_matches_library(tmp_path, capsys) -> None:
+    args = ["lqg", "run", "--horizon", "7", "--seed", "5", "--json", "--out", str(tmp_path)]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    ex = power_system_example()
+    mech = LayeredVCG(ex.agents, 7)
+    run = mech.run(ex.agents.sample_layer_inputs(7, np.random.default_rng(5)))
+    np.testing.assert_allclose(result["controls"], run.controls)
+    np.testing.assert_allclose(result["payments"], run.payments)
+    np.testing.assert_allclose(result["utilities"], run.utilities)
+    assert result["expected_welfare"] == pytest.approx(mech.expected_welfare())
+    assert result["balance_residual"] < 1e-12 and result["centralized_control_gap"] < 1e-12
+    assert len(result["plots"]) == 3
+    assert [a["name"] for a in result["agents"]] == list(ex.names)
+
+
+def test_verify_json(capsys) -> None:
+    assert main(["lqg", "verify", "--horizon", "4", "--samples", "300", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert all(r["exact_gain"] is None or r["exact_gain"] <= 1e-10 for r in rows)
+    assert rows[-1]["exact_gain_without_transfers"] > 0  # the best lie without transfers pays
+
+
+def test_bad_arguments(tmp_path) -> None:
+    with pytest.raises(SystemExit, match="horizon must be >= 1"):
+        main(["lqg", "run", "--horizon", "0", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        main(["lqg", "run", "--pivot", "nope"])
+    with pytest.raises(SystemExit, match="agent must be in"):
+        main(["lqg", "verify", "--agent", "9"])
