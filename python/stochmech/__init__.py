@@ -12,6 +12,7 @@ The library implements two mechanisms and the tools to verify them on the number
 
 from stochmech._core import __version__
 from stochmech._core import window as _window
+from stochmech.supertype import Supertype
 
 
 def window(day: int, gamma: float = 0.5) -> float:
@@ -25,4 +26,4 @@ def window(day: int, gamma: float = 0.5) -> float:
     return _window(int(day), float(gamma))
 
 
-__all__ = ["__version__", "window"]
+__all__ = ["Supertype", "__version__", "window"]
