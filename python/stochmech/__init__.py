@@ -13,6 +13,7 @@ The library implements two mechanisms and the tools to verify them on the number
 from stochmech._core import __version__
 from stochmech._core import window as _window
 from stochmech.ledger import BidLedger, LedgerRecord, PowerPenalty
+from stochmech.supertype import Supertype
 
 
 def window(day: int, gamma: float = 0.5) -> float:
@@ -26,4 +27,4 @@ def window(day: int, gamma: float = 0.5) -> float:
     return _window(int(day), float(gamma))
 
 
-__all__ = ["BidLedger", "LedgerRecord", "PowerPenalty", "__version__", "window"]
+__all__ = ["BidLedger", "LedgerRecord", "PowerPenalty", "Supertype", "__version__", "window"]

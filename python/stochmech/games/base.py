@@ -60,6 +60,15 @@ class TwoStageGame(ABC):
         """Draw ``size`` IID exogenous states; ``None`` for games without a state."""
         return None
 
+    def state_support(self) -> tuple[Any, np.ndarray] | None:
+        """The finite law of omega as ``(states, probs)``, for exact enumeration; optional.
+
+        ``states`` has the layout of :meth:`sample_states` for as many days as support points
+        (leading dimension = number of states), ``probs`` their probabilities (shape (S,)).
+        ``None`` (the default) for games without a state or whose state law is not finite.
+        """
+        return None
+
     # ----- expectations under supertypes (the mechanism's payments need these) -----
     @abstractmethod
     def optimal_welfare(self, supertypes: np.ndarray) -> float:
@@ -71,7 +80,10 @@ class TwoStageGame(ABC):
 
     @abstractmethod
     def expected_valuations(self, supertypes: np.ndarray) -> np.ndarray:
-        """nu_i(theta) = E_{delta~theta}[v_i(delta_i, g1*(theta), g2*(theta, delta))], shape (n,)."""
+        """nu_i(theta), shape (n,): each player's expected valuation when the bids are theta.
+
+        nu_i(theta) = E_{delta~theta}[v_i(delta_i, g1*(theta), g2*(theta, delta))].
+        """
 
     @abstractmethod
     def deviation_payoffs(self, supertype_bids: np.ndarray, player: int) -> np.ndarray:
