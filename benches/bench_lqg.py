@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from stochmech.lqg import LayeredVCG, LQGAgents
 from stochmech.lqg.reference import reference_layered_run
 

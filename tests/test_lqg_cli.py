@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from stochmech.cli import main
 from stochmech.lqg import LayeredVCG
 from stochmech.lqg.examples import power_system_example

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from stochmech.lqg import LinearQuadraticBid, dynamic_utilities, dynamic_vcg
 from stochmech.lqg.reference import dense_balanced_lq_plan
 
-EXAMPLES = {"fast": 20, "slow": 200}[os.environ.get("HYPOTHESIS_PROFILE", "fast")]
+EXAMPLES = {"fast": 20, "slow": 200}[os.environ.get("STOCHMECH_HYPOTHESIS", "fast")]
 HYP = settings(max_examples=EXAMPLES, deadline=None)
 
 

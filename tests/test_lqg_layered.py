@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from stochmech.lqg import LayeredVCG, LQGAgents, constrained_riccati
 from stochmech.lqg.reference import (
     dense_balanced_lq_plan,
@@ -16,7 +17,7 @@ from stochmech.lqg.reference import (
 )
 from stochmech.lqg.verification import centralized_closed_loop, check_expected_welfare
 
-EXAMPLES = {"fast": 20, "slow": 200}[os.environ.get("HYPOTHESIS_PROFILE", "fast")]
+EXAMPLES = {"fast": 20, "slow": 200}[os.environ.get("STOCHMECH_HYPOTHESIS", "fast")]
 HYP = settings(max_examples=EXAMPLES, deadline=None)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from stochmech.lqg import (
     ConcaveUtility,
     QuadraticUtility,
@@ -17,7 +18,7 @@ from stochmech.lqg import (
     static_vcg,
 )
 
-EXAMPLES = {"fast": 25, "slow": 300}[os.environ.get("HYPOTHESIS_PROFILE", "fast")]
+EXAMPLES = {"fast": 25, "slow": 300}[os.environ.get("STOCHMECH_HYPOTHESIS", "fast")]
 HYP = settings(max_examples=EXAMPLES, deadline=None)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from stochmech.lqg import LayeredVCG, LQGAgents
 from stochmech.lqg.verification import (
     BiasedDeviation,
@@ -28,7 +29,7 @@ from stochmech.lqg.verification import (
     standard_deviations,
 )
 
-EXAMPLES = {"fast": 12, "slow": 150}[os.environ.get("HYPOTHESIS_PROFILE", "fast")]
+EXAMPLES = {"fast": 12, "slow": 150}[os.environ.get("STOCHMECH_HYPOTHESIS", "fast")]
 HYP = settings(max_examples=EXAMPLES, deadline=None)
 
 
