@@ -30,6 +30,9 @@ type Recorded<'py> = (
     Option<Bound<'py, PyArray2<f64>>>,
 );
 
+/// Distinct profiles seen and their counts.
+type ProfileCounts<'py> = (Bound<'py, PyArray2<u16>>, Bound<'py, PyArray1<u64>>);
+
 /// The bid ledger of one market (see `stochmech.BidLedger` for the documented wrapper).
 #[pyclass(module = "stochmech._core", name = "Ledger")]
 #[derive(Clone)]
@@ -189,10 +192,7 @@ impl PyLedger {
         Ok(worst.into_iter().map(|w| (w.profile, w.value)).collect())
     }
 
-    fn profile_counts<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> PyResult<(Bound<'py, PyArray2<u16>>, Bound<'py, PyArray1<u64>>)> {
+    fn profile_counts<'py>(&self, py: Python<'py>) -> PyResult<ProfileCounts<'py>> {
         let n = self.inner.n_players();
         let (profiles, counts) = py.detach(|| self.inner.profile_counts());
         let rows = counts.len();
