@@ -77,7 +77,8 @@ def _run_ledger_demo(args: argparse.Namespace) -> int:
     print("player  role        penalty days  last penalty day  total penalty")
     for i in range(n):
         role = "always t=0" if i == 0 else "truthful"
-        print(f"{i:>6}  {role:<10}  {flagged[i]:>12}  {last[i]:>16}  {report['total_penalty'][i]:>13.4g}")
+        total = report["total_penalty"][i]
+        print(f"{i:>6}  {role:<10}  {flagged[i]:>12}  {last[i]:>16}  {total:>13.4g}")
     return 0
 
 
