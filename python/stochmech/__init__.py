@@ -12,7 +12,10 @@ The library implements two mechanisms and the tools to verify them on the number
 
 from stochmech._core import __version__
 from stochmech._core import window as _window
+from stochmech.games.finite import Estimate, FiniteGame
 from stochmech.ledger import BidLedger, LedgerRecord, PowerPenalty
+from stochmech.mechanism import Clearing, DNBEMechanism, Market, Opening
+from stochmech.simulation import SimulationResult, simulate
 from stochmech.supertype import Supertype
 
 
@@ -27,4 +30,19 @@ def window(day: int, gamma: float = 0.5) -> float:
     return _window(int(day), float(gamma))
 
 
-__all__ = ["BidLedger", "LedgerRecord", "PowerPenalty", "Supertype", "__version__", "window"]
+__all__ = [
+    "BidLedger",
+    "Clearing",
+    "DNBEMechanism",
+    "Estimate",
+    "FiniteGame",
+    "LedgerRecord",
+    "Market",
+    "Opening",
+    "PowerPenalty",
+    "SimulationResult",
+    "Supertype",
+    "__version__",
+    "simulate",
+    "window",
+]

@@ -1,5 +1,6 @@
 """Two-stage stochastic games: the generic interface and concrete games."""
 
 from stochmech.games.base import TwoStageGame
+from stochmech.games.finite import Estimate, FiniteGame
 
-__all__ = ["TwoStageGame"]
+__all__ = ["Estimate", "FiniteGame", "TwoStageGame"]

@@ -1,0 +1,359 @@
+"""A two-stage game given by finite tables, with rules that maximize welfare by enumeration.
+
+``FiniteGame(valuations, cost)`` takes ``valuations[i, t, a, b] = v_i(t, a, b)`` for player i of
+type t under first-stage outcome a and second-stage outcome b, and ``cost[a, b] = c(a, b)``.
+Its decision rules are the welfare maximizers of eq. (1):
+
+* g2*(a, delta) = argmax_b  sum_i v_i(delta_i, a, b) - c(a, b)   (pointwise; ties: smallest b)
+* g1*(theta)    = argmax_a  E_{delta~theta}[ max_b sum_i v_i(delta_i, a, b) - c(a, b) ]
+
+Expectations over Delta^n are computed exactly by enumerating the profiles while K^n stays
+below ``max_profiles``; beyond it the caller must ask for Monte Carlo explicitly
+(``expectation="monte-carlo"``), and every expectation then comes back as an :class:`Estimate`
+carrying its standard error. Nothing is ever approximated silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from stochmech.games.base import TwoStageGame
+
+__all__ = ["Estimate", "FiniteGame"]
+
+_CHUNK = 1 << 16
+
+
+class Estimate(float):
+    """A Monte Carlo estimate: a float that also carries its standard error ``stderr``.
+
+    Examples
+    --------
+    >>> e = Estimate(1.5, 0.01)
+    >>> e + 1, e.stderr
+    (2.5, 0.01)
+    """
+
+    stderr: float
+
+    def __new__(cls, value: float, stderr: float) -> Estimate:
+        obj = super().__new__(cls, value)
+        obj.stderr = float(stderr)
+        return obj
+
+    def __repr__(self) -> str:
+        return f"Estimate({float(self)!r}, stderr={self.stderr!r})"
+
+    def __reduce__(self) -> tuple[Any, tuple[float, float]]:
+        return (Estimate, (float(self), self.stderr))
+
+
+def _finite_array(x: Any, ndim: int, what: str) -> np.ndarray:
+    try:
+        arr = np.array(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what} must be a numeric array: {err}") from None
+    if arr.ndim != ndim or 0 in arr.shape:
+        raise ValueError(f"{what} must be a non-empty {ndim}-D array, got shape {arr.shape}")
+    bad = np.argwhere(~np.isfinite(arr))
+    if bad.size:
+        idx = tuple(int(j) for j in bad[0])
+        raise ValueError(f"{what}{list(idx)} is {arr[idx]!r}; every entry must be finite")
+    return arr
+
+
+class FiniteGame(TwoStageGame):
+    """A finite two-stage stochastic game (first paper, Section II) given by tables.
+
+    Parameters
+    ----------
+    valuations : array_like, shape (n, K, A, B)
+        ``v_i(t, a, b)``: valuation of player i of type t under outcomes (a, b).
+    cost : array_like, shape (A, B)
+        Planner's cost ``c(a, b)``.
+    type_values : array_like, shape (K,), optional
+        Numeric value carried by each type index (for reports and plots only).
+    expectation : {"exact", "monte-carlo"}, default "exact"
+        How expectations over Delta^n are computed. "exact" enumerates all K^n profiles and
+        refuses when K^n exceeds ``max_profiles``; "monte-carlo" averages ``samples`` IID
+        profiles (seeded by ``seed``) and returns :class:`Estimate` values.
+    samples : int, default 200_000
+        Monte Carlo sample size.
+    seed : int, default 0
+        Seed of the Monte Carlo samples (the same for every expectation: common random numbers).
+    max_profiles : int, default 2**20
+        Largest K^n enumerated exactly.
+
+    Examples
+    --------
+    A planner chooses a capacity a in {0, 1} (cost 0 or 1) and whether to serve b in {0, 1};
+    serving is only possible with capacity, and each player's value of service is its type.
+
+    >>> n, K = 2, 2
+    >>> v = np.zeros((n, K, 2, 2))
+    >>> v[:, :, 1, 1] = [[0.0, 2.0], [0.0, 2.0]]
+    >>> cost = np.array([[0.0, 9.0], [1.0, 1.0]])
+    >>> game = FiniteGame(v, cost)
+    >>> theta = np.array([[0.5, 0.5], [0.5, 0.5]])
+    >>> game.first_stage(theta), game.optimal_welfare(theta)
+    (1, 1.0)
+    """
+
+    def __init__(
+        self,
+        valuations: Any,
+        cost: Any,
+        *,
+        type_values: Any = None,
+        expectation: str = "exact",
+        samples: int = 200_000,
+        seed: int = 0,
+        max_profiles: int = 1 << 20,
+    ) -> None:
+        v = _finite_array(valuations, 4, "valuations")
+        c = _finite_array(cost, 2, "cost")
+        n, k, a, b = v.shape
+        if c.shape != (a, b):
+            raise ValueError(
+                f"cost must have shape (A, B) = {(a, b)} to match valuations {v.shape}, "
+                f"got {c.shape}"
+            )
+        if expectation not in ("exact", "monte-carlo"):
+            raise ValueError(f"expectation must be 'exact' or 'monte-carlo', got {expectation!r}")
+        if int(samples) < 2:
+            raise ValueError(f"samples must be >= 2, got {samples!r}")
+        if int(max_profiles) < 1:
+            raise ValueError(f"max_profiles must be >= 1, got {max_profiles!r}")
+        self.valuation_table = v
+        self.cost_table = c
+        self.n_players = n
+        self.n_types = k
+        self.n_first = a
+        self.n_second = b
+        if type_values is not None:
+            tv = _finite_array(type_values, 1, "type_values")
+            if tv.shape != (k,):
+                raise ValueError(f"type_values must have shape ({k},), got {tv.shape}")
+            self.type_values = tv
+        self.expectation = expectation
+        self.samples = int(samples)
+        self.seed = int(seed)
+        self.max_profiles = int(max_profiles)
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"FiniteGame(n_players={self.n_players}, n_types={self.n_types}, "
+            f"first_stage_outcomes={self.n_first}, second_stage_outcomes={self.n_second}, "
+            f"expectation={self.expectation!r})"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_cache"] = {}
+        return state
+
+    # ----- validation -----
+    def check_supertypes(self, supertypes: Any, rows: int | None = None) -> np.ndarray:
+        """Validates an (n, K) array of pmfs; returns it as float64."""
+        rows = self.n_players if rows is None else rows
+        theta = _finite_array(supertypes, 2, "supertypes")
+        if theta.shape != (rows, self.n_types):
+            raise ValueError(
+                f"supertypes must have shape ({rows}, {self.n_types}), got {theta.shape}"
+            )
+        neg = np.argwhere(theta < 0)
+        if neg.size:
+            i, t = (int(x) for x in neg[0])
+            raise ValueError(
+                f"supertype of player {i}: probability of type {t} is {theta[i, t]!r} < 0"
+            )
+        sums = theta.sum(axis=1)
+        off = np.flatnonzero(np.abs(sums - 1.0) > 1e-9)
+        if off.size:
+            i = int(off[0])
+            raise ValueError(f"supertype of player {i} sums to {sums[i]!r}, not 1")
+        return theta
+
+    def _check_types(self, types: Any) -> np.ndarray:
+        arr = np.asarray(types)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != self.n_players:
+            raise ValueError(
+                f"types must be an (L, n) integer array with n = {self.n_players}, "
+                f"got shape {arr.shape}"
+            )
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"types must be integer type indices, got dtype {arr.dtype}")
+        bad = np.argwhere((arr < 0) | (arr >= self.n_types))
+        if bad.size:
+            row, i = (int(x) for x in bad[0])
+            raise ValueError(
+                f"type {int(arr[row, i])} of player {i} (row {row}) is outside the type space "
+                f"[0, {self.n_types - 1}]"
+            )
+        return arr
+
+    def _check_o1(self, o1: Any) -> int:
+        a = int(o1)
+        if not 0 <= a < self.n_first:
+            raise ValueError(f"first-stage outcome {o1!r} is outside [0, {self.n_first - 1}]")
+        return a
+
+    # ----- per-day rules -----
+    def _welfare_by_b(self, players: np.ndarray, profiles: np.ndarray, a: int) -> np.ndarray:
+        """(P, B): sum over ``players`` of v_i(profile_i, a, b) minus c(a, b)."""
+        total = -np.broadcast_to(self.cost_table[a], (profiles.shape[0], self.n_second)).copy()
+        for col, i in enumerate(players):
+            total += self.valuation_table[i, profiles[:, col], a, :]
+        return total
+
+    def second_stage(self, o1: Any, types: np.ndarray, states: Any = None) -> np.ndarray:
+        """g2*(o1, delta) for each row of ``types`` (ties broken toward the smallest b)."""
+        a = self._check_o1(o1)
+        types = self._check_types(types)
+        return np.argmax(self._welfare_by_b(np.arange(self.n_players), types, a), axis=1)
+
+    def valuations(
+        self, types: np.ndarray, o1: Any, o2: np.ndarray, states: Any = None
+    ) -> np.ndarray:
+        a = self._check_o1(o1)
+        types = self._check_types(types)
+        o2 = np.asarray(o2, dtype=np.int64).reshape(-1)
+        if o2.shape[0] != types.shape[0]:
+            raise ValueError(f"o2 has {o2.shape[0]} days but types have {types.shape[0]}")
+        return self.valuation_table[np.arange(self.n_players), types, a, o2[:, None]]
+
+    def cost(self, o1: Any, o2: np.ndarray, states: Any = None) -> np.ndarray:
+        a = self._check_o1(o1)
+        return self.cost_table[a, np.asarray(o2, dtype=np.int64).reshape(-1)]
+
+    # ----- expectations -----
+    def _expect(
+        self, theta: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """E[fn(profile)] over profiles ~ prod of the rows of theta; (value, stderr or None).
+
+        ``fn`` maps a (P, m) int array of profiles to a (P, ...) array.
+        """
+        m, k = theta.shape
+        if self.expectation == "monte-carlo" and m > 0:
+            rng = np.random.default_rng(self.seed)
+            cdf = np.cumsum(theta, axis=1)
+            cdf[:, -1] = 1.0
+            u = rng.random((self.samples, m))
+            profiles = np.stack(
+                [np.searchsorted(cdf[j], u[:, j], side="right") for j in range(m)], axis=1
+            )
+            values = fn(profiles)
+            mean = values.mean(axis=0)
+            se = values.std(axis=0, ddof=1) / np.sqrt(self.samples)
+            return mean, se
+        total_profiles = k**m
+        if total_profiles > self.max_profiles:
+            raise ValueError(
+                f"exact expectations enumerate K^n = {k}^{m} = {total_profiles} profiles, "
+                f"above max_profiles = {self.max_profiles}; build the game with "
+                "expectation='monte-carlo' (estimates come with standard errors) or raise "
+                "max_profiles"
+            )
+        acc: np.ndarray | float = 0.0
+        for start in range(0, total_profiles, _CHUNK):
+            idx = np.arange(start, min(start + _CHUNK, total_profiles))
+            profiles = np.empty((idx.size, m), dtype=np.int64)
+            rest = idx.copy()
+            for j in range(m):
+                profiles[:, j] = rest % k
+                rest //= k
+            probs = np.prod(theta[np.arange(m), profiles], axis=1) if m else np.ones(idx.size)
+            values = fn(profiles)
+            acc = acc + np.tensordot(probs, values, axes=(0, 0))
+        return np.asarray(acc), None
+
+    def _wrap(self, value: np.ndarray, se: np.ndarray | None) -> Any:
+        if se is None:
+            return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=float)
+        if np.ndim(value) == 0:
+            return Estimate(float(value), float(se))
+        return np.array([Estimate(float(v), float(s)) for v, s in zip(value, se)], dtype=object)
+
+    def _first_stage_values(self, theta: np.ndarray, players: np.ndarray) -> tuple[Any, Any]:
+        """E[max_b welfare] for every a, restricted to ``players``."""
+        key = ("g1", theta.tobytes(), players.tobytes())
+        if key not in self._cache:
+
+            def per_a(profiles: np.ndarray) -> np.ndarray:
+                return np.stack(
+                    [
+                        self._welfare_by_b(players, profiles, a).max(axis=1)
+                        for a in range(self.n_first)
+                    ],
+                    axis=1,
+                )
+
+            self._cache[key] = self._expect(theta, per_a)
+        return self._cache[key]
+
+    def first_stage(self, supertypes: np.ndarray) -> int:
+        """g1*(theta): the first-stage outcome maximizing expected welfare (smallest on ties)."""
+        theta = self.check_supertypes(supertypes)
+        values, _ = self._first_stage_values(theta, np.arange(self.n_players))
+        return int(np.argmax(values))
+
+    def optimal_welfare(self, supertypes: np.ndarray) -> float:
+        theta = self.check_supertypes(supertypes)
+        values, se = self._first_stage_values(theta, np.arange(self.n_players))
+        a = int(np.argmax(values))
+        return self._wrap(values[a], None if se is None else se[a])
+
+    def optimal_welfare_without(self, supertypes: np.ndarray, player: int) -> float:
+        theta = self.check_supertypes(supertypes)
+        i = self._check_player(player)
+        others = np.delete(np.arange(self.n_players), i)
+        values, se = self._first_stage_values(theta[others], others)
+        a = int(np.argmax(values))
+        return self._wrap(values[a], None if se is None else se[a])
+
+    def _check_player(self, player: int) -> int:
+        i = int(player)
+        if not 0 <= i < self.n_players:
+            raise ValueError(f"player {player!r} does not exist (n = {self.n_players})")
+        return i
+
+    def expected_valuations(self, supertypes: np.ndarray) -> np.ndarray:
+        theta = self.check_supertypes(supertypes)
+        a = self.first_stage(theta)
+        everyone = np.arange(self.n_players)
+
+        def own_values(profiles: np.ndarray) -> np.ndarray:
+            b = np.argmax(self._welfare_by_b(everyone, profiles, a), axis=1)
+            return self.valuation_table[everyone, profiles, a, b[:, None]]
+
+        value, se = self._expect(theta, own_values)
+        return self._wrap(value, se)
+
+    def deviation_payoffs(self, supertype_bids: np.ndarray, player: int) -> np.ndarray:
+        theta = self.check_supertypes(supertype_bids)
+        i = self._check_player(player)
+        a = self.first_stage(theta)
+        others = np.delete(np.arange(self.n_players), i)
+        everyone = np.arange(self.n_players)
+        k = self.n_types
+
+        def table(profiles: np.ndarray) -> np.ndarray:
+            out = np.empty((profiles.shape[0], k, k))
+            full = np.empty((profiles.shape[0], self.n_players), dtype=np.int64)
+            full[:, others] = profiles
+            for s in range(k):
+                full[:, i] = s
+                b = np.argmax(self._welfare_by_b(everyone, full, a), axis=1)
+                out[:, :, s] = self.valuation_table[i][:, a, :][:, b].T
+            return out
+
+        # with Monte Carlo expectations this table is an estimate (its errors are not kept)
+        value, _ = self._expect(theta[others], table)
+        return np.asarray(value, dtype=float)
