@@ -190,9 +190,11 @@ def simulate(
         PlayerContext(player=i, supertype=theta[i].copy(), n_types=k, type_values=game.type_values)
         for i in range(n)
     ]
-    for s, ctx in zip(strategies, contexts):
+    for s, ctx in zip(strategies, contexts, strict=False):
         s.prepare(ctx)
-    bids_theta = np.array([s.supertype_bid(ctx) for s, ctx in zip(strategies, contexts)])
+    bids_theta = np.array(
+        [s.supertype_bid(ctx) for s, ctx in zip(strategies, contexts, strict=False)]
+    )
     market = mechanism.open(bids_theta)
     o1 = market.o1
     histories = [

@@ -13,7 +13,6 @@ vectorized over days; history-dependent ones are called day by day.
 
 from __future__ import annotations
 
-from abc import ABC
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,7 +89,7 @@ def _cdf(p: np.ndarray) -> np.ndarray:
     return c
 
 
-class Strategy(ABC):
+class Strategy:
     """Base class of a player's strategy.
 
     Subclasses override :meth:`supertype_bid` (default: truthful) and either

@@ -279,7 +279,9 @@ class FiniteGame(TwoStageGame):
             return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=float)
         if np.ndim(value) == 0:
             return Estimate(float(value), float(se))
-        return np.array([Estimate(float(v), float(s)) for v, s in zip(value, se)], dtype=object)
+        return np.array(
+            [Estimate(float(v), float(s)) for v, s in zip(value, se, strict=False)], dtype=object
+        )
 
     def _first_stage_values(self, theta: np.ndarray, players: np.ndarray) -> tuple[Any, Any]:
         """E[max_b welfare] for every a, restricted to ``players``."""
