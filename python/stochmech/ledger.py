@@ -287,7 +287,7 @@ class BidLedger:
                 if bad.size:
                     row, col = (int(x) for x in bad[0])
                     raise ValueError(
-                        f"bid {arr[row, col]!r} of player {col} on day {self.day + row + 1} "
+                        f"bid {float(arr[row, col])!r} of player {col} on day {self.day + row + 1} "
                         "is not an integer type index"
                     )
             raise ValueError(f"bids must be integer type indices, got dtype {arr.dtype}")
@@ -449,7 +449,7 @@ def _evaluate_penalty(penalty: PenaltySchedule, days: np.ndarray) -> np.ndarray:
     if bad.size:
         j = int(bad[0])
         raise ValueError(
-            f"the penalty schedule gave J_p({int(days[j])}) = {values[j]!r}; "
+            f"the penalty schedule gave J_p({int(days[j])}) = {float(values[j])!r}; "
             "penalties must be finite and >= 0 (eq. 12)"
         )
     return values

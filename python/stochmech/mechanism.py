@@ -48,14 +48,14 @@ def check_supertypes(game: TwoStageGame, supertypes: Any) -> np.ndarray:
     if bad.size:
         i, t = (int(x) for x in bad[0])
         raise ValueError(
-            f"supertype bid of player {i}: probability of type {t} is {theta[i, t]!r}; "
+            f"supertype bid of player {i}: probability of type {t} is {float(theta[i, t])!r}; "
             "probabilities must be finite and >= 0"
         )
     sums = theta.sum(axis=1)
     off = np.flatnonzero(np.abs(sums - 1.0) > 1e-9)
     if off.size:
         i = int(off[0])
-        raise ValueError(f"supertype bid of player {i} sums to {sums[i]!r}, not 1 (within 1e-9)")
+        raise ValueError(f"supertype bid of player {i} sums to {float(sums[i])!r}, not 1 (within 1e-9)")
     return theta
 
 

@@ -70,9 +70,9 @@ def _check_pmf(p: Any, k: int, what: str) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
     if bad.size:
         t = int(bad[0])
-        raise ValueError(f"{what}: probability of type {t} is {arr[t]!r}")
+        raise ValueError(f"{what}: probability of type {t} is {float(arr[t])!r}")
     if abs(arr.sum() - 1.0) > 1e-9:
-        raise ValueError(f"{what} sums to {arr.sum()!r}, not 1")
+        raise ValueError(f"{what} sums to {float(arr.sum())!r}, not 1")
     return arr
 
 

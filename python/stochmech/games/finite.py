@@ -61,7 +61,8 @@ def _finite_array(x: Any, ndim: int, what: str) -> np.ndarray:
     bad = np.argwhere(~np.isfinite(arr))
     if bad.size:
         idx = tuple(int(j) for j in bad[0])
-        raise ValueError(f"{what}{list(idx)} is {arr[idx]!r}; every entry must be finite")
+        where = ", ".join(map(str, idx))
+        raise ValueError(f"{what}[{where}] is {float(arr[idx])!r}; every entry must be finite")
     return arr
 
 
@@ -169,13 +170,13 @@ class FiniteGame(TwoStageGame):
         if neg.size:
             i, t = (int(x) for x in neg[0])
             raise ValueError(
-                f"supertype of player {i}: probability of type {t} is {theta[i, t]!r} < 0"
+                f"supertype of player {i}: probability of type {t} is {float(theta[i, t])!r} < 0"
             )
         sums = theta.sum(axis=1)
         off = np.flatnonzero(np.abs(sums - 1.0) > 1e-9)
         if off.size:
             i = int(off[0])
-            raise ValueError(f"supertype of player {i} sums to {sums[i]!r}, not 1")
+            raise ValueError(f"supertype of player {i} sums to {float(sums[i])!r}, not 1")
         return theta
 
     def _check_types(self, types: Any) -> np.ndarray:
