@@ -57,7 +57,7 @@ def test_rules_and_expectations_match_the_reference(case):
 
 @given(finite_games(), st.integers(1, 20))
 def test_second_stage_and_per_day_values(case, days):
-    v, c, theta = case
+    v, c, _theta = case
     game = FiniteGame(v, c)
     n, k = v.shape[:2]
     rng = np.random.default_rng(days)

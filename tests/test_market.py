@@ -100,7 +100,7 @@ def test_bad_bids_change_nothing_and_name_the_bid():
 
 
 def test_bad_mechanism_arguments():
-    game, _, _, theta = small_game(5)
+    game, _, _, _theta = small_game(5)
     with pytest.raises(ValueError, match="gamma"):
         DNBEMechanism(game, gamma=0.0)
     with pytest.raises(ValueError, match="gamma"):

@@ -55,7 +55,8 @@ def check_supertypes(game: TwoStageGame, supertypes: Any) -> np.ndarray:
     off = np.flatnonzero(np.abs(sums - 1.0) > 1e-9)
     if off.size:
         i = int(off[0])
-        raise ValueError(f"supertype bid of player {i} sums to {float(sums[i])!r}, not 1 (within 1e-9)")
+        total = float(sums[i])
+        raise ValueError(f"supertype bid of player {i} sums to {total!r}, not 1 (within 1e-9)")
     return theta
 
 
@@ -134,11 +135,10 @@ class DNBEMechanism:
     penalty : PowerPenalty or callable, optional
         Penalty schedule J_p(l) of eq. (12); default ``l**1.5``.
     first_stage_payment : bool, default True
-        Charge the first-stage VCG payment. Switching it off (or the penalty, with
-        ``penalty=PowerPenalty(scale=...)`` is not enough: use ``penalize=False``) gives the
-        broken mechanisms the audit uses to show that each part is needed.
+        Charge the first-stage VCG payment of eq. (5).
     penalize : bool, default True
-        Charge the penalty J_p(l) on the days E_i(l) occurs.
+        Charge the penalty J_p(l) on the days E_i(l) occurs. Switching either part off gives
+        the broken mechanisms with which the audit shows that each part is needed.
 
     Examples
     --------
