@@ -64,7 +64,6 @@ def test_simulate_truthful_and_stationary(benchmark):
     total = time.perf_counter() - start
     for u in undo:
         u()
-    ledger = totals["record"]
     rust_only = _ledger_only(theta, DAYS)
     print(
         f"\nsimulate, n=3, K=4, {DAYS:.0e} days (truthful + shift-by-one misreport): "
