@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stochmech import DNBEMechanism, FiniteGame, simulate
+from stochmech import DNBEMechanism, FiniteGame, Simulation, simulate
 from stochmech.strategies import (
     FixedBid,
     History,
@@ -36,11 +36,64 @@ def test_same_seed_same_result_and_chunking_does_not_matter():
     a = simulate(game, theta, strategies, days=30_000, seed=5)
     b = simulate(game, theta, strategies, days=30_000, seed=5, chunk=4096)
     c = simulate(game, theta, strategies, days=30_000, seed=6)
-    np.testing.assert_allclose(a.average_utility, b.average_utility, rtol=1e-12)
-    np.testing.assert_array_equal(a.penalty_days, b.penalty_days)
-    np.testing.assert_array_equal(a.last_penalty_day, b.last_penalty_day)
-    np.testing.assert_allclose(a.utility_path, b.utility_path, rtol=1e-12)
+    for field in (
+        "average_utility",
+        "average_payment",
+        "penalty_days",
+        "last_penalty_day",
+        "checkpoints",
+        "utility_path",
+        "welfare_path",
+        "penalty_path",
+    ):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+    assert a.average_welfare == b.average_welfare and a.budget == b.budget
     assert not np.allclose(a.average_utility, c.average_utility)
+
+
+def echo_policy(own_type, history, rng):
+    """A module-level (hence picklable) history-dependent policy: flips after odd outcomes."""
+    if history.outcomes and history.outcomes[-1] % 2 == 1:
+        return (own_type + 1) % history.context.n_types
+    return own_type
+
+
+def test_a_saved_simulation_resumes_bit_identically(tmp_path):
+    game, theta = game_and_theta(11)
+    strategies = [
+        HistoryDependent(echo_policy),
+        StationaryMisreport(shift_kernel(3, 1)),
+        Truthful(),
+    ]
+    once = Simulation(game, theta, strategies, seed=4, chunk=1000).run(7_777).result()
+    sim = Simulation(game, theta, strategies, seed=4, chunk=1000).run(1234)
+    sim.save(tmp_path / "sim.bin")
+    resumed = Simulation.load(tmp_path / "sim.bin").run(3000).run(7_777 - 4234).result()
+    for field in (
+        "average_utility",
+        "average_valuation",
+        "average_payment",
+        "average_penalty",
+        "penalty_days",
+        "last_penalty_day",
+        "checkpoints",
+        "utility_path",
+        "welfare_path",
+        "budget_path",
+        "penalty_path",
+    ):
+        np.testing.assert_array_equal(getattr(once, field), getattr(resumed, field), err_msg=field)
+    assert (once.average_welfare, once.budget) == (resumed.average_welfare, resumed.budget)
+    # damaged files are errors, unpicklable strategies a clear one
+    data = (tmp_path / "sim.bin").read_bytes()
+    with pytest.raises(ValueError, match="corrupted"):
+        Simulation.from_bytes(data[:-10] + b"x" * 10)
+    with pytest.raises(ValueError, match="picklable"):
+        Simulation(game, theta, [HistoryDependent(lambda t, h, r: t), Truthful(), Truthful()]).save(
+            tmp_path / "x"
+        )
+    with pytest.raises(ValueError, match="no day"):
+        Simulation(game, theta).result()
 
 
 def test_true_types_do_not_depend_on_strategies():

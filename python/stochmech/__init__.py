@@ -15,7 +15,7 @@ from stochmech._core import window as _window
 from stochmech.games.finite import Estimate, FiniteGame
 from stochmech.ledger import BidLedger, LedgerRecord, PowerPenalty
 from stochmech.mechanism import Clearing, DNBEMechanism, Market, Opening
-from stochmech.simulation import SimulationResult, simulate
+from stochmech.simulation import Simulation, SimulationResult, simulate
 from stochmech.supertype import Supertype
 
 
@@ -40,6 +40,7 @@ __all__ = [
     "Market",
     "Opening",
     "PowerPenalty",
+    "Simulation",
     "SimulationResult",
     "Supertype",
     "__version__",

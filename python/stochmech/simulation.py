@@ -15,9 +15,14 @@ strategies, so two runs with the same seed and different strategies share their 
 from __future__ import annotations
 
 import copy
+import os
+import pickle
+import struct
 import sys
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +31,10 @@ from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, Opening, check_supertypes
 from stochmech.strategies import History, PlayerContext, Strategy, Truthful
 
-__all__ = ["SimulationResult", "simulate"]
+__all__ = ["Simulation", "SimulationResult", "simulate"]
+
+_SIM_MAGIC = b"STOCHMECH-SIMULATION\n"
+_SIM_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,8 @@ class SimulationResult:
     optimal_welfare : float
         W*(theta) under the TRUE supertypes.
     checkpoints : (C,) int
-        Days at which running averages were taken (log-spaced).
+        Days at which running averages were taken (a fixed log-spaced grid, 24 per decade,
+        and the last day).
     utility_path : (C, n), welfare_path : (C,), budget_path : (C,)
         Running averages at the checkpoints.
     penalty_path : (C, n) int
@@ -109,9 +118,275 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def _checkpoints(days: int, count: int) -> np.ndarray:
-    points = np.unique(np.geomspace(1, days, num=max(2, count)).round().astype(np.int64))
-    return points[(points >= 1) & (points <= days)]
+_POINTS_PER_DECADE = 24
+
+
+def _checkpoint_grid(upto: int) -> np.ndarray:
+    """Log-spaced days 1 <= d <= upto on a fixed grid (independent of the horizon, so that a
+    resumed run keeps the same checkpoints as an uninterrupted one)."""
+    if upto < 1:
+        return np.zeros(0, dtype=np.int64)
+    count = int(np.ceil(np.log10(upto) * _POINTS_PER_DECADE)) + 2
+    grid = np.unique(np.round(10 ** (np.arange(count) / _POINTS_PER_DECADE)).astype(np.int64))
+    return grid[grid <= upto]
+
+
+def _running(previous: np.ndarray | float, values: np.ndarray) -> np.ndarray:
+    """previous + cumulative sums of ``values`` along axis 0, added one day at a time.
+
+    Starting the cumulative sum from the previous total makes the sequence of floating-point
+    additions independent of where a run was split into batches or paused.
+    """
+    head = np.asarray(previous, dtype=np.float64)[None, ...]
+    return np.cumsum(np.concatenate([head, values], axis=0), axis=0)[1:]
+
+
+class Simulation:
+    """A resumable long-horizon simulation of the DNBE mechanism.
+
+    ``Simulation(game, theta, strategies, seed).run(days)`` plays ``days`` more days; it can be
+    run again to continue, saved with :meth:`save` and continued after :meth:`load`, and its
+    :meth:`result` is bit-identical to that of one uninterrupted run of the same total length.
+    :func:`simulate` is the one-call form. Parameters are those of :func:`simulate`.
+
+    Examples
+    --------
+    >>> from stochmech.games.finite import FiniteGame
+    >>> v = np.zeros((2, 2, 2, 2)); v[:, :, 1, 1] = [[0.0, 2.0], [0.0, 2.0]]
+    >>> game = FiniteGame(v, [[0.0, 9.0], [1.0, 1.0]])
+    >>> theta = [[0.5, 0.5], [0.5, 0.5]]
+    >>> sim = Simulation(game, theta, seed=3)
+    >>> sim.run(5_000).run(5_000).day
+    10000
+    >>> once = simulate(game, theta, days=10_000, seed=3)
+    >>> bool(np.array_equal(sim.result().average_utility, once.average_utility))
+    True
+    """
+
+    def __init__(
+        self,
+        game: TwoStageGame,
+        true_supertypes: Any,
+        strategies: Sequence[Strategy] | None = None,
+        seed: int = 0,
+        *,
+        mechanism: DNBEMechanism | None = None,
+        chunk: int = 1 << 16,
+    ) -> None:
+        mechanism = DNBEMechanism(game) if mechanism is None else mechanism
+        if mechanism.game is not game:
+            raise ValueError("mechanism was built for a different game")
+        theta = check_supertypes(game, true_supertypes)
+        n, k = theta.shape
+        chunk = int(chunk)
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        if strategies is None:
+            strategies = [Truthful() for _ in range(n)]
+        if len(strategies) != n:
+            raise ValueError(f"need one strategy per player ({n}), got {len(strategies)}")
+        for i, s in enumerate(strategies):
+            if not isinstance(s, Strategy):
+                raise ValueError(f"strategy of player {i} is not a Strategy: {s!r}")
+        self.game = game
+        self.theta = theta
+        self.seed = int(seed)
+        self.chunk = chunk
+        self.strategies = [copy.deepcopy(s) for s in strategies]
+
+        streams = np.random.SeedSequence(self.seed).spawn(2 + n)
+        self._type_rng = np.random.default_rng(streams[0])
+        self._state_rng = np.random.default_rng(streams[1])
+        self._player_rngs = [np.random.default_rng(s) for s in streams[2:]]
+
+        contexts = [
+            PlayerContext(
+                player=i, supertype=theta[i].copy(), n_types=k, type_values=game.type_values
+            )
+            for i in range(n)
+        ]
+        for s, ctx in zip(self.strategies, contexts, strict=True):
+            s.prepare(ctx)
+        self.supertype_bids = np.array(
+            [s.supertype_bid(ctx) for s, ctx in zip(self.strategies, contexts, strict=True)]
+        )
+        self.market = mechanism.open(self.supertype_bids)
+        self._histories = [
+            History(context=ctx, supertype_bid=self.supertype_bids[i], o1=self.market.o1)
+            for i, ctx in enumerate(contexts)
+        ]
+        self._cdf = np.cumsum(theta, axis=1)
+        self._cdf[:, -1] = 1.0
+        self.day = 0
+        self._sums = {name: np.zeros(n) for name in ("utility", "valuation", "payment", "penalty")}
+        self._welfare = 0.0
+        self._budget = 0.0
+        self._penalty_days = np.zeros(n, dtype=np.int64)
+        self._last_penalty = np.zeros(n, dtype=np.int64)
+        self._paths: dict[str, list[Any]] = {
+            "day": [],
+            "utility": [],
+            "welfare": [],
+            "budget": [],
+            "penalty": [],
+        }
+
+    def run(self, days: int, *, progress: bool | None = None) -> Simulation:
+        """Plays ``days`` more days; returns ``self``.
+
+        ``progress`` shows a progress bar (by default for at least 10^6 days on a terminal).
+        """
+        days = int(days)
+        if days < 1:
+            raise ValueError(f"days must be >= 1, got {days}")
+        if progress is None:
+            progress = days >= 1_000_000 and sys.stderr.isatty()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=days, unit="day", unit_scale=True, desc="simulating")
+        end = self.day + days
+        try:
+            while self.day < end:
+                # batches end on multiples of the chunk size, wherever the run started
+                size = min(self.chunk - self.day % self.chunk, end - self.day)
+                self._play(size)
+                if bar is not None:
+                    bar.update(size)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self
+
+    def _play(self, size: int) -> None:
+        game, n, k = self.game, self.theta.shape[0], self.theta.shape[1]
+        o1 = self.market.o1
+        u = self._type_rng.random((size, n))
+        types = np.empty((size, n), dtype=np.int64)
+        for i in range(n):
+            types[:, i] = np.minimum(np.searchsorted(self._cdf[i], u[:, i], side="right"), k - 1)
+        states = game.sample_states(self._state_rng, size)
+        bids = np.empty_like(types)
+        for i, s in enumerate(self.strategies):
+            if not s.history_dependent:
+                bids[:, i] = s.type_bids(types[:, i], self._player_rngs[i])
+        if any(s.history_dependent for s in self.strategies):
+            _play_history_dependent(
+                game, o1, self.strategies, self._histories, types, bids, states, self._player_rngs
+            )
+        clearing = self.market.clear(bids, states)
+        v_true = np.asarray(game.valuations(types, o1, clearing.o2, states), dtype=float)
+        cost = np.asarray(game.cost(o1, clearing.o2, states), dtype=float)
+        total = clearing.total
+
+        cum_u = _running(self._sums["utility"], v_true - total)
+        cum_w = _running(self._welfare, v_true.sum(axis=1) - cost)
+        cum_b = _running(self._budget, total.sum(axis=1))
+        cum_p = self._penalty_days + np.cumsum(clearing.flags, axis=0)
+        first = self.day
+        for point in _checkpoint_grid(first + size):
+            if point > first:
+                row = point - first - 1
+                self._paths["day"].append(int(point))
+                self._paths["utility"].append(cum_u[row] / point)
+                self._paths["welfare"].append(cum_w[row] / point)
+                self._paths["budget"].append(cum_b[row] / point)
+                self._paths["penalty"].append(cum_p[row].copy())
+        self._sums["utility"] = cum_u[-1]
+        self._sums["valuation"] = _running(self._sums["valuation"], v_true)[-1]
+        self._sums["payment"] = _running(self._sums["payment"], total)[-1]
+        self._sums["penalty"] = _running(self._sums["penalty"], clearing.penalty)[-1]
+        self._welfare = float(cum_w[-1])
+        self._budget = float(cum_b[-1])
+        self._penalty_days = cum_p[-1]
+        flagged = clearing.flags.any(axis=0)
+        if flagged.any():
+            last_rows = size - 1 - np.argmax(clearing.flags[::-1], axis=0)
+            self._last_penalty = np.where(flagged, clearing.days[last_rows], self._last_penalty)
+        self.day += size
+
+    def result(self) -> SimulationResult:
+        """The figures of the days played so far."""
+        if self.day == 0:
+            raise ValueError("no day has been played yet: call run(days) first")
+        days = self.day
+        paths = dict(self._paths)
+        if not paths["day"] or paths["day"][-1] != days:
+            paths = {key: [*value] for key, value in paths.items()}
+            paths["day"].append(days)
+            paths["utility"].append(self._sums["utility"] / days)
+            paths["welfare"].append(self._welfare / days)
+            paths["budget"].append(self._budget / days)
+            paths["penalty"].append(self._penalty_days.copy())
+        return SimulationResult(
+            days=days,
+            seed=self.seed,
+            strategies=[s.describe() for s in self.strategies],
+            supertype_bids=self.supertype_bids,
+            opening=self.market.opening,
+            average_utility=self._sums["utility"] / days,
+            average_valuation=self._sums["valuation"] / days,
+            average_payment=self._sums["payment"] / days,
+            average_penalty=self._sums["penalty"] / days,
+            penalty_days=self._penalty_days.copy(),
+            last_penalty_day=self._last_penalty.copy(),
+            budget=self._budget / days,
+            average_welfare=self._welfare / days,
+            optimal_welfare=float(self.game.optimal_welfare(self.theta)),
+            checkpoints=np.array(paths["day"], dtype=np.int64),
+            utility_path=np.array(paths["utility"]),
+            welfare_path=np.array(paths["welfare"]),
+            budget_path=np.array(paths["budget"]),
+            penalty_path=np.array(paths["penalty"], dtype=np.int64),
+        )
+
+    # ----- persistence -----
+    def to_bytes(self) -> bytes:
+        """The whole simulation (market, strategies, random streams, sums) as checksummed bytes.
+
+        A pickle inside: strategies must be picklable (a ``HistoryDependent`` policy defined as
+        a module-level function is; a lambda is not). Load only files you trust.
+        """
+        try:
+            payload = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, AttributeError, TypeError) as err:
+            raise ValueError(
+                f"this simulation cannot be saved: {err}. Strategies must be picklable "
+                "(define history-dependent policies as module-level functions, not lambdas)"
+            ) from None
+        body = _SIM_MAGIC + struct.pack("<I", _SIM_VERSION) + payload
+        return body + struct.pack("<I", zlib.crc32(body))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Simulation:
+        """Restores a simulation from :meth:`to_bytes`; damage raises ``ValueError``."""
+        data = bytes(data)
+        head = len(_SIM_MAGIC) + 4
+        if len(data) < head + 4 or not data.startswith(_SIM_MAGIC):
+            raise ValueError("not a stochmech simulation file (bad magic bytes or too short)")
+        (version,) = struct.unpack("<I", data[len(_SIM_MAGIC) : head])
+        if version != _SIM_VERSION:
+            raise ValueError(f"simulation file format version {version} is not supported")
+        body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
+        if zlib.crc32(body) != crc:
+            raise ValueError("simulation file is corrupted or truncated (checksum mismatch)")
+        sim = pickle.loads(body[head:])
+        if not isinstance(sim, Simulation):
+            raise ValueError("simulation file does not hold a Simulation")
+        return sim
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the simulation to ``path`` atomically."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(self.to_bytes())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Simulation:
+        """Reads a simulation written by :meth:`save`."""
+        return cls.from_bytes(Path(path).read_bytes())
 
 
 def simulate(
@@ -123,7 +398,6 @@ def simulate(
     *,
     mechanism: DNBEMechanism | None = None,
     chunk: int = 1 << 16,
-    checkpoints: int = 200,
     progress: bool | None = None,
 ) -> SimulationResult:
     """Plays the mechanism for ``days`` days and reports utilities, penalties and welfare.
@@ -143,11 +417,13 @@ def simulate(
     mechanism : DNBEMechanism, optional
         Default ``DNBEMechanism(game)``.
     chunk : int
-        Days processed per batch (memory is O(chunk * n)).
-    checkpoints : int
-        Number of log-spaced days at which running averages are kept.
+        Days processed per batch (memory is O(chunk * n)); results do not depend on it.
     progress : bool, optional
         Show a progress bar; by default shown for runs of at least 10^6 days on a terminal.
+
+    See Also
+    --------
+    Simulation : the resumable form (run, save, load, continue).
 
     Examples
     --------
@@ -161,142 +437,8 @@ def simulate(
     >>> bool(truth.average_utility[0] > lie.average_utility[0])
     True
     """
-    mechanism = DNBEMechanism(game) if mechanism is None else mechanism
-    if mechanism.game is not game:
-        raise ValueError("mechanism was built for a different game")
-    theta = check_supertypes(game, true_supertypes)
-    n, k = theta.shape
-    days = int(days)
-    if days < 1:
-        raise ValueError(f"days must be >= 1, got {days}")
-    chunk = int(chunk)
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
-    if strategies is None:
-        strategies = [Truthful() for _ in range(n)]
-    if len(strategies) != n:
-        raise ValueError(f"need one strategy per player ({n}), got {len(strategies)}")
-    for i, s in enumerate(strategies):
-        if not isinstance(s, Strategy):
-            raise ValueError(f"strategy of player {i} is not a Strategy: {s!r}")
-    strategies = [copy.deepcopy(s) for s in strategies]
-
-    streams = np.random.SeedSequence(int(seed)).spawn(2 + n)
-    type_rng = np.random.default_rng(streams[0])
-    state_rng = np.random.default_rng(streams[1])
-    player_rngs = [np.random.default_rng(s) for s in streams[2:]]
-
-    contexts = [
-        PlayerContext(player=i, supertype=theta[i].copy(), n_types=k, type_values=game.type_values)
-        for i in range(n)
-    ]
-    for s, ctx in zip(strategies, contexts, strict=False):
-        s.prepare(ctx)
-    bids_theta = np.array(
-        [s.supertype_bid(ctx) for s, ctx in zip(strategies, contexts, strict=False)]
-    )
-    market = mechanism.open(bids_theta)
-    o1 = market.o1
-    histories = [
-        History(context=ctx, supertype_bid=bids_theta[i], o1=o1) for i, ctx in enumerate(contexts)
-    ]
-    any_history = any(s.history_dependent for s in strategies)
-
-    cdf = np.cumsum(theta, axis=1)
-    cdf[:, -1] = 1.0
-    points = _checkpoints(days, checkpoints)
-    sums = {name: np.zeros(n) for name in ("utility", "valuation", "payment", "penalty")}
-    penalty_days = np.zeros(n, dtype=np.int64)
-    last_penalty = np.zeros(n, dtype=np.int64)
-    welfare_sum = 0.0
-    budget_sum = 0.0
-    utility_path = np.zeros((points.size, n))
-    welfare_path = np.zeros(points.size)
-    budget_path = np.zeros(points.size)
-    penalty_path = np.zeros((points.size, n), dtype=np.int64)
-    next_point = 0
-
-    if progress is None:
-        progress = days >= 1_000_000 and sys.stderr.isatty()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=days, unit="day", unit_scale=True, desc="simulating")
-
-    done = 0
-    while done < days:
-        size = min(chunk, days - done)
-        u = type_rng.random((size, n))
-        types = np.empty((size, n), dtype=np.int64)
-        for i in range(n):
-            types[:, i] = np.minimum(np.searchsorted(cdf[i], u[:, i], side="right"), k - 1)
-        states = game.sample_states(state_rng, size)
-        bids = np.empty_like(types)
-        for i, s in enumerate(strategies):
-            if not s.history_dependent:
-                bids[:, i] = s.type_bids(types[:, i], player_rngs[i])
-        if any_history:
-            _play_history_dependent(
-                game, o1, strategies, histories, types, bids, states, player_rngs
-            )
-        clearing = market.clear(bids, states)
-        v_true = np.asarray(game.valuations(types, o1, clearing.o2, states), dtype=float)
-        cost = np.asarray(game.cost(o1, clearing.o2, states), dtype=float)
-        total = clearing.total
-        utility = v_true - total
-
-        # running sums, with checkpoints inside the chunk
-        cum_u = np.cumsum(utility, axis=0)
-        cum_w = np.cumsum(v_true.sum(axis=1) - cost)
-        cum_b = np.cumsum(total.sum(axis=1))
-        cum_p = np.cumsum(clearing.flags, axis=0)
-        while next_point < points.size and points[next_point] <= done + size:
-            row = points[next_point] - done - 1
-            day = float(points[next_point])
-            utility_path[next_point] = (sums["utility"] + cum_u[row]) / day
-            welfare_path[next_point] = (welfare_sum + cum_w[row]) / day
-            budget_path[next_point] = (budget_sum + cum_b[row]) / day
-            penalty_path[next_point] = penalty_days + cum_p[row]
-            next_point += 1
-        sums["utility"] += cum_u[-1]
-        sums["valuation"] += v_true.sum(axis=0)
-        sums["payment"] += total.sum(axis=0)
-        sums["penalty"] += clearing.penalty.sum(axis=0)
-        welfare_sum += float(cum_w[-1])
-        budget_sum += float(cum_b[-1])
-        penalty_days += cum_p[-1]
-        flagged = clearing.flags.any(axis=0)
-        if flagged.any():
-            last_rows = size - 1 - np.argmax(clearing.flags[::-1], axis=0)
-            last_penalty = np.where(flagged, clearing.days[last_rows], last_penalty)
-        done += size
-        if bar is not None:
-            bar.update(size)
-    if bar is not None:
-        bar.close()
-
-    return SimulationResult(
-        days=days,
-        seed=int(seed),
-        strategies=[s.describe() for s in strategies],
-        supertype_bids=bids_theta,
-        opening=market.opening,
-        average_utility=sums["utility"] / days,
-        average_valuation=sums["valuation"] / days,
-        average_payment=sums["payment"] / days,
-        average_penalty=sums["penalty"] / days,
-        penalty_days=penalty_days,
-        last_penalty_day=last_penalty,
-        budget=budget_sum / days,
-        average_welfare=welfare_sum / days,
-        optimal_welfare=float(game.optimal_welfare(theta)),
-        checkpoints=points,
-        utility_path=utility_path,
-        welfare_path=welfare_path,
-        budget_path=budget_path,
-        penalty_path=penalty_path,
-    )
+    sim = Simulation(game, true_supertypes, strategies, seed, mechanism=mechanism, chunk=chunk)
+    return sim.run(days, progress=progress).result()
 
 
 def _play_history_dependent(
