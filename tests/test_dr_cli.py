@@ -85,6 +85,18 @@ def test_run_without_deviation_and_with_a_claim(tmp_path, capsys):
     assert r["providers"][0]["penalty_days"] == 0  # declares a point mass and bids it
 
 
+def test_run_shift_is_passed_through(tmp_path, capsys):
+    base = ["run", "--days", "1500", "--out", str(tmp_path), "--json", "--no-plots"]
+    gains = {}
+    for shift in (0, 1, 2):
+        assert main([*base, "--players", "3", "--types", "4", "--shift", str(shift)]) == 0
+        r = _json(capsys)
+        assert r["scenario"]["shift"] == shift
+        gains[shift] = r["deviator"]["exact_long_run_gain"]
+    assert gains[0] == pytest.approx(0.0, abs=1e-15)  # shifting by 0 levels is the truth
+    assert gains[2] < gains[1] < 0
+
+
 def test_run_default_needs_only_the_contract_attributes(tmp_path, capsys):
     args = argparse.Namespace(days=1000, seed=2, out=str(tmp_path / "o"), json=True)
     assert run_default(args) == 0

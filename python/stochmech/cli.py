@@ -36,7 +36,8 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
         help="run a scenario (default: the built-in demand-response scenario)",
-        description="Run a scenario. Without one: " + DEFAULT_SCENARIO_HELP,
+        description="Run a scenario file, or without one the built-in default. "
+        + DEFAULT_SCENARIO_HELP,
     )
     p.add_argument(
         "scenario", nargs="?", default=None, help="scenario file (default: the built-in one)"

@@ -171,7 +171,8 @@ def run_default(args: argparse.Namespace) -> int:
     deviation = getattr(args, "deviation", None) or "inflate"
     if deviation not in DEVIATIONS:
         raise SystemExit(f"error: --deviation must be one of {sorted(DEVIATIONS)}")
-    shift = int(getattr(args, "shift", None) or 1)
+    shift = getattr(args, "shift", None)
+    shift = 1 if shift is None else int(shift)
     seed = int(args.seed)
     out = Path(args.out if args.out is not None else "stochmech-out")
 
