@@ -11,6 +11,12 @@ import sys
 from collections.abc import Sequence
 
 from stochmech.lqg.cli import register as register_lqg
+from stochmech.markets.demand_response_cli import (
+    DEFAULT_SCENARIO_HELP,
+    add_default_run_arguments,
+    run_default,
+)
+from stochmech.markets.demand_response_cli import register as register_demand_response
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,64 +28,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _register_run(sub)
     register_lqg(sub)
+    register_demand_response(sub)
     return parser
 
 
 def _register_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
-        help="run the built-in default scenario",
-        description="Run the built-in default scenario: n players bid their types IID from "
-        "their declared supertypes (uniform over K types) except player 0, who always bids "
-        "type 0; the bid ledger reports penalty days (eqs. 6-13).",
+        help="run a scenario (default: the built-in demand-response scenario)",
+        description="Run a scenario file, or without one the built-in default. "
+        + DEFAULT_SCENARIO_HELP,
     )
-    p.add_argument("--players", type=int, default=10, help="number of players n (default 10)")
-    p.add_argument("--types", type=int, default=5, help="number of types K (default 5)")
+    p.add_argument(
+        "scenario", nargs="?", default=None, help="scenario file (default: the built-in one)"
+    )
+    p.add_argument("--players", type=int, default=10, help="number of providers n (default 10)")
+    p.add_argument("--types", type=int, default=8, help="levels K per cost law (default 8)")
     p.add_argument("--days", type=int, default=100_000, help="days to simulate (default 1e5)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", default="stochmech-out", help="output folder (stochmech-out)")
     p.add_argument("--json", action="store_true", help="print machine-readable results")
-    p.set_defaults(func=_run_ledger_demo)
+    add_default_run_arguments(p)
+    p.set_defaults(func=_run)
 
 
-def _run_ledger_demo(args: argparse.Namespace) -> int:
-    import json
-    import time
-
-    import numpy as np
-
-    from stochmech.ledger import BidLedger
-
-    n, k, days = args.players, args.types, args.days
-    if n < 1 or k < 1 or days < 1:
-        raise SystemExit("players, types and days must be >= 1")
-    rng = np.random.default_rng(args.seed)
-    ledger = BidLedger(np.full((n, k), 1.0 / k))
-    bids = rng.integers(0, k, size=(days, n))
-    bids[:, 0] = 0
-    start = time.perf_counter()
-    result = ledger.record(bids)
-    seconds = time.perf_counter() - start
-    flagged = result.flags.sum(axis=0)
-    last = [int(result.days[f][-1]) if f.any() else 0 for f in result.flags.T]
-    report = {
-        "players": n,
-        "types": k,
-        "days": days,
-        "seconds": seconds,
-        "penalty_days": flagged.tolist(),
-        "last_penalty_day": last,
-        "total_penalty": result.penalty.sum(axis=0).tolist(),
-    }
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
-    print(f"Bid ledger: {n} players, {k} types, {days} days in {seconds:.3f} s")
-    print("player  role        penalty days  last penalty day  total penalty")
-    for i in range(n):
-        role = "always t=0" if i == 0 else "truthful"
-        total = report["total_penalty"][i]
-        print(f"{i:>6}  {role:<10}  {flagged[i]:>12}  {last[i]:>16}  {total:>13.4g}")
-    return 0
+def _run(args: argparse.Namespace) -> int:
+    if args.scenario is None:
+        return run_default(args)
+    raise SystemExit(f"error: scenario files are not supported yet: {args.scenario}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,931 @@
+"""Incentives in the demand-response market, side by side: the mechanism and two natural schemes.
+
+One provider lies, the others are truthful; how much does the liar gain? Three payment schemes
+run the same market (Section IV, NOTES.md section 3) on the same days:
+
+**the DNBE mechanism** (Section III, :class:`~stochmech.mechanism.DNBEMechanism`)
+    The providers declare a supertype on day 1 and report a cost parameter every day; the
+    operator dispatches x_i = d v_hat_i / S_hat from the reports, pays the first-stage payment
+    of eq. (5) and the second-stage payment of eq. (14), and the bid ledger penalizes reports
+    that do not follow the declaration (eqs. 6-13). Simulated with :func:`stochmech.simulate`.
+**the posted price**
+    The operator discovers a price from the declared supertypes: it posts the price that
+    minimizes the expected social cost if the declarations were true
+    (:meth:`DemandResponseMarket.best_posted_price` of the declared market). Every day each
+    provider chooses its own curtailment and is paid ``p x``; its best response is
+    x = p / delta_i at its TRUE cost, whatever it says, so a daily report changes nothing (a
+    provider that curtailed anything else would lose ``delta_i (x - p/delta_i)^2 / 2``). Its
+    utility is p^2 / (2 delta_i) per day, increasing in p: lying pays exactly when the
+    declaration raises the discovered price.
+**pay as bid**
+    The operator dispatches from the daily reports like the mechanism and pays each provider its
+    reported cost of the curtailment it was assigned, ``delta_hat_i x_i^2 / 2``. Declarations
+    play no role. A provider that reports delta_hat against a true delta earns
+    ``(delta_hat - delta) x_i^2 / 2``: inflating pays.
+
+A lie (:class:`Lie`) is a strategy of the repeated game: a supertype declared on day 1 and a
+rule that maps the day's true type to the day's report. What lying means, scheme by scheme:
+
+==============  ================================  =========================================
+scheme          the declaration (day 1)           the daily report
+==============  ================================  =========================================
+mechanism       sets o1 and the first-stage       sets the dispatch and the second-stage
+                payment; the ledger tests the     payment; the ledger tests it against the
+                reports against it                declaration
+posted price    sets the price (price discovery)  ignored: the provider curtails p / delta_i
+pay as bid      ignored                           sets the dispatch and the payment
+==============  ================================  =========================================
+
+So under the posted price a provider gains only through the price: a declaration with a
+smaller E[T] or Var[T] (T = sum_j 1/delta_j: the market looks less elastic) raises
+p* = E[delta_s] E[d] E[T] / (E[T] + E[delta_s] E[T^2]); a lie about daily costs alone gains
+exactly nothing. The comparison reports, for every scheme and lie, the liar's long-run average
+utility and its gain over telling the truth:
+
+* exactly, from the market's quadrature (no enumeration):
+
+  - mechanism, reports that follow the declared law: ``sum_{t,s} pi(t, s) C(t, s) - p_i^F``
+    with pi the joint law of (true type, report), C the deviation payoffs of
+    :meth:`DemandResponseMarket.deviation_payoffs` and p_i^F the first-stage payment for the
+    declarations (the second-stage payment then averages to zero and the ledger goes quiet);
+    reports that do not follow the declaration are penalized on all but finitely many days
+    with J_p(l) / l -> infinity, so the long-run utility is minus infinity;
+  - posted price: ``p(declared)^2 E[1/delta_i] / 2``;
+  - pay as bid: ``sum_{t,s} pi(t, s) (C(t, s) - C(s, s))``;
+
+* and by simulation with common random numbers: the truthful run and every lie of replication
+  r use the same seed, hence the same true types, shortages and reserve costs, and the three
+  schemes see the same days (the baselines replay the draws of :func:`stochmech.simulate`).
+  Standard errors are over independent replications of the paired differences.
+
+Examples
+--------
+>>> cmp = compare_incentives(n_providers=3, levels=3, days=2000, replications=2,
+...                          lies=[Lie.inflate(1)], executor=None)
+>>> [(r.scheme, r.lie) for r in cmp.rows]  # doctest: +NORMALIZE_WHITESPACE
+[('mechanism', 'inflate +1 level'), ('posted price', 'inflate +1 level'),
+ ('pay as bid', 'inflate +1 level')]
+>>> [r.exact_gain > 0 for r in cmp.rows]
+[False, True, True]
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stochmech.markets._sweeps import ExecutorLike, mean_and_se, replication_seeds, run_tasks
+from stochmech.markets.demand_response import (
+    RESERVE,
+    SHORTAGE,
+    DemandResponseMarket,
+    betaprime_supertype,
+)
+from stochmech.mechanism import DNBEMechanism, check_supertypes
+from stochmech.simulation import simulate
+from stochmech.strategies import (
+    PlayerContext,
+    StationaryMisreport,
+    Strategy,
+    SupertypeLie,
+    Truthful,
+    shift_kernel,
+)
+from stochmech.supertype import Supertype, point_mass
+
+__all__ = [
+    "SCHEMES",
+    "BaselineRun",
+    "IncentiveComparison",
+    "IncentiveRow",
+    "Lie",
+    "LiePlan",
+    "compare_incentives",
+    "default_lies",
+    "discovered_price",
+    "exact_utilities",
+    "incentive_market",
+    "monotone_coupling",
+    "simulate_baselines",
+]
+
+#: the payment schemes compared, in table order
+SCHEMES = ("mechanism", "posted price", "pay as bid")
+
+#: days per batch of :func:`stochmech.simulate` (the baselines must batch the same way to
+#: replay its random numbers)
+_CHUNK = 1 << 16
+
+
+# ---------------------------------------------------------------------------------------------
+# lies
+# ---------------------------------------------------------------------------------------------
+def monotone_coupling(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The comonotone joint law of two pmfs over ordered types, shape (K, K).
+
+    ``pi[t, s]`` is the overlap of the quantile intervals [F(t-1), F(t)) and [G(s-1), G(s)):
+    the law of (t, s) when s is the quantile of the second law at the (uniformly randomized)
+    quantile of t, which is how :class:`~stochmech.strategies.SupertypeLie` draws its bids.
+
+    Examples
+    --------
+    >>> monotone_coupling(np.array([0.5, 0.5]), np.array([0.25, 0.75])).tolist()
+    [[0.25, 0.25], [0.0, 0.5]]
+    """
+    f = np.cumsum(p)
+    g = np.cumsum(q)
+    f[-1] = g[-1] = 1.0
+    f0 = np.concatenate([[0.0], f[:-1]])
+    g0 = np.concatenate([[0.0], g[:-1]])
+    hi = np.minimum(f[:, None], g[None, :])
+    lo = np.maximum(f0[:, None], g0[None, :])
+    return np.maximum(hi - lo, 0.0)
+
+
+@dataclass(frozen=True)
+class LiePlan:
+    """A lie made concrete for one provider of one market.
+
+    Attributes
+    ----------
+    declared : ndarray, shape (K,)
+        The supertype declared on day 1, as a pmf over the market's types.
+    coupling : ndarray, shape (K, K)
+        Joint law pi(t, s) of the true type t and the report s on a day.
+    strategy : Strategy
+        The strategy that plays it in :func:`stochmech.simulate`.
+    """
+
+    declared: np.ndarray
+    coupling: np.ndarray
+    strategy: Strategy
+
+    @property
+    def reports_follow_declaration(self) -> bool:
+        """Whether the reports' law equals the declared law (the ledger's frequency test)."""
+        return bool(np.allclose(self.coupling.sum(axis=0), self.declared, rtol=0, atol=1e-12))
+
+
+@dataclass(frozen=True)
+class Lie:
+    """A provider's deviation: the supertype it declares and how it reports every day.
+
+    Build one with :meth:`inflate` or :meth:`claim`.
+
+    Attributes
+    ----------
+    name : str
+        Short label for tables.
+    kind : {"inflate", "claim"}
+    steps : int
+        For "inflate": report the type ``steps`` levels above the true one (types are ordered
+        by cost, the top level is kept).
+    declare : {"induced", "truthful"}
+        For "inflate": declare the law the reports follow ("induced", which keeps the ledger's
+        frequency test quiet) or the true law ("truthful").
+    claimed : Supertype or None
+        For "claim": the declared law (its values must be types of the market); the reports
+        follow it through the monotone coupling with the true type.
+    """
+
+    name: str
+    kind: str
+    steps: int = 0
+    declare: str = "induced"
+    claimed: Supertype | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("inflate", "claim"):
+            raise ValueError(f"kind must be 'inflate' or 'claim', got {self.kind!r}")
+        if self.declare not in ("induced", "truthful"):
+            raise ValueError(f"declare must be 'induced' or 'truthful', got {self.declare!r}")
+        if self.kind == "claim" and not isinstance(self.claimed, Supertype):
+            raise ValueError(f"a claim needs the claimed Supertype, got {self.claimed!r}")
+
+    @classmethod
+    def inflate(cls, steps: int, declare: str = "induced", name: str | None = None) -> Lie:
+        """Reports its cost ``steps`` levels higher every day.
+
+        Examples
+        --------
+        >>> Lie.inflate(2).name, Lie.inflate(1, declare="truthful").name
+        ('inflate +2 levels', 'inflate +1 level, declares true law')
+        """
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+            raise ValueError(f"steps must be an integer, got {steps!r}")
+        if name is None:
+            name = f"inflate {int(steps):+d} level{'s' if abs(int(steps)) != 1 else ''}"
+            if declare == "truthful":
+                name += ", declares true law"
+        return cls(name=name, kind="inflate", steps=int(steps), declare=declare)
+
+    @classmethod
+    def claim(cls, claimed: Supertype, name: str) -> Lie:
+        """Declares ``claimed`` and reports types that follow it (monotone coupling).
+
+        Examples
+        --------
+        >>> Lie.claim(point_mass(2.0), "always 2").kind
+        'claim'
+        """
+        return cls(name=name, kind="claim", claimed=claimed)
+
+    def describe(self) -> str:
+        """A sentence saying exactly what the liar does."""
+        if self.kind == "inflate":
+            law = (
+                "declares the law its reports then follow"
+                if self.declare == "induced"
+                else "declares its true law"
+            )
+            return (
+                f"reports the cost level {self.steps:+d} from its true one every day (capped at "
+                f"the top level) and {law}"
+            )
+        assert self.claimed is not None
+        return (
+            f"declares the law with mean {self.claimed.mean():.4g} and variance "
+            f"{self.claimed.var():.4g} on {int(np.count_nonzero(self.claimed.probs))} levels "
+            "and reports the type at its true quantile under that law every day"
+        )
+
+    def plan(self, market: DemandResponseMarket, player: int) -> LiePlan:
+        """The declaration, the joint law of (type, report) and the strategy for ``player``."""
+        theta = market.supertype_bids()[player]
+        k = market.n_types
+        if self.kind == "inflate":
+            kernel = shift_kernel(k, self.steps)
+            declared = theta @ kernel if self.declare == "induced" else theta.copy()
+            strategy: Strategy = StationaryMisreport(kernel, supertype_bid=declared)
+            coupling = theta[:, None] * kernel
+        else:
+            assert self.claimed is not None
+            declared = self.claimed.pmf_on(market.type_values)
+            strategy = SupertypeLie(declared, coupling="quantile")
+            coupling = monotone_coupling(theta, declared)
+        return LiePlan(declared=declared, coupling=coupling, strategy=strategy)
+
+
+def incentive_market(
+    n_providers: int = 10,
+    levels: int = 8,
+    *,
+    mean: float = 1.0,
+    var: float = 2.0,
+    shortage: float = 1.0,
+    claimed_mean: float = 2.0,
+) -> DemandResponseMarket:
+    """The market of the default comparison.
+
+    ``n_providers`` providers with beta-prime(mean, var) costs discretized to ``levels`` types,
+    the reserve's cost parameter with the same law, shortage ``shortage``; the type space also
+    holds the levels of the beta prime law with mean ``claimed_mean`` (same variance), so that a
+    provider can claim that law (see :func:`default_lies`).
+
+    Examples
+    --------
+    >>> m = incentive_market(4, 3)
+    >>> m.n_players, m.n_types
+    (4, 6)
+    """
+    theta = betaprime_supertype(mean, var, levels)
+    claim = betaprime_supertype(claimed_mean, var, levels)
+    values = np.union1d(theta.values, claim.values)
+    return DemandResponseMarket([theta] * int(n_providers), theta, shortage, type_values=values)
+
+
+def default_lies(
+    market: DemandResponseMarket, player: int = 0, claimed: Supertype | None = None
+) -> list[Lie]:
+    """The lies of the default comparison for ``player`` of ``market``.
+
+    Inflating by one and two levels (declaring the law the reports follow), inflating by one
+    level while declaring the true law, claiming the law ``claimed`` (when given; its values
+    must be types of the market, as :func:`incentive_market` arranges for the beta prime law
+    with twice the mean) and claiming the provider's highest cost level every day.
+
+    Examples
+    --------
+    >>> [lie.name for lie in default_lies(incentive_market(3, 3))]  # doctest: +NORMALIZE_WHITESPACE
+    ['inflate +1 level', 'inflate +2 levels', 'inflate +1 level, declares true law',
+     'claims top cost always']
+    """
+    lies = [Lie.inflate(1), Lie.inflate(2), Lie.inflate(1, declare="truthful")]
+    if claimed is not None:
+        lies.append(Lie.claim(claimed, f"claims mean {claimed.mean():.3g}"))
+    support = np.flatnonzero(market.supertype_bids()[player] > 0)
+    top = float(market.type_values[support[-1]])
+    lies.append(Lie.claim(point_mass(top), "claims top cost always"))
+    return lies
+
+
+# ---------------------------------------------------------------------------------------------
+# the baselines, replaying the random numbers of stochmech.simulate
+# ---------------------------------------------------------------------------------------------
+def _replay(
+    game: DemandResponseMarket,
+    theta: np.ndarray,
+    strategies: Sequence[Strategy],
+    days: int,
+    seed: int,
+    chunk: int,
+) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """The declarations and the (types, states, bids) batches that :func:`simulate` draws.
+
+    Same streams (types, states, one per player spawned from ``seed``), same batching and the
+    same calls in the same order, so the days are identical to those of
+    ``simulate(game, theta, strategies, days, seed, chunk=chunk)`` (a test pins this down).
+    """
+    n, k = theta.shape
+    strategies = [copy.deepcopy(s) for s in strategies]
+    for i, s in enumerate(strategies):
+        if s.history_dependent:
+            raise ValueError(
+                f"strategy of player {i} is history-dependent; the baselines take stationary "
+                "strategies"
+            )
+    streams = np.random.SeedSequence(int(seed)).spawn(2 + n)
+    type_rng = np.random.default_rng(streams[0])
+    state_rng = np.random.default_rng(streams[1])
+    player_rngs = [np.random.default_rng(s) for s in streams[2:]]
+    contexts = [
+        PlayerContext(player=i, supertype=theta[i].copy(), n_types=k, type_values=game.type_values)
+        for i in range(n)
+    ]
+    for s, ctx in zip(strategies, contexts, strict=True):
+        s.prepare(ctx)
+    declared = np.array([s.supertype_bid(ctx) for s, ctx in zip(strategies, contexts, strict=True)])
+    cdf = np.cumsum(theta, axis=1)
+    cdf[:, -1] = 1.0
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        done = 0
+        while done < days:
+            size = min(chunk, days - done)
+            u = type_rng.random((size, n))
+            types = np.empty((size, n), dtype=np.int64)
+            for i in range(n):
+                types[:, i] = np.minimum(np.searchsorted(cdf[i], u[:, i], side="right"), k - 1)
+            states = game.sample_states(state_rng, size)
+            bids = np.empty_like(types)
+            for i, s in enumerate(strategies):
+                bids[:, i] = s.type_bids(types[:, i], player_rngs[i])
+            yield types, states, bids
+            done += size
+
+    return declared, batches()
+
+
+def _declared_market(market: DemandResponseMarket, declared: np.ndarray) -> DemandResponseMarket:
+    """The market the operator believes in when the declarations are ``declared``."""
+    tv = market.type_values
+    return DemandResponseMarket(
+        [Supertype(tv, row) for row in declared],
+        market.reserve,
+        market.shortage,
+        type_values=tv,
+        quadrature=market.quadrature,
+    )
+
+
+def discovered_price(market: DemandResponseMarket, declared: np.ndarray) -> float:
+    """The posted price the operator discovers from the declared supertypes.
+
+    It is the best posted price of the market in which the declarations are the true laws.
+
+    Examples
+    --------
+    >>> m = DemandResponseMarket([1.0, 1.0], reserve=1.0)
+    >>> discovered_price(m, m.supertype_bids()) == m.best_posted_price().price
+    True
+    """
+    return _declared_market(market, check_supertypes(market, declared)).best_posted_price().price
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    """Per-day averages of the posted-price and pay-as-bid schemes over one run.
+
+    Payments are what providers RECEIVE; utility is payment minus the true cost of curtailing.
+
+    Attributes
+    ----------
+    days, seed : int
+    declared : ndarray, shape (n, K)
+        The supertypes declared on day 1.
+    posted_price : float
+        The price discovered from the declarations (:func:`discovered_price`).
+    posted_payment, posted_utility : ndarray, shape (n,)
+        p x_i and p x_i - delta_i x_i^2 / 2 with x_i = p / delta_i (best response).
+    posted_social_cost : float
+        sum_i delta_i x_i^2 / 2 + delta_s g_s^2 / 2 with g_s = d - sum_i x_i.
+    pay_as_bid_payment, pay_as_bid_utility : ndarray, shape (n,)
+        delta_hat_i x_i^2 / 2 and (delta_hat_i - delta_i) x_i^2 / 2, x the dispatch from the
+        reports.
+    pay_as_bid_social_cost : float
+        True social cost of the dispatch from the reports.
+    prices : ndarray, shape (P,)
+        Extra posted prices evaluated on the same days (truthful curtailments).
+    price_social_cost, price_social_cost_se : ndarray, shape (P,)
+        Average social cost at each of them and its standard error (days are IID).
+    """
+
+    days: int
+    seed: int
+    declared: np.ndarray
+    posted_price: float
+    posted_payment: np.ndarray
+    posted_utility: np.ndarray
+    posted_social_cost: float
+    pay_as_bid_payment: np.ndarray
+    pay_as_bid_utility: np.ndarray
+    pay_as_bid_social_cost: float
+    prices: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    price_social_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    price_social_cost_se: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def simulate_baselines(
+    market: DemandResponseMarket,
+    true_supertypes: Any = None,
+    strategies: Sequence[Strategy] | None = None,
+    days: int = 100_000,
+    seed: int = 0,
+    *,
+    prices: Any = None,
+    chunk: int = _CHUNK,
+) -> BaselineRun:
+    """Runs the posted-price and pay-as-bid schemes on the days :func:`simulate` would draw.
+
+    Parameters
+    ----------
+    market : DemandResponseMarket
+    true_supertypes : array_like, shape (n, K), optional
+        Default: the market's own supertypes.
+    strategies : sequence of Strategy, optional
+        Stationary strategies, one per provider (default all truthful). Their declarations set
+        the posted price; their reports drive the pay-as-bid dispatch.
+    days, seed : int
+        Horizon and seed; with the same ``seed`` and ``chunk`` as a :func:`simulate` call the
+        true types, states and reports are the same.
+    prices : array_like, optional
+        Extra posted prices whose social cost is averaged over the same days.
+    chunk : int
+        Days per batch (must match :func:`simulate`'s to replay its draws).
+
+    Examples
+    --------
+    >>> m = DemandResponseMarket([1.0, 1.0], reserve=1.0)
+    >>> run = simulate_baselines(m, days=10, prices=[0.0])
+    >>> run.pay_as_bid_utility.tolist(), run.price_social_cost.tolist()
+    ([0.0, 0.0], [0.5])
+    """
+    if not isinstance(market, DemandResponseMarket):
+        raise ValueError(f"market must be a DemandResponseMarket, got {type(market).__name__}")
+    theta = market.supertype_bids() if true_supertypes is None else true_supertypes
+    theta = check_supertypes(market, theta)
+    n = market.n_players
+    days = int(days)
+    if days < 2:
+        raise ValueError(f"days must be >= 2, got {days}")
+    if strategies is None:
+        strategies = [Truthful() for _ in range(n)]
+    if len(strategies) != n:
+        raise ValueError(f"need one strategy per provider ({n}), got {len(strategies)}")
+    grid = np.zeros(0) if prices is None else np.atleast_1d(np.asarray(prices, dtype=float))
+    if grid.ndim != 1 or not np.all(np.isfinite(grid)):
+        raise ValueError(f"prices must be a 1-D array of finite numbers, got {prices!r}")
+    declared, batches = _replay(market, theta, strategies, days, seed, int(chunk))
+    price = discovered_price(market, declared)
+    tv = market.type_values
+
+    sums = {k: np.zeros(n) for k in ("pp_pay", "pp_util", "pab_pay", "pab_util")}
+    pp_cost = pab_cost = 0.0
+    grid_sum = np.zeros(grid.size)
+    grid_sq = np.zeros(grid.size)
+    for types, states, bids in batches:
+        delta = tv[types]
+        inv = 1.0 / delta
+        d = states[:, SHORTAGE]
+        ds = states[:, RESERVE]
+        t_sum = inv.sum(axis=1)
+        # posted price: x_i = p / delta_i at the true cost, reserve covers the rest
+        x_pp = price * inv
+        sums["pp_pay"] += (price * x_pp).sum(axis=0)
+        sums["pp_util"] += (price * x_pp - 0.5 * delta * x_pp**2).sum(axis=0)
+        g = d - price * t_sum
+        pp_cost += float((0.5 * price**2 * t_sum + 0.5 * ds * g**2).sum())
+        # pay as bid: dispatch from the reports, paid the reported cost
+        x = market.dispatch(tv[bids], d, ds)
+        xi = x[:, :n]
+        reported = 0.5 * tv[bids] * xi**2
+        true_cost = 0.5 * delta * xi**2
+        sums["pab_pay"] += reported.sum(axis=0)
+        sums["pab_util"] += (reported - true_cost).sum(axis=0)
+        pab_cost += float((true_cost.sum(axis=1) + 0.5 * ds * x[:, n] ** 2).sum())
+        if grid.size:
+            pg = grid[None, :]
+            c = (
+                0.5 * pg**2 * t_sum[:, None]
+                + 0.5 * ds[:, None] * (d[:, None] - pg * t_sum[:, None]) ** 2
+            )
+            grid_sum += c.sum(axis=0)
+            grid_sq += (c**2).sum(axis=0)
+    mean_grid = grid_sum / days
+    var_grid = np.maximum(grid_sq / days - mean_grid**2, 0.0) * days / (days - 1)
+    return BaselineRun(
+        days=days,
+        seed=int(seed),
+        declared=declared,
+        posted_price=price,
+        posted_payment=sums["pp_pay"] / days,
+        posted_utility=sums["pp_util"] / days,
+        posted_social_cost=pp_cost / days,
+        pay_as_bid_payment=sums["pab_pay"] / days,
+        pay_as_bid_utility=sums["pab_util"] / days,
+        pay_as_bid_social_cost=pab_cost / days,
+        prices=grid,
+        price_social_cost=mean_grid,
+        price_social_cost_se=np.sqrt(var_grid / days),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# exact long-run utilities
+# ---------------------------------------------------------------------------------------------
+def exact_utilities(
+    market: DemandResponseMarket, plan: LiePlan | None, player: int, mechanism: DNBEMechanism
+) -> dict[str, float]:
+    """Long-run average utility of ``player`` under each scheme (others truthful), exactly.
+
+    ``plan=None`` is the truth. See the module docstring for the formulas; the mechanism's
+    utility is minus infinity when the reports do not follow the declaration.
+    """
+    theta = market.supertype_bids()
+    if plan is None:
+        declared, coupling, follows = theta[player], np.diag(theta[player]), True
+    else:
+        declared, coupling, follows = plan.declared, plan.coupling, plan.reports_follow_declaration
+    bids = theta.copy()
+    bids[player] = declared
+    c = market.deviation_payoffs(theta, player)  # depends on the others' bids only
+    if follows:
+        opening = mechanism.opening(bids)
+        mech = float((coupling * c).sum() - opening.first_stage_payments[player])
+    else:
+        mech = -math.inf
+    price = discovered_price(market, bids)
+    inv_mean = market.providers[player].moment(-1)
+    posted = 0.5 * price**2 * inv_mean
+    pab = float((coupling * (c - np.diag(c)[None, :])).sum())
+    return {"mechanism": mech, "posted price": posted, "pay as bid": pab}
+
+
+# ---------------------------------------------------------------------------------------------
+# the comparison
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IncentiveRow:
+    """One scheme and one lie: the liar's utility and gain over the truth (per day).
+
+    Attributes
+    ----------
+    scheme, lie, description : str
+    exact_utility, exact_gain : float
+        Long-run values (minus infinity when the mechanism's ledger catches the lie).
+    simulated_utility, simulated_utility_se : float
+        Mean over replications of the liar's average utility, and its standard error.
+    simulated_gain, simulated_gain_se : float
+        Mean over replications of (utility lying - utility truthful, same seed) over the
+        finite horizon, penalties included, and its standard error.
+    penalty_difference : float
+        Mean over replications of (average penalty paid lying - average penalty paid truthful).
+        The mechanism flags every provider on its first days, when the window r(l) is wide
+        (a truthful provider with K types is flagged on day 1 unless one type has probability
+        at least 1 - r(1) = 0.41): a transient of order 1/days that a lie may avoid or incur.
+        Zero for the other schemes.
+    gain_without_penalties, gain_without_penalties_se : float
+        ``simulated_gain + penalty_difference``: the gain had the mechanism charged no
+        penalties. For lies the ledger does not catch this is what the exact long-run gain
+        predicts; for a caught lie it shows what the penalties prevent.
+    penalty_days : float
+        Mean number of days on which the liar was penalized (the mechanism only; 0 otherwise).
+    truthful_utility : float
+        The exact long-run utility of the truth under this scheme.
+    """
+
+    scheme: str
+    lie: str
+    description: str
+    exact_utility: float
+    exact_gain: float
+    simulated_utility: float
+    simulated_utility_se: float
+    simulated_gain: float
+    simulated_gain_se: float
+    penalty_difference: float
+    gain_without_penalties: float
+    gain_without_penalties_se: float
+    penalty_days: float
+    truthful_utility: float
+
+    @property
+    def verdict(self) -> str:
+        """'pays', 'loses' or 'neutral', from the exact gain (tolerance 1e-12 relative)."""
+        if self.exact_gain == -math.inf:
+            return "loses"
+        scale = 1e-12 * max(abs(self.truthful_utility), abs(self.exact_utility), 1e-300)
+        if self.exact_gain > scale:
+            return "pays"
+        if self.exact_gain < -scale:
+            return "loses"
+        return "neutral"
+
+    @property
+    def z(self) -> float:
+        """(gain without penalties - exact gain) / its standard error; NaN when the exact gain is
+        infinite or the standard error is zero."""
+        if not math.isfinite(self.exact_gain) or self.gain_without_penalties_se <= 0:
+            return math.nan
+        return (self.gain_without_penalties - self.exact_gain) / self.gain_without_penalties_se
+
+    def agrees(self, z: float = 4.0) -> bool:
+        """Whether simulation and exact value agree: within ``z`` standard errors, or to 1e-12
+        when the standard error is zero; a caught lie agrees when it was penalized on most
+        days and lost."""
+        if self.exact_gain == -math.inf:
+            return self.simulated_gain < 0
+        if self.gain_without_penalties_se > 0:
+            return abs(self.z) <= z
+        scale = 1e-12 * max(abs(self.truthful_utility), abs(self.exact_utility), 1e-300)
+        return abs(self.gain_without_penalties - self.exact_gain) <= scale
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (infinite exact values become None, with ``caught_by_ledger``)."""
+
+        def num(x: float) -> float | None:
+            return x if math.isfinite(x) else None
+
+        return {
+            "scheme": self.scheme,
+            "lie": self.lie,
+            "description": self.description,
+            "exact_utility": num(self.exact_utility),
+            "exact_gain": num(self.exact_gain),
+            "caught_by_ledger": self.exact_gain == -math.inf,
+            "truthful_utility": self.truthful_utility,
+            "simulated_utility": self.simulated_utility,
+            "simulated_utility_se": self.simulated_utility_se,
+            "simulated_gain": self.simulated_gain,
+            "simulated_gain_se": self.simulated_gain_se,
+            "penalty_difference": self.penalty_difference,
+            "gain_without_penalties": self.gain_without_penalties,
+            "gain_without_penalties_se": self.gain_without_penalties_se,
+            "penalty_days": self.penalty_days,
+            "verdict": self.verdict,
+            "simulation_agrees": self.agrees(),
+        }
+
+
+@dataclass(frozen=True)
+class IncentiveComparison:
+    """What :func:`compare_incentives` returns.
+
+    Attributes
+    ----------
+    rows : tuple of IncentiveRow
+        Lie by lie, scheme by scheme (in :data:`SCHEMES` order).
+    truthful_exact, truthful_simulated, truthful_simulated_se : dict
+        The deviator's utility under each scheme when it tells the truth.
+    player, n_providers, n_types, days, replications, seed : int
+    posted_price : float
+        The price discovered from truthful declarations (the best posted price).
+    setup : str
+        The market, in words.
+    """
+
+    rows: tuple[IncentiveRow, ...]
+    truthful_exact: dict[str, float]
+    truthful_simulated: dict[str, float]
+    truthful_simulated_se: dict[str, float]
+    player: int
+    n_providers: int
+    n_types: int
+    days: int
+    replications: int
+    seed: int
+    posted_price: float
+    setup: str
+
+    def lying_pays(self, scheme: str) -> bool:
+        """Whether some lie has a positive exact gain under ``scheme``."""
+        if scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+        return any(r.verdict == "pays" for r in self.rows if r.scheme == scheme)
+
+    def table(self) -> str:
+        """The comparison as an aligned text table."""
+        lines = [
+            f"Provider {self.player}'s utility per day, the others truthful; {self.setup}.",
+            f"{self.replications} replications x {self.days} days, seed {self.seed}, common "
+            "random numbers. gain = utility lying - utility truthful on the same days;",
+            "w/o pen. = the gain without the mechanism's penalties (for lies the ledger does not"
+            " catch they are a transient of the first days); exact = the long-run value.",
+            "truthful utility (exact): "
+            + ", ".join(f"{s} {self.truthful_exact[s]:.6g}" for s in SCHEMES)
+            + f"; posted price {self.posted_price:.6g}",
+            "",
+            f"{'lie':<36} {'scheme':<12} {'exact gain':>13} {'sim. gain':>12} "
+            f"{'w/o pen.':>12} {'s.e.':>9} {'pen. days':>9}  verdict",
+        ]
+        last = None
+        for r in self.rows:
+            exact = "-inf caught" if r.exact_gain == -math.inf else f"{r.exact_gain:+.4e}"
+            lie = r.lie if r.lie != last else ""
+            last = r.lie
+            lines.append(
+                f"{lie:<36} {r.scheme:<12} {exact:>13} {r.simulated_gain:>+12.4e} "
+                f"{r.gain_without_penalties:>+12.4e} {r.gain_without_penalties_se:>9.2e} "
+                f"{r.penalty_days:>9.1f}"
+                f"  {r.verdict}{'' if r.agrees() else ' (SIMULATION DISAGREES)'}"
+            )
+        lines.append("")
+        for s in SCHEMES:
+            agree = "agrees" if self.consistent(s) else "DISAGREES"
+            pays = "PAYS" if self.lying_pays(s) else "never pays"
+            lines.append(f"{s:<12}: lying {pays} (exact); the simulation {agree}")
+        return "\n".join(lines)
+
+    def consistent(self, scheme: str, z: float = 4.0) -> bool:
+        """Whether every row of ``scheme`` agrees with its exact value (see
+        :meth:`IncentiveRow.agrees`)."""
+        return all(r.agrees(z) for r in self.rows if r.scheme == scheme)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "setup": self.setup,
+            "player": self.player,
+            "n_providers": self.n_providers,
+            "n_types": self.n_types,
+            "days": self.days,
+            "replications": self.replications,
+            "seed": self.seed,
+            "posted_price_truthful": self.posted_price,
+            "truthful_exact": self.truthful_exact,
+            "truthful_simulated": self.truthful_simulated,
+            "truthful_simulated_se": self.truthful_simulated_se,
+            "lying_pays": {s: self.lying_pays(s) for s in SCHEMES},
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+
+def _replication(
+    market: DemandResponseMarket,
+    strategies: list[Strategy],
+    player: int,
+    days: int,
+    seed: int,
+) -> np.ndarray:
+    """One replication of one strategy profile under the three schemes.
+
+    Returns ``player``'s [mechanism utility, posted-price utility, pay-as-bid utility,
+    mechanism average penalty, mechanism penalty days].
+    """
+    theta = market.supertype_bids()
+    mech = simulate(market, theta, strategies, days=days, seed=seed, chunk=_CHUNK, progress=False)
+    base = simulate_baselines(market, theta, strategies, days=days, seed=seed, chunk=_CHUNK)
+    return np.array(
+        [
+            mech.average_utility[player],
+            base.posted_utility[player],
+            base.pay_as_bid_utility[player],
+            mech.average_penalty[player],
+            float(mech.penalty_days[player]),
+        ]
+    )
+
+
+def _describe_market(market: DemandResponseMarket) -> str:
+    theta = market.providers[0]
+    same = all(p == theta for p in market.providers)
+    law = (
+        f"costs on {len(theta)} levels (mean {theta.mean():.4g}, variance {theta.var():.4g})"
+        if same
+        else "heterogeneous costs"
+    )
+    return (
+        f"{market.n_players} providers with {law}, reserve mean {market.reserve.mean():.4g}, "
+        f"shortage mean {market.shortage.mean():.4g}, {market.n_types} types"
+    )
+
+
+def compare_incentives(
+    market: DemandResponseMarket | None = None,
+    lies: Sequence[Lie] | None = None,
+    *,
+    player: int = 0,
+    n_providers: int = 10,
+    levels: int = 8,
+    days: int = 20_000,
+    replications: int = 8,
+    seed: int = 0,
+    executor: ExecutorLike = "process",
+    workers: int | None = None,
+) -> IncentiveComparison:
+    """The liar's utility under the mechanism, the posted price and pay as bid, side by side.
+
+    Parameters
+    ----------
+    market : DemandResponseMarket, optional
+        Default :func:`incentive_market` with ``n_providers`` and ``levels``.
+    lies : sequence of Lie, optional
+        Default :func:`default_lies`.
+    player : int
+        The deviating provider (the others are truthful).
+    days, replications, seed : int
+        Each replication runs the truth and every lie for ``days`` days with the same seed.
+    executor, workers
+        Where the replications run (see :func:`stochmech.markets._sweeps.run_tasks`):
+        a local process pool by default, ``None`` for serial, or any Executor.
+
+    Returns
+    -------
+    IncentiveComparison
+    """
+    claimed = None
+    if market is None:
+        market = incentive_market(n_providers, levels)
+        claimed = betaprime_supertype(2.0, 2.0, levels)
+    if not isinstance(market, DemandResponseMarket):
+        raise ValueError(f"market must be a DemandResponseMarket, got {type(market).__name__}")
+    player = int(player)
+    if not 0 <= player < market.n_players:
+        raise ValueError(f"player {player} is out of range for {market.n_players} providers")
+    days = int(days)
+    if days < 2:
+        raise ValueError(f"days must be >= 2, got {days}")
+    lies = list(default_lies(market, player, claimed) if lies is None else lies)
+    plans = [lie.plan(market, player) for lie in lies]
+    mechanism = DNBEMechanism(market)
+    n = market.n_players
+
+    profiles: list[list[Strategy]] = [[Truthful() for _ in range(n)]]
+    for plan in plans:
+        prof: list[Strategy] = [Truthful() for _ in range(n)]
+        prof[player] = plan.strategy
+        profiles.append(prof)
+    seeds = replication_seeds(seed, replications)
+    tasks = [(market, prof, player, days, s) for s in seeds for prof in profiles]
+    out = np.array(run_tasks(_replication, tasks, executor, workers=workers))
+    out = out.reshape(len(seeds), len(profiles), 5)
+
+    truth_exact = exact_utilities(market, None, player, mechanism)
+    truth_mean, truth_se = mean_and_se(out[:, 0, :3])
+    rows = []
+    for j, (lie, plan) in enumerate(zip(lies, plans, strict=True), start=1):
+        exact = exact_utilities(market, plan, player, mechanism)
+        u_mean, u_se = mean_and_se(out[:, j, :3])
+        diff = out[:, j, :3] - out[:, 0, :3]
+        pen = np.zeros_like(diff)
+        pen[:, 0] = out[:, j, 3] - out[:, 0, 3]
+        g_mean, g_se = mean_and_se(diff)
+        lr_mean, lr_se = mean_and_se(diff + pen)
+        for k, scheme in enumerate(SCHEMES):
+            rows.append(
+                IncentiveRow(
+                    scheme=scheme,
+                    lie=lie.name,
+                    description=lie.describe(),
+                    exact_utility=exact[scheme],
+                    exact_gain=exact[scheme] - truth_exact[scheme],
+                    simulated_utility=float(u_mean[k]),
+                    simulated_utility_se=float(u_se[k]),
+                    simulated_gain=float(g_mean[k]),
+                    simulated_gain_se=float(g_se[k]),
+                    penalty_difference=float(pen[:, k].mean()),
+                    gain_without_penalties=float(lr_mean[k]),
+                    gain_without_penalties_se=float(lr_se[k]),
+                    penalty_days=float(out[:, j, 4].mean()) if k == 0 else 0.0,
+                    truthful_utility=truth_exact[scheme],
+                )
+            )
+    return IncentiveComparison(
+        rows=tuple(rows),
+        truthful_exact=truth_exact,
+        truthful_simulated={s: float(truth_mean[k]) for k, s in enumerate(SCHEMES)},
+        truthful_simulated_se={s: float(truth_se[k]) for k, s in enumerate(SCHEMES)},
+        player=player,
+        n_providers=n,
+        n_types=market.n_types,
+        days=days,
+        replications=len(seeds),
+        seed=int(seed),
+        posted_price=discovered_price(market, market.supertype_bids()),
+        setup=_describe_market(market),
+    )
