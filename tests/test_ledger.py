@@ -1,0 +1,754 @@
+"""User-facing guarantees of :class:`stochmech.BidLedger`, checked against a dense reference.
+
+The reference (``ledger_reference.py``) keeps J over the whole of Delta^n and evaluates
+eqs. (6), (8), (11) and (13) literally. The ledger must give identical flags, identical
+marginal maxima, joint maxima within 1e-15, penalties ``J_p(l) * flag`` exactly, whatever the
+bids (truthful, off the supertype, correlated), however the days are split into calls, whether
+detail is asked for or not, and across save/load. Bad input is a ``ValueError`` that names the
+offending value and leaves the ledger unchanged; no byte string makes the core panic.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import pickle
+import struct
+import zlib
+
+import ledger_reference as ref
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import stochmech
+from stochmech import BidLedger, LedgerRecord, PowerPenalty, _core
+
+JOINT_TOL = 1e-15
+
+
+def examples(divisor: int) -> settings:
+    """The active profile's example count divided by ``divisor`` (for the slow tests)."""
+    return settings(max_examples=max(3, settings.default.max_examples // divisor))
+
+
+# ----------------------------------------------------------------------------------------
+# bid generators
+# ----------------------------------------------------------------------------------------
+
+
+def draw_types(rng: np.random.Generator, pmf: np.ndarray, size: int) -> np.ndarray:
+    """IID draws from ``pmf`` (inverse CDF of uniforms)."""
+    return inverse_cdf(pmf, rng.random(size))
+
+
+def inverse_cdf(pmf: np.ndarray, u: np.ndarray) -> np.ndarray:
+    cdf = np.cumsum(pmf)
+    cdf[-1] = np.inf  # rows summing to 1 - 1e-10 must still cover u close to 1
+    return np.searchsorted(cdf, u, side="right").astype(np.int64)
+
+
+def make_bids(seed: int, theta: np.ndarray, days: int, behaviours: list[tuple]) -> np.ndarray:
+    """Bids of ``days`` days; player i behaves as ``behaviours[i]``:
+
+    ``("truthful",)`` IID from theta_i; ``("off", phi)`` IID from another pmf phi;
+    ``("fixed", t)`` always t; ``("copy", j, perm)`` bids perm[bid of player j < i];
+    ``("common",)`` theta_i's inverse CDF at a uniform shared by all "common" players (right
+    marginals, comonotone joints).
+    """
+    rng = np.random.default_rng(seed)
+    n = theta.shape[0]
+    bids = np.zeros((days, n), dtype=np.int64)
+    common = rng.random(days)
+    for i, behaviour in enumerate(behaviours):
+        kind = behaviour[0]
+        if kind == "truthful":
+            bids[:, i] = draw_types(rng, theta[i], days)
+        elif kind == "off":
+            bids[:, i] = draw_types(rng, np.asarray(behaviour[1]), days)
+        elif kind == "fixed":
+            bids[:, i] = behaviour[1]
+        elif kind == "copy":
+            bids[:, i] = np.asarray(behaviour[2])[bids[:, behaviour[1]]]
+        elif kind == "common":
+            bids[:, i] = inverse_cdf(theta[i], common)
+        else:  # pragma: no cover - a typo in a test
+            raise AssertionError(kind)
+    return bids
+
+
+@st.composite
+def pmfs(draw, k: int) -> np.ndarray:
+    """A pmf over k types: integer weights (so zeros and point masses are common),
+    normalized, sometimes nudged off 1 within the accepted 1e-9."""
+    weights = np.array(draw(st.lists(st.integers(0, 6), min_size=k, max_size=k)), dtype=float)
+    if weights.sum() == 0:
+        weights[draw(st.integers(0, k - 1))] = 1.0
+    pmf = weights / weights.sum()
+    if draw(st.booleans()) and draw(st.booleans()):
+        pmf[int(np.argmax(pmf))] += draw(st.sampled_from([-9e-10, -3e-10, 4e-10, 9e-10]))
+    return pmf
+
+
+@st.composite
+def behaviours(draw, theta: np.ndarray) -> list[tuple]:
+    n, k = theta.shape
+    out: list[tuple] = []
+    for i in range(n):
+        options = ["truthful", "truthful", "off", "fixed", "common"]
+        if i > 0:
+            options.append("copy")
+        kind = draw(st.sampled_from(options))
+        if kind == "off":
+            out.append(("off", draw(pmfs(k))))
+        elif kind == "fixed":
+            out.append(("fixed", draw(st.integers(0, k - 1))))
+        elif kind == "copy":
+            j = draw(st.integers(0, i - 1))
+            out.append(("copy", j, draw(st.permutations(range(k)))))
+        else:
+            out.append((kind,))
+    return out
+
+
+@st.composite
+def markets(draw, max_n: int = 5, max_k: int = 4, max_days: int = 300, min_n: int = 1):
+    """(supertypes, gamma, bids) for small n and K."""
+    n = draw(st.integers(min_n, max_n))
+    k = draw(st.integers(1, max_k))
+    theta = np.array([draw(pmfs(k)) for _ in range(n)])
+    gamma = draw(st.sampled_from([0.5, 0.5, 1.0]) | st.floats(0.01, 3.0))
+    days = draw(st.integers(1, max_days))
+    bids = make_bids(draw(st.integers(0, 2**32 - 1)), theta, days, draw(behaviours(theta)))
+    return theta, gamma, bids
+
+
+def cycle_market(denominator: int, k: int, n: int, shifts: list[int], counts: np.ndarray):
+    """Rational supertypes theta_i(t) = counts[i, t] / denominator and a deterministic cycle
+    of ``denominator`` days in which player i bids t exactly counts[i, t] times (in sorted
+    order, rotated by shifts[i]): marginals are exact every ``denominator`` days, joints are
+    whatever the rotations make them."""
+    theta = counts / denominator
+    cycle = np.zeros((denominator, n), dtype=np.int64)
+    for i in range(n):
+        sequence = np.repeat(np.arange(k), counts[i])
+        cycle[:, i] = np.roll(sequence, shifts[i])
+    return theta, cycle
+
+
+# ----------------------------------------------------------------------------------------
+# comparison helpers
+# ----------------------------------------------------------------------------------------
+
+
+def assert_matches_reference(record: LedgerRecord, dense: ref.DenseRecord, penalty) -> None:
+    np.testing.assert_array_equal(record.days, dense.days)
+    np.testing.assert_array_equal(record.flags, dense.flags)
+    schedule = np.asarray(penalty(record.days), dtype=np.float64)
+    np.testing.assert_array_equal(record.penalty, np.where(dense.flags, schedule[:, None], 0.0))
+    if record.marginal is not None:
+        np.testing.assert_array_equal(record.marginal, dense.marginal)
+        np.testing.assert_allclose(record.joint, dense.joint, rtol=0, atol=JOINT_TOL)
+
+
+def concat(records: list[LedgerRecord]) -> LedgerRecord:
+    flags = np.concatenate([r.flags for r in records])
+    return LedgerRecord(
+        days=np.concatenate([r.days for r in records]),
+        flags=flags,
+        penalty=np.concatenate([r.penalty for r in records]),
+        window=np.concatenate([r.window for r in records]),
+    )
+
+
+def assert_accessors_match(ledger: BidLedger, dense: ref.DenseLedger, rng) -> None:
+    """Every read accessor against the dense reference at the ledger's current day."""
+    assert ledger.day == dense.day
+    np.testing.assert_array_equal(ledger.marginal_counts, dense.counts)
+    np.testing.assert_array_equal(ledger.groups_seen(), dense.groups_seen())
+    profiles, counts = ledger.profile_counts()
+    assert profiles.shape == (len(counts), dense.n)
+    assert {tuple(int(x) for x in p): int(c) for p, c in zip(profiles, counts, strict=True)} == (
+        dense.profile_counts()
+    )
+    if dense.day == 0:
+        return
+    np.testing.assert_array_equal(ledger.marginal_discrepancy, dense.marginal_table())
+    # joint_discrepancy at the profiles seen and at random ones (mostly unseen)
+    seen = [tuple(int(x) for x in p) for p in profiles]
+    drawn = [tuple(int(x) for x in rng.integers(0, dense.k, dense.n)) for _ in range(5)]
+    tables = [dense.joint_table(i) for i in range(dense.n)]
+    for profile in seen[:20] + drawn:
+        expected = np.array([tables[i][profile] for i in range(dense.n)])
+        np.testing.assert_array_equal(ledger.joint_discrepancy(np.array(profile)), expected)
+    np.testing.assert_allclose(ledger.joint_max(), dense.joint_max(), rtol=0, atol=JOINT_TOL)
+    # after joint_max() every group is tracked: groups_seen switches source, same answer
+    np.testing.assert_array_equal(ledger.groups_seen(), dense.groups_seen())
+    for player in range(dense.n):
+        groups = dense.group_maxima(player)
+        count = int(rng.integers(0, len(groups) + 2))
+        worst = ledger.worst_profiles(player, count)
+        assert len(worst) == min(count, len(groups))
+        for profile, value in worst:
+            key = list(profile)
+            key[player] = 0
+            t, h = groups[tuple(key)]
+            assert profile[player] == t
+            assert value == h
+        got = sorted((abs(v) for _, v in worst), reverse=True)
+        want = sorted((abs(h) for _, h in groups.values()), reverse=True)[:count]
+        np.testing.assert_allclose(got, want, rtol=0, atol=JOINT_TOL)
+        # one profile per group
+        assert len({tuple(np.delete(p, player)) for p, _ in worst}) == len(worst)
+
+
+# ----------------------------------------------------------------------------------------
+# exactness against the dense reference
+# ----------------------------------------------------------------------------------------
+
+
+@given(markets())
+def test_one_shot_matches_reference(market):
+    theta, gamma, bids = market
+    dense = ref.DenseLedger(theta, gamma).record(bids)
+    detailed = BidLedger(theta, gamma=gamma)
+    assert_matches_reference(detailed.record(bids, detail=True), dense, detailed.penalty)
+    flags_only = BidLedger(theta, gamma=gamma)
+    result = flags_only.record(bids)
+    assert result.marginal is None and result.joint is None
+    assert_matches_reference(result, dense, flags_only.penalty)
+    assert flags_only.day == detailed.day == len(bids)
+
+
+@given(markets(), st.data())
+def test_chunks_and_modes_match_one_shot(market, data):
+    """Days split at random into calls, each asking for detail or not, give the one-shot
+    flags; the detail that is asked for matches the reference; accessors match at the end."""
+    theta, gamma, bids = market
+    dense_ledger = ref.DenseLedger(theta, gamma)
+    dense = dense_ledger.record(bids)
+    one_shot = BidLedger(theta, gamma=gamma).record(bids)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(bids)), max_size=6)))
+    ledger = BidLedger(theta, gamma=gamma)
+    records = []
+    for start, stop in zip([0, *cuts], [*cuts, len(bids)], strict=True):
+        detail = data.draw(st.booleans())
+        record = ledger.record(bids[start:stop], detail=detail)
+        assert record.flags.shape == (stop - start, len(theta))
+        if detail:
+            part = ref.DenseRecord(
+                days=dense.days[start:stop],
+                flags=dense.flags[start:stop],
+                marginal=dense.marginal[start:stop],
+                joint=dense.joint[start:stop],
+            )
+            assert_matches_reference(record, part, ledger.penalty)
+        records.append(record)
+    joined = concat(records)
+    np.testing.assert_array_equal(joined.flags, one_shot.flags)
+    np.testing.assert_array_equal(joined.days, one_shot.days)
+    np.testing.assert_array_equal(joined.penalty, one_shot.penalty)
+    np.testing.assert_array_equal(joined.window, one_shot.window)
+    assert_accessors_match(ledger, dense_ledger, np.random.default_rng(len(bids)))
+
+
+@given(
+    st.integers(2, 4),
+    st.integers(2, 4),
+    st.sampled_from([4, 6, 8, 12]),
+    st.integers(2, 40),
+    st.data(),
+)
+def test_deterministic_cycle_matches_marginals_not_joints(n, k, denominator, repeats, data):
+    """A cycle with the declared marginals: the marginal statistic is exactly 0 at the end of
+    every cycle; the joint statistic (and the flags) still match the reference."""
+    counts = np.array(
+        [
+            np.bincount(
+                data.draw(
+                    st.lists(st.integers(0, k - 1), min_size=denominator, max_size=denominator)
+                ),
+                minlength=k,
+            )
+            for _ in range(n)
+        ]
+    )
+    shifts = data.draw(st.lists(st.integers(0, denominator - 1), min_size=n, max_size=n))
+    theta, cycle = cycle_market(denominator, k, n, shifts, counts)
+    bids = np.tile(cycle, (repeats, 1))
+    ledger = BidLedger(theta)
+    record = ledger.record(bids, detail=True)
+    assert_matches_reference(record, ref.DenseLedger(theta).record(bids), ledger.penalty)
+    ends = np.arange(denominator - 1, len(bids), denominator)
+    assert np.all(record.marginal[ends] == 0.0)
+
+
+@examples(4)
+@given(markets(max_n=3, max_k=2, max_days=60), st.integers(33, 40), st.data())
+def test_many_types_use_the_sparse_store(market, k, data):
+    """K > 32 switches the core to a sparse per-group count store; concentrated supertypes
+    (a few types carry the mass, most have probability 0 or tiny) make groups large enough to
+    fire, and bids off the support exercise the unseen-type term."""
+    small_theta, gamma, _ = market
+    n = small_theta.shape[0]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    theta = np.zeros((n, k))
+    for i in range(n):
+        support = rng.choice(k, size=int(rng.integers(1, 4)), replace=False)
+        theta[i, support] = rng.dirichlet(np.ones(len(support)))
+        if data.draw(st.booleans()):
+            theta[i] = 0.9 * theta[i] + 0.1 / k
+    days = data.draw(st.integers(1, 250))
+    kinds = data.draw(behaviours(theta))
+    bids = make_bids(int(rng.integers(2**32)), theta, days, kinds)
+    dense = ref.DenseLedger(theta, gamma)
+    ledger = BidLedger(theta, gamma=gamma)
+    half = days // 2
+    first = ledger.record(bids[:half])
+    second = ledger.record(bids[half:], detail=True)
+    expected = dense.record(bids)
+    np.testing.assert_array_equal(np.concatenate([first.flags, second.flags]), expected.flags)
+    tail = ref.DenseRecord(
+        expected.days[half:], expected.flags[half:], expected.marginal[half:], expected.joint[half:]
+    )
+    assert_matches_reference(second, tail, ledger.penalty)
+    assert_accessors_match(ledger, dense, rng)
+
+
+@examples(4)
+@given(st.integers(6, 8), st.integers(2, 3), st.data())
+def test_many_players_use_block_counts(n, k, data):
+    """n >= 6: block counts bound M_i(d_-i) and most groups are never tracked in flags-only
+    mode; skewed supertypes make some groups cross the threshold after a while."""
+    assume(k**n <= 3**6)
+    theta = np.array([data.draw(pmfs(k)) for _ in range(n)])
+    skew = data.draw(st.floats(0.6, 0.95))
+    theta = skew * np.eye(k)[np.argmax(theta, axis=1)] + (1 - skew) * theta
+    days = data.draw(st.integers(200, 1200))
+    bids = make_bids(
+        data.draw(st.integers(0, 2**32 - 1)), theta, days, data.draw(behaviours(theta))
+    )
+    dense = ref.DenseLedger(theta)
+    expected = dense.record(bids)
+    ledger = BidLedger(theta)
+    cut = data.draw(st.integers(0, days))
+    flags = np.concatenate([ledger.record(bids[:cut]).flags, ledger.record(bids[cut:]).flags])
+    np.testing.assert_array_equal(flags, expected.flags)
+    detailed = BidLedger(theta).record(bids, detail=True)
+    assert_matches_reference(detailed, expected, PowerPenalty())
+    assert_accessors_match(ledger, dense, np.random.default_rng(days))
+
+
+def gamma_for(day: int, target: float) -> float:
+    """The gamma that puts r(day) of eq. (11) at ``target`` (up to rounding), NaN if none."""
+    if day < 2 or target <= 0:
+        return math.nan
+    return (2 * day * target * target - math.log(2)) / math.log(day) - 1
+
+
+def gammas_around(day: int, target: float) -> list[float]:
+    """Adjacent floats g_lo < g_hi with r(day; g_lo) < target <= r(day; g_hi) (r grows with
+    gamma), found by bisection from :func:`gamma_for`, with two more floats on each side."""
+    guess = gamma_for(day, target)
+    lo, hi = guess * (1 - 1e-6), guess * (1 + 1e-6)
+    assert ref.window(day, lo) < target <= ref.window(day, hi)
+    while math.nextafter(lo, math.inf) < hi:
+        mid = lo + (hi - lo) / 2
+        if mid in (lo, hi):
+            break
+        if ref.window(day, mid) < target:
+            lo = mid
+        else:
+            hi = mid
+    out = [lo, hi]
+    for _ in range(2):
+        out = [math.nextafter(out[0], -math.inf), *out, math.nextafter(out[-1], math.inf)]
+    return out
+
+
+@given(markets(max_days=120), st.data())
+def test_flags_exact_at_the_threshold(market, data):
+    """gamma is tuned so that r(l) lands on either side of a statistic the ledger reaches on
+    day l (a marginal or a joint maximum), by one ulp of gamma: the flag is then decided inside
+    the core's 1e-9 band, by its exact fallback, and must still equal the reference's, on
+    that day and every other."""
+    theta, _, bids = market
+    dense = ref.DenseLedger(theta, 0.5).record(bids)
+    # the flag's statistic: the larger of the two maxima (the joint one as often as not)
+    statistic = np.maximum(dense.marginal, dense.joint)
+    cells = [
+        (int(row), int(i))
+        for row, i in np.argwhere(statistic > 0)
+        if gamma_for(int(dense.days[row]), float(statistic[row, i])) > 1e-3
+    ]
+    assume(cells)
+    row, i = data.draw(st.sampled_from(cells))
+    day, target = int(dense.days[row]), float(statistic[row, i])
+    flagged = []
+    for gamma in gammas_around(day, target):
+        expected = ref.DenseLedger(theta, gamma).record(bids)
+        ledger = BidLedger(theta, gamma=gamma)
+        np.testing.assert_array_equal(ledger.record(bids).flags, expected.flags)
+        flagged.append(bool(expected.flags[row, i]))
+    # the two middle gammas straddle the statistic: r(l) < statistic (flagged), then
+    # r(l) >= statistic (not flagged, unless equal: ">=" in eq. 13)
+    assert flagged[:3] == [True, True, True]
+    assert flagged[3:] == [ref.window(day, g) == target for g in gammas_around(day, target)[3:]]
+
+
+# ----------------------------------------------------------------------------------------
+# behaviour
+# ----------------------------------------------------------------------------------------
+
+THETA = np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
+
+
+def test_window_equals_eq_11():
+    """``stochmech.window`` (the core's r(l)) is eq. (11) evaluated with the same libm."""
+    for gamma in (0.5, 0.01, 1.0, 2.75):
+        for day in [1, 2, 3, 10, 999, 10**6, 2**40 + 3]:
+            assert stochmech.window(day, gamma) == ref.window(day, gamma)
+    assert stochmech.window(2) > stochmech.window(1)  # r is not monotone for small l
+
+
+def test_days_continue_across_calls():
+    ledger = BidLedger(THETA)
+    assert ledger.day == 0 and math.isnan(ledger.window())
+    first = ledger.record([[0, 1], [1, 2], [0, 2]])
+    second = ledger.record(np.array([[1, 0], [0, 0]], dtype=np.int32))
+    empty = ledger.record(np.empty((0, 2), dtype=np.int64), detail=True)
+    third = ledger.record(np.array([[1, 1]], dtype=np.uint8))
+    np.testing.assert_array_equal(first.days, [1, 2, 3])
+    np.testing.assert_array_equal(second.days, [4, 5])
+    assert empty.days.shape == (0,) and empty.flags.shape == (0, 2)
+    assert empty.marginal.shape == (0, 2) and empty.joint.shape == (0, 2)
+    np.testing.assert_array_equal(third.days, [6])
+    assert ledger.day == 6
+    assert ledger.window() == ref.window(6)
+    np.testing.assert_allclose(second.window, [ref.window(4), ref.window(5)], rtol=1e-15)
+    np.testing.assert_array_equal(ledger.marginal_counts, [[3, 3, 0], [2, 2, 2]])
+
+
+def test_record_accepts_one_row():
+    ledger = BidLedger(THETA)
+    one = ledger.record([0, 2], detail=True)
+    assert one.flags.shape == one.penalty.shape == one.marginal.shape == (1, 2)
+    np.testing.assert_array_equal(one.days, [1])
+    dense = ref.DenseLedger(THETA).record(np.array([[0, 2]]))
+    assert_matches_reference(one, dense, ledger.penalty)
+
+
+def test_default_penalty_is_l_to_the_1_5():
+    """A player who always bids type 2, which it declared impossible, is flagged every day and
+    pays J_p(l) = l**1.5 (exactly k**3 on the square days l = k**2)."""
+    ledger = BidLedger(THETA)
+    assert ledger.penalty == PowerPenalty(1.0, 1.5)
+    days = 10_000
+    bids = np.column_stack([np.full(days, 2), np.zeros(days, dtype=int)])
+    result = ledger.record(bids)
+    assert result.flags[:, 0].all()
+    l = np.arange(1, days + 1, dtype=np.float64)
+    np.testing.assert_allclose(result.penalty[:, 0], l**1.5, rtol=2e-16)
+    squares = np.arange(1, 101)
+    np.testing.assert_array_equal(result.penalty[squares**2 - 1, 0], squares.astype(float) ** 3)
+    np.testing.assert_array_equal(result.penalty[~result.flags], 0.0)
+
+
+def test_custom_penalty_schedules():
+    bids = make_bids(3, THETA, 400, [("fixed", 1), ("truthful",)])
+    expected = ref.DenseLedger(THETA).record(bids)
+    assert expected.flags.any() and not expected.flags.all()
+    calls = []
+
+    def schedule(days):
+        calls.append(days.copy())
+        return 2.0 * days.astype(np.float64) ** 2
+
+    for penalty in (PowerPenalty(scale=3.0, exponent=2.0), schedule):
+        ledger = BidLedger(THETA, penalty=penalty)
+        assert ledger.penalty is penalty
+        result = ledger.record(bids[:150])
+        result = concat([result, ledger.record(bids[150:])])
+        if penalty is schedule:
+            # vectorized: one call per batch, with the batch's int64 day numbers
+            assert len(calls) == 2
+            np.testing.assert_array_equal(calls[1], np.arange(151, 401))
+            assert calls[1].dtype == np.int64
+        assert_matches_reference(result, expected, penalty)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "bad"),
+    [
+        ({"scale": 0.0}, "0.0"),
+        ({"scale": -2.0}, "-2.0"),
+        ({"scale": math.nan}, "nan"),
+        ({"scale": math.inf}, "inf"),
+        ({"exponent": 1.0}, "1.0"),
+        ({"exponent": 0.5}, "0.5"),
+        ({"exponent": math.nan}, "nan"),
+        ({"exponent": math.inf}, "inf"),
+    ],
+)
+def test_power_penalty_validation(kwargs, bad):
+    with pytest.raises(ValueError, match=bad):
+        PowerPenalty(**kwargs)
+
+
+def test_penalty_must_be_callable():
+    with pytest.raises(ValueError, match="2.5"):
+        BidLedger(THETA, penalty=2.5)
+
+
+def test_truthful_players_stop_being_flagged():
+    """Lemma 1: truthful players are penalized only finitely often.
+
+    Two truthful IID players over 20,000 days (fixed seed): no flag in the second half. Why
+    this is robust rather than lucky: given the other player's bids, each count c = N_i(t) or
+    J(d) is binomial around theta * M with M <= l, so Hoeffding's inequality gives
+    P(|c - theta M| >= l r(l)) <= 2 exp(-2 l r(l)^2) = l^-(1+gamma) per cell. With K = 2 the two
+    types of a player's marginal, and of each of its groups, are one event (the deviations are
+    opposite), so a union bound over n (1 + K^(n-1)) events and the days 10,001..20,000 is
+    asserted below to be under 4%: almost any seed passes. The typical statistic is far smaller
+    still (r(l) is about 5 standard deviations of a count), which the detail run shows as a
+    ratio of statistic to r(l) well under 1.
+    """
+    theta = np.array([[0.3, 0.7], [0.5, 0.5]])
+    n, k, days = 2, 2, 20_000
+    bids = make_bids(20240611, theta, days, [("truthful",), ("truthful",)])
+    ledger = BidLedger(theta)
+    result = ledger.record(bids[:10_000])
+    late = ledger.record(bids[10_000:], detail=True)
+    l = np.arange(10_001, days + 1, dtype=np.float64)
+    bound = float(np.sum(n * (1 + k ** (n - 1)) * l**-1.5))
+    assert bound < 0.04
+    assert not late.flags.any()
+    ratio = np.maximum(late.marginal, late.joint) / late.window[:, None]
+    assert ratio.max() < 0.6
+    assert result.flags.sum() < 10_000 * n  # and there were few early flags, if any
+
+
+def test_deviating_players_keep_being_flagged():
+    """A player bidding a fixed type, and one whose bid is a deterministic function of another
+    player's (right marginals, wrong joints), are flagged on every day of the second half;
+    truthful bystanders of the fixed bidder are not."""
+    days = 20_000
+    theta = np.array([[0.5, 0.5], [0.5, 0.5], [0.25, 0.75]])
+    fixed = make_bids(7, theta, days, [("truthful",), ("truthful",), ("fixed", 0)])
+    late = BidLedger(theta).record(fixed, detail=True)
+    assert late.flags[days // 2 :, 2].all()
+    assert (late.marginal[days // 2 :, 2] >= late.window[days // 2 :]).all()
+    assert not late.flags[days // 2 :, :2].any()
+
+    copy_theta = np.array([[0.5, 0.5], [0.5, 0.5]])
+    copied = make_bids(8, copy_theta, days, [("truthful",), ("copy", 0, [1, 0])])
+    result = BidLedger(copy_theta).record(copied, detail=True)
+    second = slice(days // 2, None)
+    assert result.flags[second, 1].all()
+    # the marginal test has no power against it; the joint test catches it
+    assert (result.marginal[second, 1] < result.window[second]).all()
+    assert (result.joint[second, 1] >= result.window[second]).all()
+    # and flags-only recording agrees
+    np.testing.assert_array_equal(BidLedger(copy_theta).record(copied).flags, result.flags)
+
+
+@pytest.mark.parametrize("complete", [False, True])
+def test_accessors_before_and_after_recording(complete):
+    ledger = BidLedger(THETA)
+    dense = ref.DenseLedger(THETA)
+    assert_accessors_match(ledger, dense, np.random.default_rng(0))
+    np.testing.assert_array_equal(ledger.marginal_discrepancy, np.zeros((2, 3)))
+    np.testing.assert_array_equal(ledger.joint_max(), [0.0, 0.0])
+    np.testing.assert_array_equal(ledger.joint_discrepancy([1, 2]), [0.0, 0.0])
+    assert ledger.worst_profiles(1) == []
+    bids = make_bids(5, THETA, 300, [("common",), ("common",)])
+    ledger = BidLedger(THETA)
+    ledger.record(bids, detail=complete)
+    dense.record(bids)
+    assert_accessors_match(ledger, dense, np.random.default_rng(1))
+    np.testing.assert_array_equal(ledger.supertypes, THETA)
+    assert (ledger.n_players, ledger.n_types, ledger.gamma) == (2, 3, 0.5)
+    assert ledger.nbytes > 0
+    assert "day=300" in repr(ledger)
+
+
+def test_accessor_arguments_are_validated():
+    ledger = BidLedger(THETA)
+    ledger.record([[0, 1]])
+    with pytest.raises(ValueError, match="type 3 of player 1"):
+        ledger.joint_discrepancy([0, 3])
+    with pytest.raises(ValueError, match="-1"):
+        ledger.joint_discrepancy([-1, 0])
+    with pytest.raises(ValueError, match="one integer type per player"):
+        ledger.joint_discrepancy([0, 1, 2])
+    with pytest.raises(ValueError, match="one integer type per player"):
+        ledger.joint_discrepancy([0.0, 1.0])
+    with pytest.raises(ValueError, match="player 5"):
+        ledger.worst_profiles(5)
+    with pytest.raises(ValueError, match="player -1"):
+        ledger.worst_profiles(-1)
+    with pytest.raises(ValueError, match="-3"):
+        ledger.worst_profiles(0, -3)
+
+
+def test_copy_is_independent():
+    ledger = BidLedger(THETA, penalty=PowerPenalty(2.0, 1.25))
+    ledger.record([[0, 1], [1, 1]])
+    twin = ledger.copy()
+    for clone in (twin, copy.copy(ledger), copy.deepcopy(ledger)):
+        assert clone.to_bytes() == ledger.to_bytes()
+        assert clone.penalty == ledger.penalty
+    twin.record([[0, 0]])
+    assert (twin.day, ledger.day) == (3, 2)
+
+
+# ----------------------------------------------------------------------------------------
+# bad input: a ValueError naming the value, and the ledger unchanged
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("supertypes", "words"),
+    [
+        ([[0.5, 0.5 + 2e-9]], ["player 0", "1.000000002"]),
+        ([[0.5, 0.5], [0.3, 0.6]], ["player 1", "0.8999999"]),
+        ([[0.5, 0.5], [-0.1, 1.1]], ["player 1", "-0.1"]),
+        ([[math.nan, 1.0]], ["player 0", "NaN"]),
+        ([[0.5, 0.5], [0.0, math.inf]], ["player 1", "inf"]),
+        ([0.5, 0.5], ["(2,)"]),
+        ([[[0.5, 0.5]]], ["(1, 1, 2)"]),
+        ([], ["(0,)"]),
+        (np.zeros((0, 3)), ["(0, 3)"]),
+        ([[]], ["(1, 0)"]),
+        ([[0.5, "a"]], ["'a'"]),
+    ],
+)
+def test_bad_supertypes(supertypes, words):
+    with pytest.raises(ValueError) as err:
+        BidLedger(supertypes)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_supertypes_within_tolerance_are_accepted():
+    theta = [[0.5, 0.5 + 9e-10], [1 - 9e-10, 0.0]]
+    ledger = BidLedger(theta)
+    np.testing.assert_array_equal(ledger.supertypes, theta)
+
+
+@pytest.mark.parametrize(
+    ("gamma", "word"),
+    [(0.0, "got 0"), (-0.5, "-0.5"), (math.nan, "NaN"), (math.inf, "inf"), (-math.inf, "-inf")],
+)
+def test_bad_gamma(gamma, word):
+    with pytest.raises(ValueError, match="gamma") as err:
+        BidLedger(THETA, gamma=gamma)
+    assert word in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "word"), [(65, 2, "65"), (2, 257, "257"), (100, 1, "100"), (1, 1000, "1000")]
+)
+def test_sizes_beyond_support(n, k, word):
+    with pytest.raises(ValueError, match=f"(players|types).*{word}"):
+        BidLedger(np.full((n, k), 1.0 / k))
+
+
+def test_largest_supported_sizes():
+    ledger = BidLedger(np.full((64, 256), 1.0 / 256))
+    rng = np.random.default_rng(0)
+    bids = rng.integers(0, 256, (50, 64))
+    bids[:, 0] = 255
+    result = ledger.record(bids)
+    assert ledger.day == 50 and result.flags[:, 0].all()
+
+
+def recorded_ledger(detail: bool = False) -> BidLedger:
+    ledger = BidLedger(THETA)
+    ledger.record(make_bids(1, THETA, 40, [("truthful",), ("off", [0.0, 0.0, 1.0])]), detail)
+    return ledger
+
+
+@pytest.mark.parametrize(
+    ("bids", "words"),
+    [
+        ([[0, 1], [1, 2], [7, 1]], ["bid 7", "player 0", "day 43"]),
+        ([[0, 1], [1, -1]], ["bid -1", "player 1", "day 42"]),
+        ([[0, 3]], ["bid 3", "player 1", "day 41"]),
+        (np.array([[0, 2**40]]), [str(2**40), "player 1", "day 41"]),
+        (np.array([[0, 2**63 + 5]], dtype=np.uint64), [str(2**63 + 5), "player 1"]),
+        (np.array([[0, 1], [0.5, 1]]), ["0.5", "player 0", "day 42"]),
+        (np.array([[0, 1], [1, math.nan]]), ["nan", "player 1", "day 42"]),
+        (np.array([[0, 1], [math.inf, 1]]), ["inf", "player 0", "day 42"]),
+        (np.array([[0.0, 1.0]]), ["float64"]),
+        (np.array([[True, False]]), ["bool"]),
+        (np.array([["0", "1"]]), ["<U1"]),
+        ([[0, 1, 2]], ["n = 2", "(1, 3)"]),
+        ([[0]], ["n = 2", "(1, 1)"]),
+        ([0, 1, 2], ["n = 2", "(3,)"]),
+        (np.zeros((2, 2, 2), dtype=int), ["(2, 2, 2)"]),
+        (np.int64(1), ["()"]),
+        ([], ["(0,)"]),
+    ],
+)
+@pytest.mark.parametrize("detail", [False, True])
+def test_bad_bids(bids, words, detail):
+    """Rejected whole: the message names the value (and player and day where there is one);
+    the ledger's bytes, day and mode are unchanged, and it records on as if nothing happened."""
+    ledger = recorded_ledger()
+    before = ledger.to_bytes()
+    with pytest.raises(ValueError) as err:
+        ledger.record(bids, detail=detail)
+    for word in words:
+        assert word in str(err.value)
+    with pytest.raises(ValueError):
+        ledger.check(bids)
+    assert ledger.to_bytes() == before
+    assert ledger.day == 40
+    reference = recorded_ledger()
+    np.testing.assert_array_equal(
+        ledger.record([[0, 2], [1, 1]]).flags, reference.record([[0, 2], [1, 1]]).flags
+    )
+    assert ledger.to_bytes() == reference.to_bytes()
+
+
+def test_bad_bids_after_good_rows_leave_nothing_behind():
+    """The offending day comes after many valid ones: none of them is recorded."""
+    ledger = recorded_ledger(detail=True)
+    before = ledger.to_bytes()
+    bids = make_bids(2, THETA, 5000, [("truthful",), ("truthful",)])
+    bids[4321, 1] = 3
+    with pytest.raises(ValueError, match=r"bid 3 of player 1 on day 4362\b"):
+        ledger.record(bids)
+    assert ledger.to_bytes() == before
+    ledger.check(bids[:4321])
+    assert ledger.to_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("schedule", "words"),
+    [
+        (lambda days: -1.0 * days, ["-41.0", "J_p(41)"]),
+        (lambda days: np.where(days == 43, np.nan, 1.0), ["nan", "J_p(43)"]),
+        (lambda days: np.where(days > 41, np.inf, 1.0), ["inf", "J_p(42)"]),
+        (lambda days: np.ones(len(days) + 1), ["(4,)", "3 days"]),
+        (lambda days: np.ones((len(days), 2)), ["(3, 2)"]),
+        (lambda days: 1.0, ["()"]),
+    ],
+)
+def test_bad_penalty_schedule(schedule, words):
+    """The schedule goes bad after day 40; the batch that meets it is rejected whole."""
+
+    def penalty(days):
+        return days**1.5 if days[-1] <= 40 else schedule(days)
+
+    ledger = BidLedger(THETA, penalty=penalty)
+    ledger.record(make_bids(1, THETA, 40, [("truthful",), ("fixed", 1)]))
+    before = ledger.to_bytes()
+    with pytest.raises(ValueError) as err:
+        ledger.record([[0, 1], [1, 1], [0, 0]], detail=True)
+    for word in words:
+        assert word in str(err.value)
+    assert ledger.to_bytes() == before
