@@ -752,3 +752,242 @@ def test_bad_penalty_schedule(schedule, words):
     for word in words:
         assert word in str(err.value)
     assert ledger.to_bytes() == before
+
+
+# ----------------------------------------------------------------------------------------
+# persistence
+# ----------------------------------------------------------------------------------------
+
+FILE_MAGIC = b"STOCHMECH-LEDGER\n"
+
+
+def seal(body: bytes) -> bytes:
+    """``body`` followed by its CRC-32 (both file layers end this way)."""
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def file_bytes(header: bytes, state: bytes, version: int = 1) -> bytes:
+    """A ledger file as ``BidLedger.to_bytes`` lays it out: magic, version, header length,
+    JSON header, state length, core state, CRC-32."""
+    return seal(
+        FILE_MAGIC
+        + struct.pack("<II", version, len(header))
+        + header
+        + struct.pack("<Q", len(state))
+        + state
+    )
+
+
+def core_state(
+    theta,
+    day: int,
+    entries: list[tuple[list[int], int]],
+    *,
+    gamma: float = 0.5,
+    complete: int = 0,
+    marginal=None,
+    words: int = 1,
+    version: int = 1,
+    n: int | None = None,
+    k: int | None = None,
+) -> bytes:
+    """A core state as ``_core.Ledger.to_bytes`` lays it out (see rust/core/src/ledger/
+    persist.rs): magic, version, n, K, key words, gamma, day, tracking flag, supertypes,
+    marginal counts, profile count, (key words, count) per profile, CRC-32."""
+    theta = np.asarray(theta, dtype=np.float64)
+    n = theta.shape[0] if n is None else n
+    k = theta.shape[1] if k is None else k
+    if marginal is None:
+        marginal = np.zeros(theta.shape, dtype=np.uint64)
+    body = b"SMLEDGER" + struct.pack("<IIIIdQB", version, n, k, words, gamma, day, complete)
+    body += theta.astype("<f8").tobytes() + np.asarray(marginal, dtype="<u8").tobytes()
+    body += struct.pack("<Q", len(entries))
+    for key, count in entries:
+        body += struct.pack(f"<{len(key)}QQ", *key, count)
+    return seal(body)
+
+
+def test_core_state_layout_is_understood():
+    """The helper above reproduces the core's bytes (so crafted states test what they claim)."""
+    ledger = BidLedger([[0.5, 0.5], [0.2, 0.8]])
+    ledger.record([[0, 1], [1, 1], [0, 0]])
+    # one bit per player, player 0 least significant: (0,1) -> 2, (1,1) -> 3, (0,0) -> 0
+    expected = core_state(
+        [[0.5, 0.5], [0.2, 0.8]], 3, [([0], 1), ([2], 1), ([3], 1)], marginal=[[2, 1], [1, 2]]
+    )
+    assert ledger._core.to_bytes() == expected
+    assert _core.Ledger.from_bytes(expected).day == 3
+
+
+def sample_ledger(detail: bool = False, penalty=None, days: int = 300) -> BidLedger:
+    theta = np.array([[0.5, 0.25, 0.25], [0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])
+    kinds = [("truthful",), ("copy", 0, [2, 1, 0]), ("off", [0.6, 0.2, 0.2])]
+    ledger = BidLedger(theta, gamma=0.7, penalty=penalty)
+    ledger.record(make_bids(11, theta, days, kinds), detail=detail)
+    return ledger
+
+
+@pytest.mark.parametrize("detail", [False, True])
+def test_pickle_round_trip(detail):
+    ledger = sample_ledger(detail, penalty=PowerPenalty(2.0, 1.75))
+    clone = pickle.loads(pickle.dumps(ledger))
+    assert clone.to_bytes() == ledger.to_bytes()
+    assert clone.penalty == PowerPenalty(2.0, 1.75)
+    assert (clone.day, clone.gamma) == (ledger.day, ledger.gamma)
+    np.testing.assert_array_equal(clone.supertypes, ledger.supertypes)
+    more = make_bids(12, ledger.supertypes, 100, [("truthful",)] * 3)
+    a, b = ledger.record(more, detail=True), clone.record(more, detail=True)
+    for field in ("flags", "penalty", "marginal", "joint"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    # the core object pickles on its own as well
+    core = pickle.loads(pickle.dumps(ledger._core))
+    assert core.to_bytes() == ledger._core.to_bytes()
+
+
+def test_save_load_round_trip(tmp_path):
+    ledger = sample_ledger(penalty=PowerPenalty(1.5, 2.0))
+    path = tmp_path / "ledger.bin"
+    ledger.save(path)
+    assert not (tmp_path / "ledger.bin.tmp").exists()
+    loaded = BidLedger.load(str(path))
+    assert loaded.to_bytes() == ledger.to_bytes() == path.read_bytes()
+    assert loaded.penalty == PowerPenalty(1.5, 2.0)
+    # an explicit penalty overrides the saved one
+    assert BidLedger.load(path, penalty=PowerPenalty()).penalty == PowerPenalty()
+    # saving again replaces the file
+    ledger.record([[0, 0, 0]])
+    ledger.save(path)
+    assert BidLedger.load(path).day == 301
+
+
+@examples(2)
+@given(markets(max_days=200), st.data())
+def test_saved_loaded_and_continued_is_bit_identical(tmp_path_factory, market, data):
+    """A ledger saved on day s, loaded and continued gives the flags, penalties, marginal
+    maxima and bytes of one that never stopped, whether either asks for detail (before or
+    after the stop) or not. The joint maxima are held to 1e-15 here: their last bit depends on
+    history (see test_detail_joint_maximum_is_history_independent)."""
+    theta, gamma, bids = market
+    stop = data.draw(st.integers(0, len(bids)))
+    before, after = data.draw(st.booleans()), data.draw(st.booleans())
+    path = tmp_path_factory.mktemp("ledger") / "ledger.bin"
+    steady = BidLedger(theta, gamma=gamma)
+    first = steady.record(bids[:stop], detail=before)
+    second = steady.record(bids[stop:], detail=after)
+    stopped = BidLedger(theta, gamma=gamma)
+    again = stopped.record(bids[:stop], detail=before)
+    stopped.save(path)
+    resumed = BidLedger.load(path)
+    assert resumed.to_bytes() == stopped.to_bytes()
+    continued = resumed.record(bids[stop:], detail=after)
+    for x, y in ((first, again), (second, continued)):
+        for field in ("days", "flags", "penalty", "window", "marginal"):
+            if getattr(x, field) is None:
+                assert getattr(y, field) is None
+            else:
+                np.testing.assert_array_equal(getattr(x, field), getattr(y, field))
+        if x.joint is None:
+            assert y.joint is None
+        else:
+            np.testing.assert_allclose(x.joint, y.joint, rtol=0, atol=JOINT_TOL)
+    assert resumed.to_bytes() == steady.to_bytes()
+    np.testing.assert_allclose(resumed.joint_max(), steady.joint_max(), rtol=0, atol=JOINT_TOL)
+    # joint_max() tracks every group from then on: both ledgers are in that mode now
+    assert resumed.to_bytes() == steady.to_bytes()
+
+
+# Two profile groups of player 1 tie on the core's scaled statistic max_t |c_t - theta_t M|
+# (0.5 each) on day 5, but their exact eq. (8) values differ in the last bit:
+# |2/5 - 0.75 (2/5)| = 0.1 and |1/5 - 0.75 (2/5)| = 0.10000000000000003. The core reports the
+# exact value of whichever tied group is on top of its heap, which depends on the order in
+# which the groups were first tracked: a ledger that never stopped reports 0.1, one that was
+# saved and loaded (groups rebuilt in key order) reports 0.10000000000000003 (the true maximum,
+# as in the dense reference).
+TIE_THETA = np.array([[0.4, 0.6, 0.0], [0.25, 0.0, 0.75]])
+TIE_BIDS = np.array([[1, 2], [1, 2], [2, 2], [2, 0], [0, 2]])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core bug: the detail joint maximum is the exact value of the heap's top group, "
+    "chosen by the scaled statistic, so among groups tied on the scaled value its last bit "
+    "depends on tracking order (history, save/load) and can be 1 ulp below eq. (8)'s maximum",
+)
+def test_detail_joint_maximum_is_history_independent():
+    steady = BidLedger(TIE_THETA).record(TIE_BIDS, detail=True)
+    stopped = BidLedger(TIE_THETA)
+    stopped.record(TIE_BIDS[:4])
+    resumed = BidLedger.from_bytes(stopped.to_bytes())
+    continued = resumed.record(TIE_BIDS[4:], detail=True)
+    dense = ref.DenseLedger(TIE_THETA).record(TIE_BIDS)
+    assert dense.joint[4, 1] == 0.10000000000000003
+    assert continued.joint[0, 1] == dense.joint[4, 1]  # holds
+    assert steady.joint[4, 1] == dense.joint[4, 1]  # got 0.1
+    np.testing.assert_array_equal(steady.joint[4:], continued.joint)
+
+
+def test_truncated_files_are_rejected():
+    for detail in (False, True):
+        data = sample_ledger(detail).to_bytes()
+        state = sample_ledger(detail)._core.to_bytes()
+        for cut in range(len(data)):
+            with pytest.raises(ValueError, match="ledger"):
+                BidLedger.from_bytes(data[:cut])
+        for cut in range(len(state)):
+            with pytest.raises(ValueError, match="ledger state"):
+                _core.Ledger.from_bytes(state[:cut])
+
+
+def test_flipped_bytes_are_rejected():
+    """Every byte of a file (and of a core state) changed in turn, by several patterns."""
+    data = sample_ledger().to_bytes()
+    state = sample_ledger()._core.to_bytes()
+    for blob, load in ((data, BidLedger.from_bytes), (state, _core.Ledger.from_bytes)):
+        for pos in range(len(blob)):
+            for pattern in (0x01, 0x80, 0xFF, 0x5A):
+                damaged = bytearray(blob)
+                damaged[pos] ^= pattern
+                with pytest.raises(ValueError):
+                    load(bytes(damaged))
+
+
+def test_wrong_magic_and_future_versions():
+    ledger = sample_ledger()
+    data, state = ledger.to_bytes(), ledger._core.to_bytes()
+    with pytest.raises(ValueError, match="not a stochmech ledger"):
+        BidLedger.from_bytes(b"X" + data[1:])
+    with pytest.raises(ValueError, match="not a stochmech ledger"):
+        BidLedger.from_bytes(state)  # a core state is not a file
+    with pytest.raises(ValueError, match="not a stochmech ledger"):
+        _core.Ledger.from_bytes(b"Z" + state[1:])
+    with pytest.raises(ValueError, match="not a stochmech ledger"):
+        _core.Ledger.from_bytes(data)
+    # a well-formed file (valid checksums) from a future version
+    header = json.dumps({"penalty": PowerPenalty().to_dict()}).encode()
+    assert BidLedger.from_bytes(file_bytes(header, state))._core.to_bytes() == state
+    with pytest.raises(ValueError, match="version 2 is not supported"):
+        BidLedger.from_bytes(file_bytes(header, state, version=2))
+    future = seal(state[:8] + struct.pack("<I", 7) + state[12:-4])
+    with pytest.raises(ValueError, match="version 7 is not supported"):
+        _core.Ledger.from_bytes(future)
+    with pytest.raises(ValueError, match="version 7 is not supported"):
+        BidLedger.from_bytes(file_bytes(header, future))
+
+
+def test_custom_penalty_must_be_given_again(tmp_path):
+    def schedule(days):
+        return 4.0 * days.astype(np.float64) ** 2
+
+    ledger = sample_ledger(penalty=schedule)
+    path = tmp_path / "custom.bin"
+    ledger.save(path)
+    with pytest.raises(ValueError, match="custom penalty schedule.*schedule"):
+        BidLedger.load(path)
+    loaded = BidLedger.load(path, penalty=schedule)
+    assert loaded.penalty is schedule
+    assert loaded.to_bytes() == ledger.to_bytes()
+    # pickling keeps the schedule itself (when it pickles), bytes do not
+    exp_ledger = sample_ledger(penalty=np.exp)
+    assert pickle.loads(pickle.dumps(exp_ledger)).penalty is np.exp
+    with pytest.raises(ValueError, match="custom penalty"):
+        BidLedger.from_bytes(exp_ledger.to_bytes())
