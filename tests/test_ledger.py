@@ -991,3 +991,213 @@ def test_custom_penalty_must_be_given_again(tmp_path):
     assert pickle.loads(pickle.dumps(exp_ledger)).penalty is np.exp
     with pytest.raises(ValueError, match="custom penalty"):
         BidLedger.from_bytes(exp_ledger.to_bytes())
+
+
+# ----------------------------------------------------------------------------------------
+# no panic reaches Python: fuzzing the loaders
+# ----------------------------------------------------------------------------------------
+
+
+def _seed_ledgers() -> list[BidLedger]:
+    """Valid ledgers of every key width and count store, in both tracking modes."""
+    out = []
+    for (n, k), detail in [((2, 3), False), ((3, 2), True), ((50, 4), False), ((2, 40), True)]:
+        theta = np.full((n, k), 1.0 / k)
+        ledger = BidLedger(theta, gamma=0.3)
+        kinds = [("truthful",)] * (n - 1) + [("fixed", 1)]
+        ledger.record(make_bids(n * k, theta, 30, kinds), detail=detail)
+        out.append(ledger)
+    return out
+
+
+SEEDS = _seed_ledgers()
+
+
+def load_or_reject(load, blob: bytes):
+    """Loads ``blob``; a ``ValueError`` is the only acceptable failure (a PanicException is a
+    BaseException, so it is caught here and turned into a test failure)."""
+    try:
+        return load(blob)
+    except ValueError:
+        return None
+    except BaseException as err:  # noqa: BLE001 - the point of the test
+        pytest.fail(f"{type(err).__module__}.{type(err).__name__} escaped: {err!r}")
+
+
+def exercise(core) -> None:
+    """A loaded core is canonical and usable: it saves to bytes that load to the same bytes,
+    and recording a day either works or is refused with a ValueError."""
+    state = core.to_bytes()
+    assert _core.Ledger.from_bytes(state).to_bytes() == state
+    profiles, counts = core.profile_counts()
+    assert int(counts.sum()) == core.day
+    assert (core.marginal_counts().sum(axis=1) == core.day).all()
+    core.groups_seen()
+    core.joint_max()
+    core.worst_profiles(0, 3)
+    day = core.day
+    bids = np.zeros((1, core.n_players), dtype=np.int64)
+    try:
+        core.record(bids, True)
+    except ValueError:
+        assert core.day == day
+    else:
+        assert core.day == day + 1
+
+
+mutation = st.one_of(
+    st.tuples(st.just("set"), st.integers(0, 10**6), st.integers(0, 255)),
+    st.tuples(st.just("insert"), st.integers(0, 10**6), st.binary(min_size=1, max_size=9)),
+    st.tuples(st.just("delete"), st.integers(0, 10**6), st.integers(1, 9)),
+    st.tuples(st.just("truncate"), st.integers(0, 10**6), st.just(0)),
+    st.tuples(st.just("word"), st.integers(0, 10**6), st.integers(0, 2**64 - 1)),
+)
+
+
+def mutate(blob: bytes, mutations) -> bytes:
+    out = bytearray(blob)
+    for kind, where, what in mutations:
+        pos = where % (len(out) + 1)
+        if kind == "set" and pos < len(out):
+            out[pos] = what
+        elif kind == "insert":
+            out[pos:pos] = what
+        elif kind == "delete":
+            del out[pos : pos + what]
+        elif kind == "truncate":
+            del out[pos:]
+        elif kind == "word":
+            out[pos : pos + 8] = struct.pack("<Q", what)
+    return bytes(out)
+
+
+@given(st.binary(max_size=300), st.booleans())
+def test_random_bytes_never_panic(blob, with_magic):
+    if with_magic:
+        core_blob = seal(b"SMLEDGER" + struct.pack("<I", 1) + blob)
+        file_blob = seal(FILE_MAGIC + struct.pack("<I", 1) + blob)
+    else:
+        core_blob = file_blob = blob
+    core = load_or_reject(_core.Ledger.from_bytes, core_blob)
+    if core is not None:
+        exercise(core)
+    load_or_reject(BidLedger.from_bytes, file_blob)
+
+
+@given(
+    st.sampled_from(range(len(SEEDS))), st.lists(mutation, min_size=1, max_size=4), st.booleans()
+)
+def test_mutated_states_never_panic(which, mutations, reseal):
+    """Mutations of valid core states, with the checksum recomputed (to reach the structural
+    checks) or not (then the checksum must catch every one that changed the bytes)."""
+    state = SEEDS[which]._core.to_bytes()
+    damaged = mutate(state, mutations)
+    if reseal and len(damaged) >= 4:
+        damaged = seal(damaged[:-4])
+    core = load_or_reject(_core.Ledger.from_bytes, damaged)
+    if core is None:
+        return
+    if not reseal:
+        assert damaged == state
+    exercise(core)
+
+
+@given(
+    st.sampled_from(range(len(SEEDS))),
+    st.lists(mutation, max_size=3),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+        max_leaves=8,
+    ),
+    st.sampled_from(["header", "penalty", "fields"]),
+)
+def test_mutated_files_never_panic(which, mutations, value, where):
+    """Files whose JSON header is anything JSON can hold (with valid checksums), and mutated
+    files: a ValueError or a ledger, nothing else."""
+    state = SEEDS[which]._core.to_bytes()
+    if where == "header":
+        header = value
+    elif where == "penalty":
+        header = {"penalty": value}
+    else:
+        header = {"penalty": {"kind": "power", "scale": value, "exponent": value}}
+    blob = file_bytes(json.dumps(header).encode(), state)
+    for candidate in (blob, mutate(blob, mutations), seal(mutate(blob, mutations)[:-4])):
+        ledger = load_or_reject(BidLedger.from_bytes, candidate)
+        if ledger is not None:
+            exercise(ledger._core)
+            assert isinstance(ledger.penalty, PowerPenalty)
+
+
+def test_deeply_nested_header_is_a_value_error():
+    state = SEEDS[0]._core.to_bytes()
+    load_or_reject(BidLedger.from_bytes, file_bytes(b"[" * 100_000, state))
+    load_or_reject(
+        BidLedger.from_bytes,
+        file_bytes(b'{"penalty": {"kind": "power", "scale": 1e999999}}', state),
+    )
+
+
+@st.composite
+def crafted_states(draw):
+    """Core states built field by field with valid checksums: sizes, key widths, gamma, day,
+    tracking flag, supertypes, marginal counts and profile lists, each right or wrong."""
+    n = draw(st.sampled_from([1, 2, 3, 0, 65]) if draw(st.booleans()) else st.integers(1, 4))
+    k = draw(st.sampled_from([1, 2, 3, 5, 0, 257, 40]))
+    bits = max(1, (max(k, 2) - 1).bit_length())
+    words = -(-max(n, 1) // (64 // bits)) if 0 < k <= 256 else 1
+    words = draw(st.sampled_from([words, words, words + 1, max(0, words - 1)]))
+    size = max(n, 0) * max(k, 0)
+    if size > 4096:
+        size = 0
+    theta = np.full(size, 1.0 / max(k, 1))
+    if draw(st.booleans()) and size:
+        theta[draw(st.integers(0, size - 1))] = draw(st.sampled_from([-0.5, math.nan, 2.0, 0.0]))
+    gamma = draw(st.sampled_from([0.5, 0.0, -1.0, math.nan, math.inf, 1e-300]))
+    profiles = []
+    for _ in range(draw(st.integers(0, 4))):
+        digits = [draw(st.integers(0, max(k, 1))) for _ in range(max(n, 0))]
+        key = [0] * max(words, 0)
+        for i, t in enumerate(digits):
+            w, s = divmod(i, 64 // bits)
+            if w < len(key):
+                key[w] |= (t << (s * bits)) & (2**64 - 1)
+        if draw(st.booleans()) and key:
+            key[-1] |= 1 << 63  # bits beyond the last player
+        count = draw(st.sampled_from([1, 2, 7, 0, 2**40, 2**62]))
+        profiles.append((key, count))
+    if draw(st.booleans()):
+        profiles.sort()
+    day = sum(c for _, c in profiles) + draw(st.sampled_from([0, 0, 0, 1, -1]))
+    day = max(day, 0)
+    marginal = np.zeros(size, dtype=np.uint64)
+    if size and n > 0 and k > 0:
+        m = marginal.reshape(n, k)
+        for key, count in profiles:
+            for i in range(n):
+                w, s = divmod(i, 64 // bits)
+                t = (key[w] >> (s * bits)) & ((1 << bits) - 1) if w < len(key) else 0
+                if t < k:
+                    m[i, t] += np.uint64(count)
+        if draw(st.booleans()):
+            marginal[0] += np.uint64(1)
+    return core_state(
+        theta.reshape(-1, max(k, 1)) if size else np.zeros((0, 0)),
+        day,
+        profiles,
+        gamma=gamma,
+        complete=draw(st.sampled_from([0, 1, 2])),
+        marginal=marginal,
+        words=words,
+        n=n,
+        k=k,
+    )
+
+
+@given(crafted_states())
+def test_crafted_states_never_panic(state):
+    core = load_or_reject(_core.Ledger.from_bytes, state)
+    if core is not None:
+        assert core.to_bytes() == state  # canonical: nothing was silently dropped or fixed
+        exercise(core)
