@@ -385,20 +385,16 @@ class BidLedger:
         try:
             header = json.loads(body[head : head + header_len])
             (state_len,) = struct.unpack("<Q", body[head + header_len : head + header_len + 8])
-        except (ValueError, struct.error) as err:
+        except (ValueError, struct.error, RecursionError) as err:
             raise ValueError(f"ledger file header is unreadable: {err}") from None
+        if not isinstance(header, dict):
+            raise ValueError(f"ledger file header is not a JSON object: {header!r:.80}")
         state = body[head + header_len + 8 :]
         if len(state) != state_len:
             raise ValueError("ledger file is truncated (state length mismatch)")
-        spec = header.get("penalty", {})
+        spec = header.get("penalty")
         if penalty is None:
-            if spec.get("kind") == "power":
-                penalty = PowerPenalty(float(spec["scale"]), float(spec["exponent"]))
-            else:
-                raise ValueError(
-                    "this ledger was saved with a custom penalty schedule "
-                    f"({spec.get('repr', '?')}); pass it again as penalty="
-                )
+            penalty = _saved_penalty(spec)
         return cls._from_core(_core.Ledger.from_bytes(state), penalty)
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -425,6 +421,22 @@ class BidLedger:
             f"BidLedger(n_players={self.n_players}, n_types={self.n_types}, "
             f"gamma={self.gamma}, day={self.day}, penalty={self._penalty!r})"
         )
+
+
+def _saved_penalty(spec: Any) -> PowerPenalty:
+    """The penalty schedule a ledger file's header describes (a ``ValueError`` otherwise)."""
+    if not isinstance(spec, dict) or spec.get("kind") != "power":
+        saved = spec.get("repr", "?") if isinstance(spec, dict) else "?"
+        raise ValueError(
+            f"this ledger was saved with a custom penalty schedule ({saved}); "
+            "pass it again as penalty="
+        )
+    try:
+        return PowerPenalty(float(spec["scale"]), float(spec["exponent"]))
+    except (KeyError, TypeError, ValueError, OverflowError) as err:
+        raise ValueError(
+            f"ledger file header holds an invalid penalty {spec!r:.80}: {err}"
+        ) from None
 
 
 def _check_penalty(penalty: Any) -> PowerPenalty | PenaltySchedule:
