@@ -1139,65 +1139,151 @@ def test_deeply_nested_header_is_a_value_error():
     )
 
 
+FAULTS = [
+    "none",
+    "none",
+    "none",
+    "n",
+    "k",
+    "words",
+    "gamma",
+    "theta",
+    "complete",
+    "digit",
+    "high bit",
+    "order",
+    "duplicate",
+    "zero count",
+    "day",
+    "marginal",
+    "trailing",
+    "short",
+]
+
+
+def stored_words(words: int) -> int:
+    """u64 words each key takes in a core state: the core stores keys in 1, 2, 4 or 8 words
+    (its key types), so a layout of 3, 5, 6 or 7 words is padded with zero words, although
+    the state's key-width field holds the layout's count."""
+    return next(w for w in (1, 2, 4, 8) if w >= words)
+
+
+def pack(digits: list[int], bits: int, words: int) -> list[int]:
+    """A profile's key as stored: ``bits`` bits per player, player 0 least significant,
+    64 // bits players per word, padded to :func:`stored_words`."""
+    key = [0] * stored_words(words)
+    for i, t in enumerate(digits):
+        w, s = divmod(i, 64 // bits)
+        key[w] |= t << (s * bits)
+    return key
+
+
 @st.composite
 def crafted_states(draw):
-    """Core states built field by field with valid checksums: sizes, key widths, gamma, day,
-    tracking flag, supertypes, marginal counts and profile lists, each right or wrong."""
-    n = draw(st.sampled_from([1, 2, 3, 0, 65]) if draw(st.booleans()) else st.integers(1, 4))
-    k = draw(st.sampled_from([1, 2, 3, 5, 0, 257, 40]))
-    bits = max(1, (max(k, 2) - 1).bit_length())
-    words = -(-max(n, 1) // (64 // bits)) if 0 < k <= 256 else 1
-    words = draw(st.sampled_from([words, words, words + 1, max(0, words - 1)]))
-    size = max(n, 0) * max(k, 0)
-    if size > 4096:
-        size = 0
-    theta = np.full(size, 1.0 / max(k, 1))
-    if draw(st.booleans()) and size:
-        theta[draw(st.integers(0, size - 1))] = draw(st.sampled_from([-0.5, math.nan, 2.0, 0.0]))
-    gamma = draw(st.sampled_from([0.5, 0.0, -1.0, math.nan, math.inf, 1e-300]))
-    profiles = []
-    for _ in range(draw(st.integers(0, 4))):
-        digits = [draw(st.integers(0, max(k, 1))) for _ in range(max(n, 0))]
-        key = [0] * max(words, 0)
-        for i, t in enumerate(digits):
-            w, s = divmod(i, 64 // bits)
-            if w < len(key):
-                key[w] |= (t << (s * bits)) & (2**64 - 1)
-        if draw(st.booleans()) and key:
-            key[-1] |= 1 << 63  # bits beyond the last player
-        count = draw(st.sampled_from([1, 2, 7, 0, 2**40, 2**62]))
-        profiles.append((key, count))
-    if draw(st.booleans()):
-        profiles.sort()
-    day = sum(c for _, c in profiles) + draw(st.sampled_from([0, 0, 0, 1, -1]))
-    day = max(day, 0)
-    marginal = np.zeros(size, dtype=np.uint64)
-    if size and n > 0 and k > 0:
-        m = marginal.reshape(n, k)
-        for key, count in profiles:
-            for i in range(n):
-                w, s = divmod(i, 64 // bits)
-                t = (key[w] >> (s * bits)) & ((1 << bits) - 1) if w < len(key) else 0
-                if t < k:
-                    m[i, t] += np.uint64(count)
-        if draw(st.booleans()):
-            marginal[0] += np.uint64(1)
-    return core_state(
-        theta.reshape(-1, max(k, 1)) if size else np.zeros((0, 0)),
-        day,
+    """(fault, state): a core state built field by field with a valid checksum, either right
+    ("none") or with one field wrong."""
+    fault = draw(st.sampled_from(FAULTS))
+    n = draw(st.integers(1, 4) | st.sampled_from([20, 64]))
+    k = draw(st.sampled_from([1, 2, 3, 5, 40]))
+    bits = max(1, (k - 1).bit_length())
+    words = -(-n // (64 // bits))
+    theta = np.array([draw(pmfs(k)) for _ in range(n)])
+    gamma = draw(st.floats(1e-3, 5.0))
+    digits = st.lists(st.integers(0, k - 1), min_size=n, max_size=n)
+    counted = st.tuples(digits, st.integers(1, 50) | st.sampled_from([2**40, 2**52]))
+    table = {tuple(pack(d, bits, words)): (d, c) for d, c in draw(st.lists(counted, max_size=5))}
+    profiles = [(list(key), c) for key, (_, c) in sorted(table.items())]
+    marginal = np.zeros((n, k), dtype=np.uint64)
+    for d, c in table.values():
+        marginal[np.arange(n), d] += np.uint64(c)
+    day = sum(c for _, c in profiles)
+    complete = draw(st.sampled_from([0, 1]))
+    n_field, k_field, trailing = n, k, b""
+    if fault == "n":
+        n_field = draw(st.sampled_from([0, n + 1, 65, 2**32 - 1]))
+    elif fault == "k":
+        k_field = draw(st.sampled_from([0, k + 1, 257, 2**31]))
+    elif fault == "words":
+        words_field = draw(st.sampled_from([0, words + 1, 9]))
+        width = stored_words(max(words_field, 1)) if words_field < 9 else 9
+        profiles = [((key + [0] * width)[:width], c) for key, c in profiles]
+        words = words_field
+    elif fault == "gamma":
+        gamma = draw(st.sampled_from([0.0, -1.0, math.nan, math.inf, -0.0]))
+    elif fault == "theta":
+        theta[draw(st.integers(0, n - 1)), draw(st.integers(0, k - 1))] += draw(
+            st.sampled_from([-2.0, math.nan, math.inf, 1e-6])
+        )
+    elif fault == "complete":
+        complete = draw(st.integers(2, 255))
+    elif fault in ("digit", "high bit") and profiles:
+        key = profiles[0][0]
+        if fault == "digit" and 2**bits > k:
+            key[0] |= k  # player 0 bids type K
+        else:
+            key[-1] |= 1 << 63  # a bit beyond the last player's digit
+    elif fault == "order" and len(profiles) > 1:
+        profiles.reverse()
+    elif fault == "duplicate" and profiles:
+        profiles.append(profiles[-1])
+        day += profiles[-1][1]
+        for d, c in [table[tuple(profiles[-1][0])]]:
+            marginal[np.arange(n), d] += np.uint64(c)
+    elif fault == "zero count" and profiles:
+        profiles[0] = (profiles[0][0], 0)
+    elif fault == "day":
+        day += draw(st.sampled_from([1, -1, 2**60]))
+    elif fault == "marginal":
+        marginal[draw(st.integers(0, n - 1)), draw(st.integers(0, k - 1))] += np.uint64(1)
+    elif fault == "trailing":
+        trailing = draw(st.binary(min_size=1, max_size=9))
+    state = core_state(
+        theta,
+        max(day, 0),
         profiles,
         gamma=gamma,
-        complete=draw(st.sampled_from([0, 1, 2])),
+        complete=complete,
         marginal=marginal,
         words=words,
-        n=n,
-        k=k,
+        n=n_field,
+        k=k_field,
     )
+    if fault == "short":
+        state = seal(state[: draw(st.integers(8, len(state) - 5))])
+    elif trailing:
+        state = seal(state[:-4] + trailing)
+    return fault, state
 
 
 @given(crafted_states())
-def test_crafted_states_never_panic(state):
+def test_crafted_states_never_panic(crafted):
+    """Well-formed states load and save to the same bytes (nothing dropped or repaired); a
+    state with one wrong field may only load if the fault left it well-formed."""
+    fault, state = crafted
     core = load_or_reject(_core.Ledger.from_bytes, state)
+    if fault == "none":
+        assert core is not None
     if core is not None:
-        assert core.to_bytes() == state  # canonical: nothing was silently dropped or fixed
+        assert core.to_bytes() == state
         exercise(core)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core bug: from_bytes accepts a day count beyond the supported 2^53 days, and with "
+    "day = 2^64 - 1 check_bids' day + days wraps around, so recording a day succeeds and "
+    "leaves day 0 with all counts wrapped to 0",
+)
+def test_states_beyond_the_day_limit_are_rejected():
+    """A state with a valid checksum whose single profile was seen 2^64 - 1 times. Recording
+    must refuse it (like any ledger at 2^53 days) or loading must; the core instead wraps."""
+    day = 2**64 - 1
+    theta = [[0.5, 0.5], [0.2, 0.8]]
+    state = core_state(theta, day, [([0], day)], marginal=[[day, 0], [day, 0]])
+    try:
+        core = _core.Ledger.from_bytes(state)
+    except ValueError:
+        return
+    with pytest.raises(ValueError, match="2\\^53"):
+        core.record(np.zeros((1, 2), dtype=np.int64), False)  # recorded, and day is now 0
+    assert core.day == day
