@@ -15,6 +15,8 @@ import json
 import math
 import pickle
 import struct
+import threading
+import time
 import zlib
 
 import ledger_reference as ref
@@ -1287,3 +1289,43 @@ def test_states_beyond_the_day_limit_are_rejected():
     with pytest.raises(ValueError, match="2\\^53"):
         core.record(np.zeros((1, 2), dtype=np.int64), False)  # recorded, and day is now 0
     assert core.day == day
+
+
+# ----------------------------------------------------------------------------------------
+# threads
+# ----------------------------------------------------------------------------------------
+
+
+def test_threads_sharing_a_ledger_get_their_own_days():
+    """A batch is recorded with the GIL released, so another thread may call ``record`` on the
+    same ledger meanwhile. Whatever order the two calls end up in, each result must describe
+    the days its bids were recorded as: days, windows, penalties and flags of a replay in
+    that order. The penalty schedule sleeps (releasing the GIL) between the batch's reading
+    of the day count and its recording, which is where another thread gets in."""
+    inside = threading.Event()
+
+    def schedule(days):
+        if days.shape[0] == 3:
+            inside.set()
+            time.sleep(0.3)
+        return days.astype(np.float64) ** 1.5
+
+    batch = np.array([[0, 2], [2, 2], [2, 2]])
+    single = np.array([[1, 0]])
+    ledger = BidLedger(THETA, penalty=schedule)
+    results = {}
+    worker = threading.Thread(target=lambda: results.update(batch=ledger.record(batch)))
+    worker.start()
+    assert inside.wait(5)
+    results["single"] = ledger.record(single)
+    worker.join()
+    first, second = sorted(results, key=lambda name: results[name].days[0])
+    assert sorted([*results["batch"].days, *results["single"].days]) == [1, 2, 3, 4]
+    order = np.concatenate(
+        [batch if first == "batch" else single, single if first == "batch" else batch]
+    )
+    replay = ref.DenseLedger(THETA).record(order)
+    joined = concat([results[first], results[second]])
+    np.testing.assert_array_equal(joined.days, [1, 2, 3, 4])
+    assert_matches_reference(joined, replay, PowerPenalty())
+    assert ledger.day == 4
