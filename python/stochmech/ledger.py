@@ -24,6 +24,7 @@ import json
 import math
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -173,6 +174,7 @@ class BidLedger:
         gamma = float(gamma)
         self._core = _core.Ledger(theta, gamma)
         self._penalty = _check_penalty(penalty)
+        self._lock = threading.Lock()
 
     # ----- construction helpers -----
     @classmethod
@@ -180,6 +182,7 @@ class BidLedger:
         obj = cls.__new__(cls)
         obj._core = core
         obj._penalty = _check_penalty(penalty)
+        obj._lock = threading.Lock()
         return obj
 
     def copy(self) -> BidLedger:
@@ -325,12 +328,19 @@ class BidLedger:
             For a wrong shape or dtype, or a bid outside 0..K-1 (the message names the player,
             the day and the value). The whole batch is validated before anything is recorded:
             after an error the ledger is unchanged.
+
+        Notes
+        -----
+        The batch runs with the GIL released. Calls to ``record`` on the same ledger from
+        several threads are serialized, each from reading the day count to recording, so every
+        result describes the days its bids were recorded as.
         """
         arr = self._as_bids(bids)
-        days = np.arange(self.day + 1, self.day + 1 + arr.shape[0], dtype=np.int64)
-        self._core.check_bids(arr)
-        schedule = _evaluate_penalty(self._penalty, days)
-        flags, marginal, joint = self._core.record(arr, bool(detail))
+        with self._lock:
+            days = np.arange(self.day + 1, self.day + 1 + arr.shape[0], dtype=np.int64)
+            self._core.check_bids(arr)
+            schedule = _evaluate_penalty(self._penalty, days)
+            flags, marginal, joint = self._core.record(arr, bool(detail))
         return LedgerRecord(
             days=days,
             flags=flags,
@@ -415,6 +425,7 @@ class BidLedger:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._core = _core.Ledger.from_bytes(state["core"])
         self._penalty = _check_penalty(state["penalty"])
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
