@@ -11,6 +11,7 @@ offending value and leaves the ledger unchanged; no byte string makes the core p
 from __future__ import annotations
 
 import copy
+import doctest
 import json
 import math
 import pickle
@@ -26,6 +27,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import stochmech
+import stochmech.ledger
 from stochmech import BidLedger, LedgerRecord, PowerPenalty, _core
 
 JOINT_TOL = 1e-15
@@ -1329,3 +1331,9 @@ def test_threads_sharing_a_ledger_get_their_own_days():
     np.testing.assert_array_equal(joined.days, [1, 2, 3, 4])
     assert_matches_reference(joined, replay, PowerPenalty())
     assert ledger.day == 4
+
+
+def test_documented_examples():
+    """The Examples sections of stochmech.ledger run and give the documented output."""
+    result = doctest.testmod(stochmech.ledger, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
