@@ -558,6 +558,30 @@ def test_deviating_players_keep_being_flagged():
     np.testing.assert_array_equal(BidLedger(copy_theta).record(copied).flags, result.flags)
 
 
+def test_any_integer_layout_of_bids():
+    """Strided, Fortran-ordered, big-endian, small and unsigned integer arrays and nested lists
+    record the same days; the caller's array is left as it was."""
+    bids = make_bids(9, THETA, 200, [("truthful",), ("common",)])
+    expected = ref.DenseLedger(THETA).record(bids)
+    wide = np.zeros((200, 5), dtype=np.int64)
+    wide[:, [1, 3]] = bids
+    variants = [
+        bids,
+        np.asfortranarray(bids),
+        wide[:, 1::2],
+        np.repeat(bids, 2, axis=0)[::2],
+        bids.astype(">i4"),
+        bids.astype(np.uint8),
+        bids.astype(np.int16),
+        bids.tolist(),
+    ]
+    for variant in variants:
+        before = np.array(variant, copy=True)
+        ledger = BidLedger(THETA)
+        assert_matches_reference(ledger.record(variant, detail=True), expected, ledger.penalty)
+        np.testing.assert_array_equal(np.asarray(variant), before)
+
+
 @pytest.mark.parametrize("complete", [False, True])
 def test_accessors_before_and_after_recording(complete):
     ledger = BidLedger(THETA)
