@@ -223,6 +223,50 @@ def test_gil_is_released(benchmark, capsys):
         )
 
 
+@pytest.mark.parametrize(("n", "k"), [(10, 5), (50, 4)], ids=["n10-K5", "n50-K4"])
+def test_wrapper_overhead(benchmark, capsys, n, k):
+    """Where the time of a flags-only ``BidLedger.record`` goes: the core's batch alone
+    (``_core.Ledger.record``), and the Python wrapper's parts (validation, J_p(l), r(l), the
+    (L, n) penalty array), each timed on its own, best of several rounds."""
+    bids = iid_bids(n, k, DAYS)
+    theta = uniform(n, k)
+    days = np.arange(1, DAYS + 1, dtype=np.int64)
+    flags = np.zeros((DAYS, n), dtype=bool)
+    schedule = np.ones(DAYS)
+
+    def best(fn, setup=lambda: None, rounds: int = 5) -> float:
+        times = []
+        for _ in range(rounds):
+            arg = setup()
+            start = time.perf_counter()
+            fn(arg)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    from stochmech import _core
+    from stochmech.ledger import PowerPenalty, window_sequence
+
+    parts = {
+        "BidLedger.record": best(lambda led: led.record(bids), lambda: BidLedger(theta)),
+        "_core.Ledger.record": best(
+            lambda core: core.record(bids, False), lambda: _core.Ledger(theta, 0.5)
+        ),
+        "check_bids": best(lambda _: BidLedger(theta).check(bids)),
+        "J_p(l) = l**1.5": best(lambda _: PowerPenalty()(days)),
+        "r(l) (window_sequence)": best(lambda _: window_sequence(days, 0.5)),
+        "penalty array (np.where)": best(lambda _: np.where(flags, schedule[:, None], 0.0)),
+    }
+    benchmark.pedantic(lambda: BidLedger(theta).record(bids), rounds=1, iterations=1)
+    total = parts["BidLedger.record"]
+    with capsys.disabled():
+        print(f"\n[wrapper overhead, n={n}, K={k}, {DAYS:,} days, flags only, best of 5]")
+        for name, t in parts.items():
+            print(
+                f"  {name:<26} {t * 1e3:8.1f} ms  {t / total:6.1%}  "
+                f"({DAYS / t / 1e6:6.2f} M days/s)"
+            )
+
+
 def _status_bytes(field: str) -> int:
     """A ``VmRSS``/``VmHWM`` line of /proc/self/status, in bytes."""
     with open("/proc/self/status") as f:
