@@ -1361,3 +1361,47 @@ def test_documented_examples():
     """The Examples sections of stochmech.ledger run and give the documented output."""
     result = doctest.testmod(stochmech.ledger, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ----------------------------------------------------------------------------------------
+# 64-bit counts
+# ----------------------------------------------------------------------------------------
+
+
+@given(st.data())
+def test_counts_beyond_32_bits(data):
+    """A ledger restored on day ~2^34 with profile counts beyond 32 bits, placed so that the
+    statistics sit within a few r(l) of the threshold, records on exactly as the dense
+    reference started from the same counts."""
+    n, k = 2, data.draw(st.integers(2, 3))
+    theta = np.array([data.draw(pmfs(k)) for _ in range(n)])
+    theta = 0.5 * theta + 0.5 / k  # every profile has some mass
+    day = 2**34 + data.draw(st.integers(0, 2**20))
+    r = ref.window(day)
+    # independent counts moved by up to 2 l r(l) per cell, then the total fixed on cell (0, 0)
+    noise = np.array(data.draw(st.lists(st.floats(-2.0, 2.0), min_size=k * k, max_size=k * k)))
+    counts = np.floor(np.outer(theta[0], theta[1]) * day + noise.reshape(k, k) * r * day)
+    counts = np.maximum(counts, 1).astype(np.int64)
+    counts[0, 0] += day - int(counts.sum())
+    assume(counts.min() >= 1)
+    bits = max(1, (k - 1).bit_length())
+    entries = sorted(
+        ([d0 | (d1 << bits)], int(counts[d0, d1])) for d0 in range(k) for d1 in range(k)
+    )
+    marginal = np.stack([counts.sum(axis=1), counts.sum(axis=0)]).astype(np.uint64)
+    state = core_state(theta, day, entries, marginal=marginal)
+    header = json.dumps({"penalty": PowerPenalty().to_dict()}).encode()
+    ledger = BidLedger.from_bytes(file_bytes(header, state))
+    dense = ref.DenseLedger(theta)
+    dense.day = day
+    dense.joint_counts[...] = counts
+    dense.counts[...] = marginal.astype(np.int64)
+    np.testing.assert_array_equal(ledger.marginal_counts, dense.counts)
+    bids = make_bids(data.draw(st.integers(0, 2**32 - 1)), theta, 50, data.draw(behaviours(theta)))
+    expected = dense.record(bids)
+    result = ledger.record(bids[:20])
+    detailed = ledger.record(bids[20:], detail=True)
+    np.testing.assert_array_equal(np.concatenate([result.flags, detailed.flags]), expected.flags)
+    np.testing.assert_array_equal(detailed.days, np.arange(day + 21, day + 51))
+    np.testing.assert_array_equal(detailed.marginal, expected.marginal[20:])
+    np.testing.assert_allclose(detailed.joint, expected.joint[20:], rtol=0, atol=JOINT_TOL)
