@@ -115,6 +115,7 @@ def test_record_throughput(benchmark, capsys, n, k, detail):
         "nbytes": nbytes,
         "peak_rss": rss["peak"],
         "rss_growth": rss["peak"] - rss["before"],
+        "maxrss": rss["maxrss"],
         "dense": dense if dense is not None else float("nan"),
     }
     RESULTS[(n, k, detail)] = row
@@ -132,14 +133,15 @@ def format_row(n: int, k: int, detail: bool, row: dict[str, float]) -> str:
         f"{n:>3} {k:>3} {'detail' if detail else 'flags':>6} "
         f"{row['best'] / 1e6:>8.2f} {row['median'] / 1e6:>8.2f} {row['ns_per_player_day']:>8.1f} "
         f"{row['nbytes'] / 2**20:>9.1f} {row['peak_rss'] / 2**20:>9.0f} "
-        f"{row['rss_growth'] / 2**20:>9.0f} {dense_txt} {ratio}{met}"
+        f"{row['rss_growth'] / 2**20:>9.0f} {row['maxrss'] / 2**20:>9.0f} {dense_txt} {ratio}{met}"
     )
 
 
 HEADER = (
-    "  n   K   mode  Mdays/s  Mdays/s  ns/pl-d    nbytes  peak RSS  RSS grow   dense/s"
-    "    ledger/dense\n"
-    "                   best   median   (best)       MiB       MiB       MiB   (extrap.)"
+    "  n   K   mode  Mdays/s  Mdays/s  ns/pl-d    nbytes  peak RSS  RSS grow ru_maxrss"
+    "   dense/s    ledger/dense\n"
+    "                   best   median   (best)       MiB   MiB (1)       MiB   MiB (2)"
+    "  (extrap.)"
 )
 
 
@@ -156,8 +158,11 @@ def summary_table():
             "dense/s: the dense reference's days per second, timed on "
             + ", ".join(f"{d} days at (n, K) = {nk}" for nk, d in DENSE_DAYS.items())
             + " and extrapolated (its cost per day does not depend on the day); n/a: K^n "
-            "cells do not fit in memory. RSS grow: peak RSS of a fresh process minus its RSS "
-            "before the ledger existed (the bids themselves take 8 n bytes a day)."
+            "cells do not fit in memory. (1) VmHWM of a fresh process that records the batch "
+            "once; RSS grow: that minus its RSS before the ledger existed (the bids were already "
+            "there; the growth includes the result's (L, n) flag and penalty arrays, 9 n bytes "
+            "a day). (2) getrusage(RUSAGE_SELF).ru_maxrss of the same process: Linux carries it "
+            "over execve, so it is at least the pytest parent's RSS at fork time."
         )
 
 
