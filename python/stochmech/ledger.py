@@ -24,6 +24,7 @@ import json
 import math
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ def window_sequence(days: np.ndarray, gamma: float = 0.5) -> np.ndarray:
     Examples
     --------
     >>> window_sequence(np.array([1, 2, 100])).round(4)
-    array([0.5887, 0.6582, 0.2711])
+    array([0.5887, 0.6582, 0.1949])
     """
     days = np.asarray(days, dtype=np.float64)
     return np.sqrt(np.log(2.0 * days ** (1.0 + gamma)) / (2.0 * days))
@@ -173,6 +174,7 @@ class BidLedger:
         gamma = float(gamma)
         self._core = _core.Ledger(theta, gamma)
         self._penalty = _check_penalty(penalty)
+        self._lock = threading.Lock()
 
     # ----- construction helpers -----
     @classmethod
@@ -180,6 +182,7 @@ class BidLedger:
         obj = cls.__new__(cls)
         obj._core = core
         obj._penalty = _check_penalty(penalty)
+        obj._lock = threading.Lock()
         return obj
 
     def copy(self) -> BidLedger:
@@ -325,12 +328,19 @@ class BidLedger:
             For a wrong shape or dtype, or a bid outside 0..K-1 (the message names the player,
             the day and the value). The whole batch is validated before anything is recorded:
             after an error the ledger is unchanged.
+
+        Notes
+        -----
+        The batch runs with the GIL released. Calls to ``record`` on the same ledger from
+        several threads are serialized, each from reading the day count to recording, so every
+        result describes the days its bids were recorded as.
         """
         arr = self._as_bids(bids)
-        days = np.arange(self.day + 1, self.day + 1 + arr.shape[0], dtype=np.int64)
-        self._core.check_bids(arr)
-        schedule = _evaluate_penalty(self._penalty, days)
-        flags, marginal, joint = self._core.record(arr, bool(detail))
+        with self._lock:
+            days = np.arange(self.day + 1, self.day + 1 + arr.shape[0], dtype=np.int64)
+            self._core.check_bids(arr)
+            schedule = _evaluate_penalty(self._penalty, days)
+            flags, marginal, joint = self._core.record(arr, bool(detail))
         return LedgerRecord(
             days=days,
             flags=flags,
@@ -385,20 +395,16 @@ class BidLedger:
         try:
             header = json.loads(body[head : head + header_len])
             (state_len,) = struct.unpack("<Q", body[head + header_len : head + header_len + 8])
-        except (ValueError, struct.error) as err:
+        except (ValueError, struct.error, RecursionError) as err:
             raise ValueError(f"ledger file header is unreadable: {err}") from None
+        if not isinstance(header, dict):
+            raise ValueError(f"ledger file header is not a JSON object: {header!r:.80}")
         state = body[head + header_len + 8 :]
         if len(state) != state_len:
             raise ValueError("ledger file is truncated (state length mismatch)")
-        spec = header.get("penalty", {})
+        spec = header.get("penalty")
         if penalty is None:
-            if spec.get("kind") == "power":
-                penalty = PowerPenalty(float(spec["scale"]), float(spec["exponent"]))
-            else:
-                raise ValueError(
-                    "this ledger was saved with a custom penalty schedule "
-                    f"({spec.get('repr', '?')}); pass it again as penalty="
-                )
+            penalty = _saved_penalty(spec)
         return cls._from_core(_core.Ledger.from_bytes(state), penalty)
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -419,12 +425,29 @@ class BidLedger:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._core = _core.Ledger.from_bytes(state["core"])
         self._penalty = _check_penalty(state["penalty"])
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
             f"BidLedger(n_players={self.n_players}, n_types={self.n_types}, "
             f"gamma={self.gamma}, day={self.day}, penalty={self._penalty!r})"
         )
+
+
+def _saved_penalty(spec: Any) -> PowerPenalty:
+    """The penalty schedule a ledger file's header describes (a ``ValueError`` otherwise)."""
+    if not isinstance(spec, dict) or spec.get("kind") != "power":
+        saved = spec.get("repr", "?") if isinstance(spec, dict) else "?"
+        raise ValueError(
+            f"this ledger was saved with a custom penalty schedule ({saved}); "
+            "pass it again as penalty="
+        )
+    try:
+        return PowerPenalty(float(spec["scale"]), float(spec["exponent"]))
+    except (KeyError, TypeError, ValueError, OverflowError) as err:
+        raise ValueError(
+            f"ledger file header holds an invalid penalty {spec!r:.80}: {err}"
+        ) from None
 
 
 def _check_penalty(penalty: Any) -> PowerPenalty | PenaltySchedule:
