@@ -46,7 +46,7 @@ def window_sequence(days: np.ndarray, gamma: float = 0.5) -> np.ndarray:
     Examples
     --------
     >>> window_sequence(np.array([1, 2, 100])).round(4)
-    array([0.5887, 0.6582, 0.2711])
+    array([0.5887, 0.6582, 0.1949])
     """
     days = np.asarray(days, dtype=np.float64)
     return np.sqrt(np.log(2.0 * days ** (1.0 + gamma)) / (2.0 * days))

@@ -60,6 +60,14 @@ class SimulationResult:
         Running averages at the checkpoints.
     penalty_path : (C, n) int
         Cumulative penalty days at the checkpoints.
+    daily_utility : (L, n) float or None
+        Each day's utility v_i(delta_i(l), o1, o2(l)) - p_i,l (only with ``daily=True``).
+    daily_welfare : (L,) float or None
+        Each day's welfare (only with ``daily=True``).
+    daily_flags : (L, n) bool or None
+        Each day's penalty events E_i(l) (only with ``daily=True``).
+    daily_budget : (L,) float or None
+        Each day's net payments to the planner, sum_i p_i,l (only with ``daily=True``).
     """
 
     days: int
@@ -81,6 +89,10 @@ class SimulationResult:
     welfare_path: np.ndarray
     budget_path: np.ndarray
     penalty_path: np.ndarray
+    daily_utility: np.ndarray | None = None
+    daily_welfare: np.ndarray | None = None
+    daily_flags: np.ndarray | None = None
+    daily_budget: np.ndarray | None = None
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the headline figures."""
@@ -125,6 +137,7 @@ def simulate(
     chunk: int = 1 << 16,
     checkpoints: int = 200,
     progress: bool | None = None,
+    daily: bool = False,
 ) -> SimulationResult:
     """Plays the mechanism for ``days`` days and reports utilities, penalties and welfare.
 
@@ -148,6 +161,9 @@ def simulate(
         Number of log-spaced days at which running averages are kept.
     progress : bool, optional
         Show a progress bar; by default shown for runs of at least 10^6 days on a terminal.
+    daily : bool, default False
+        Also keep every day's utilities, welfare, budget and penalty events (memory
+        O(days * n)); the audit uses them for batch-means standard errors and catch times.
 
     Examples
     --------
@@ -215,6 +231,11 @@ def simulate(
     budget_path = np.zeros(points.size)
     penalty_path = np.zeros((points.size, n), dtype=np.int64)
     next_point = 0
+    if daily:
+        daily_utility = np.empty((days, n))
+        daily_welfare = np.empty(days)
+        daily_flags = np.empty((days, n), dtype=bool)
+        daily_budget = np.empty(days)
 
     if progress is None:
         progress = days >= 1_000_000 and sys.stderr.isatty()
@@ -251,6 +272,11 @@ def simulate(
         cum_w = np.cumsum(v_true.sum(axis=1) - cost)
         cum_b = np.cumsum(total.sum(axis=1))
         cum_p = np.cumsum(clearing.flags, axis=0)
+        if daily:
+            daily_utility[done : done + size] = utility
+            daily_welfare[done : done + size] = v_true.sum(axis=1) - cost
+            daily_flags[done : done + size] = clearing.flags
+            daily_budget[done : done + size] = total.sum(axis=1)
         while next_point < points.size and points[next_point] <= done + size:
             row = points[next_point] - done - 1
             day = float(points[next_point])
@@ -296,6 +322,10 @@ def simulate(
         welfare_path=welfare_path,
         budget_path=budget_path,
         penalty_path=penalty_path,
+        daily_utility=daily_utility if daily else None,
+        daily_welfare=daily_welfare if daily else None,
+        daily_flags=daily_flags if daily else None,
+        daily_budget=daily_budget if daily else None,
     )
 
 
