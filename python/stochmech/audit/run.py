@@ -107,8 +107,9 @@ class DeviationResult:
     catch : CatchTimes
     allowance : float or None
         The finite-horizon bound at this row's horizon L: the most a deviation whose bid
-        frequencies stay within r(L) of its declaration can gain per day
-        (:func:`~stochmech.audit.window_deviation_bound`); None without penalties.
+        frequencies stay within r(L) of its declaration can gain per day in expectation
+        (:func:`~stochmech.audit.window_deviation_bound`; the realized type frequencies add
+        noise of order L^-1/2); None without penalties.
     significant : bool
         The simulated gain exceeds ``z`` standard errors (and the tolerance).
     gains : bool
@@ -211,7 +212,8 @@ def default_deviations(
     bid. Finite horizon (with penalties on and a ``horizon``): the stationary kernel of
     :func:`~stochmech.audit.window_deviation_bound` at 80% of r(horizon), which shifts its bid
     frequencies just inside the window until the horizon (bankrupting in the long run).
-    History-dependent: bidding yesterday's type, and the window exploit (with penalties on).
+    History-dependent: bidding yesterday's type, and (with penalties on) the window exploit,
+    another finite-horizon deviation.
     Collusion: the others reveal their bids through a shared day signal and the player
     best-responds (the correlated LP), and a comonotone pair with the next player, which the
     joint test catches.
@@ -288,9 +290,9 @@ def default_deviations(
             payoffs = np.asarray(game.deviation_payoffs(declared, i), dtype=float)
             out.append(
                 Deviation(
-                    "window exploit (lies within 90% of the window r(l))",
+                    "window exploit: history-dependent lies within 0.9 r(l)",
                     WindowExploit(payoffs - np.diag(payoffs)[None, :], gamma=mech.gamma),
-                    kind="history-dependent",
+                    kind="finite-horizon",
                 )
             )
     if collusion and game.n_players > 1:
