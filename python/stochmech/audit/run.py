@@ -103,13 +103,20 @@ class DeviationResult:
     days : int
     simulated_gain, stderr : float
         Average daily utility difference (deviation - truth) under common random numbers, and
-        its batch-means standard error.
+        its standard error: the larger of the batch-means error (which allows for dependence
+        between days) and the IID one (which does not suffer from the few batches).
     catch : CatchTimes
     allowance : float or None
         The finite-horizon bound at this row's horizon L: the most a deviation whose bid
         frequencies stay within r(L) of its declaration can gain per day in expectation
         (:func:`~stochmech.audit.window_deviation_bound`; the realized type frequencies add
         noise of order L^-1/2); None without penalties.
+    checkpoints : (C,) int or None
+        Log-spaced days at which the paths below are taken (for plots).
+    gain_path : (C,) float or None
+        Running average of the daily utility difference at the checkpoints.
+    penalty_path : (C,) int or None
+        The deviator's cumulative penalty days at the checkpoints.
     significant : bool
         The simulated gain exceeds ``z`` standard errors (and the tolerance).
     gains : bool
@@ -131,6 +138,9 @@ class DeviationResult:
     allowance: float | None
     significant: bool
     gains: bool
+    checkpoints: np.ndarray | None = None
+    gain_path: np.ndarray | None = None
+    penalty_path: np.ndarray | None = None
 
     @property
     def verdict(self) -> str:
@@ -210,8 +220,8 @@ def default_deviations(
     way toward the lowest and the highest type with quantile-coupled bids, shifts by one type
     that declare the law they induce. Bankrupting: a shift that declares the truth, a fixed
     bid. Finite horizon (with penalties on and a ``horizon``): the stationary kernel of
-    :func:`~stochmech.audit.window_deviation_bound` at 80% of r(horizon), which shifts its bid
-    frequencies just inside the window until the horizon (bankrupting in the long run).
+    :func:`~stochmech.audit.window_deviation_bound` at half of r(horizon), which shifts its bid
+    frequencies inside the window until the horizon (bankrupting in the long run).
     History-dependent: bidding yesterday's type, and (with penalties on) the window exploit,
     another finite-horizon deviation.
     Collusion: the others reveal their bids through a shared day signal and the player
@@ -268,12 +278,12 @@ def default_deviations(
         )
         out.append(Deviation(f"always bid type {k - 1}", FixedBid(k - 1), kind="bankrupting"))
     if horizon is not None and mech.penalize:
-        radius = 0.8 * window_radius(int(horizon), mech.gamma)
+        radius = 0.5 * window_radius(int(horizon), mech.gamma)
         target = window_deviation_bound(game, i, theta[i], declared, radius, mechanism=mech)
         if target.gain > 1e-12:
             out.append(
                 Deviation(
-                    f"horizon-targeted shift within 0.8 r({int(horizon)})",
+                    f"horizon-targeted shift within 0.5 r({int(horizon)})",
                     StationaryMisreport(target.kernel, supertype_bid=theta[i].copy()),
                     kind="finite-horizon",
                 )
@@ -695,8 +705,15 @@ def audit(
         else None
     )
     if deviations is None:
+        slow = any(s.history_dependent for s in others.values())
         deviations = default_deviations(
-            game, theta, i, mechanism=mech, others=others, search=search, horizon=days
+            game,
+            theta,
+            i,
+            mechanism=mech,
+            others=others,
+            search=search,
+            horizon=hdays if slow else days,
         )
 
     # all-truthful run: individual rationality, efficiency, budget
@@ -732,6 +749,8 @@ def audit(
         played = run(deviation_profile, horizon)
         diff = played.daily_utility[:, i] - truth.daily_utility[:, i]
         gain, se = batch_means(diff, batches)
+        # batch means with few batches can underestimate: never report less than the IID error
+        se = max(float(se), float(diff.std(ddof=1)) / math.sqrt(diff.size))
         row_declared = _declared_profile(game, theta, deviation_profile)
         exact = dev.exact_gain
         sk = stationary_kernel(dev.strategy, _context(game, theta, i))
@@ -757,6 +776,7 @@ def audit(
                 ).gain_upper
             allowance = max(allowances[horizon], 0.0)
         significant = gain > z * se + tolerance
+        points = np.unique(np.geomspace(1, horizon, num=200).round().astype(np.int64))
         beyond = allowance is None or gain > allowance + z * se + tolerance
         rows.append(
             DeviationResult(
@@ -773,6 +793,9 @@ def audit(
                 allowance=allowance,
                 significant=bool(significant),
                 gains=bool(significant and beyond),
+                checkpoints=points,
+                gain_path=np.cumsum(diff)[points - 1] / points,
+                penalty_path=np.cumsum(played.daily_flags[:, i])[points - 1],
             )
         )
 
