@@ -7,6 +7,7 @@ arguments and returning a process exit code.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -21,65 +22,80 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _register_run(sub)
+    _register_audit(sub)
     register_lqg(sub)
     return parser
+
+
+SCENARIO_HELP = "a scenario file (TOML; see stochmech.scenario and the examples/ folder)"
+
+
+def _scenario_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--days", type=int, help="days to simulate (default: the scenario's)")
+    p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    p.add_argument("--out", help="folder for the PNG plots (default stochmech-out/<scenario name>)")
+    p.add_argument("--no-plots", action="store_true", help="do not write plots")
+    p.add_argument("--json", action="store_true", help="print machine-readable results")
+    p.add_argument("--progress", action="store_true", help="always show a progress bar")
 
 
 def _register_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
-        help="run the built-in default scenario",
-        description="Run the built-in default scenario: n players bid their types IID from "
-        "their declared supertypes (uniform over K types) except player 0, who always bids "
-        "type 0; the bid ledger reports penalty days (eqs. 6-13).",
+        help="simulate a scenario file (without one: the built-in demand-response scenario)",
+        description="Simulate the DNBE mechanism on a scenario: report each player's average "
+        "utility against its truthful long-run utility, payments, penalty days, the planner's "
+        "budget and the welfare, and plot utility convergence and penalty days.",
     )
-    p.add_argument("--players", type=int, default=10, help="number of players n (default 10)")
-    p.add_argument("--types", type=int, default=5, help="number of types K (default 5)")
-    p.add_argument("--days", type=int, default=100_000, help="days to simulate (default 1e5)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--json", action="store_true", help="print machine-readable results")
-    p.set_defaults(func=_run_ledger_demo)
+    p.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
+    _scenario_options(p)
+    p.set_defaults(func=_run)
 
 
-def _run_ledger_demo(args: argparse.Namespace) -> int:
-    import json
-    import time
+def _register_audit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "audit",
+        help="audit the incentives of a scenario's players (exit status 1 if the audit fails)",
+        description="Audit Theorem 1 on a scenario: the best stationary and correlated lies "
+        "(transport LPs), a catalog of deviations simulated against the truth with common "
+        "random numbers, how long the penalty takes to catch each, individual rationality, "
+        "efficiency and the planner's budget. Exit status 1 if a deviation gains.",
+    )
+    p.add_argument("scenario", help=SCENARIO_HELP)
+    _scenario_options(p)
+    p.add_argument("--player", type=int, action="append", help="audit this player (repeatable)")
+    p.add_argument("--history-days", type=int, help="horizon of history-dependent deviations")
+    p.add_argument("--no-penalty", action="store_true", help="audit with penalties switched off")
+    p.add_argument(
+        "--no-first-stage-payment",
+        action="store_true",
+        help="audit with the first-stage VCG payment switched off",
+    )
+    p.set_defaults(func=_audit)
 
-    import numpy as np
 
-    from stochmech.ledger import BidLedger
+def _run(args: argparse.Namespace) -> int:
+    if args.scenario is None:
+        try:
+            demand_response_cli = importlib.import_module("stochmech.markets.demand_response_cli")
+        except ModuleNotFoundError as err:
+            if err.name != "stochmech.markets.demand_response_cli":
+                raise
+            demand_response_cli = None
+        run_default = getattr(demand_response_cli, "run_default", None)
+        if run_default is None:
+            print("stochmech run: give a scenario file, e.g. stochmech run examples/<name>.toml")
+            return 2
+        return int(run_default(args))
+    from stochmech.report import run_command
 
-    n, k, days = args.players, args.types, args.days
-    if n < 1 or k < 1 or days < 1:
-        raise SystemExit("players, types and days must be >= 1")
-    rng = np.random.default_rng(args.seed)
-    ledger = BidLedger(np.full((n, k), 1.0 / k))
-    bids = rng.integers(0, k, size=(days, n))
-    bids[:, 0] = 0
-    start = time.perf_counter()
-    result = ledger.record(bids)
-    seconds = time.perf_counter() - start
-    flagged = result.flags.sum(axis=0)
-    last = [int(result.days[f][-1]) if f.any() else 0 for f in result.flags.T]
-    report = {
-        "players": n,
-        "types": k,
-        "days": days,
-        "seconds": seconds,
-        "penalty_days": flagged.tolist(),
-        "last_penalty_day": last,
-        "total_penalty": result.penalty.sum(axis=0).tolist(),
-    }
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
-    print(f"Bid ledger: {n} players, {k} types, {days} days in {seconds:.3f} s")
-    print("player  role        penalty days  last penalty day  total penalty")
-    for i in range(n):
-        role = "always t=0" if i == 0 else "truthful"
-        total = report["total_penalty"][i]
-        print(f"{i:>6}  {role:<10}  {flagged[i]:>12}  {last[i]:>16}  {total:>13.4g}")
-    return 0
+    return run_command(args)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from stochmech.report import audit_command
+
+    return audit_command(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
