@@ -411,3 +411,12 @@ def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_an_audit_without_deviations_is_still_a_report() -> None:
+    game, theta = project_game()
+    report = audit(game, theta, 0, deviations=[], days=500, resolution=2)
+    assert report.rows == () and report.passed
+    data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    assert data["epsilon_simulated"] == "-inf" and data["deviations"] == []
+    assert "Deviations" in str(report)

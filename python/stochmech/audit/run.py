@@ -466,7 +466,7 @@ class AuditReport:
             "window_gains": [r.name for r in self.window_gains],
             "failures": self.failures,
             "epsilon_lp": self.epsilon_lp,
-            "epsilon_simulated": self.epsilon_simulated,
+            "epsilon_simulated": _num(self.epsilon_simulated),
             "truthful_utility": self.truthful_utility,
             "lp_search": {
                 "declarations": len(self.search.declarations),
