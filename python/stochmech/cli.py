@@ -59,7 +59,7 @@ def _register_audit(sub: argparse._SubParsersAction) -> None:
         description="Audit Theorem 1 on a scenario: the best stationary and correlated lies "
         "(transport LPs), a catalog of deviations simulated against the truth with common "
         "random numbers, how long the penalty takes to catch each, individual rationality, "
-        "efficiency and the planner's budget. Exit status 1 if a deviation gains.",
+        "efficiency and the planner's budget. Exit status 1 if the audit fails.",
     )
     p.add_argument("scenario", help=SCENARIO_HELP)
     _scenario_options(p)

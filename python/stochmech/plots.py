@@ -26,8 +26,8 @@ from stochmech.simulation import SimulationResult
 __all__ = ["plot_audit", "plot_penalty_days", "plot_utility_convergence"]
 
 
-def _figure(title: str, ylabel: str) -> tuple[Figure, Any]:
-    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+def _figure(title: str, ylabel: str, size: tuple[float, float] = (7.5, 4.2)) -> tuple[Figure, Any]:
+    fig = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.set_title(title, fontsize="medium")
@@ -137,28 +137,47 @@ def plot_audit(report: Any, out_dir: str | Path, prefix: str = "") -> list[Path]
     """
     out = Path(out_dir)
     rows = [r for r in report.rows if r.checkpoints is not None]
+    colors = _palette(len(rows))
     fig, ax = _figure(
         f"Player {report.player}: running average gain of each deviation over the truth",
         "(1/l) sum of u_dev - u_truth",
+        size=(9.0, 6.5),
     )
     allowance = [r.allowance for r in rows if r.allowance is not None]
     for j, r in enumerate(rows):
-        ax.plot(r.checkpoints, r.gain_path, color=f"C{j % 10}", label=r.name[:48])
+        ax.plot(r.checkpoints, r.gain_path, color=colors[j], label=r.name[:60])
     ax.axhline(0.0, color="k", lw=0.8)
     if allowance:
         ax.axhline(max(allowance), color="0.5", lw=0.8, ls="--", label="window allowance")
     values = np.concatenate([r.gain_path for r in rows]) if rows else np.zeros(0)
-    finite = [abs(r.simulated_gain) for r in rows if np.isfinite(r.simulated_gain)]
-    _symlog_if_wide(ax, values, np.array([min(finite)]) if finite else np.zeros(0))
-    gain_path = _save(fig, ax, out / f"{prefix}audit_gain.png", len(rows) + bool(allowance))
+    small = [abs(r.simulated_gain) for r in rows if 0 < abs(r.simulated_gain) < 1e3]
+    if values.size and small and np.abs(values).max() > 100 * min(small):
+        ax.set_yscale("symlog", linthresh=10.0 ** np.floor(np.log10(min(small))))
+    gain_path = _save_below(fig, out / f"{prefix}audit_gain.png")
 
     fig, ax = _figure(
         f"Player {report.player}: cumulative penalty days of each deviation",
         "cumulative penalty days",
+        size=(9.0, 6.5),
     )
     for j, r in enumerate(rows):
-        ax.step(r.checkpoints, r.penalty_path, where="post", color=f"C{j % 10}", label=r.name[:48])
+        ax.step(r.checkpoints, r.penalty_path, where="post", color=colors[j], label=r.name[:60])
     if any(r.penalty_path.max() > 0 for r in rows):
         ax.set_yscale("symlog", linthresh=1.0)
-    pen_path = _save(fig, ax, out / f"{prefix}audit_penalty_days.png", len(rows))
+    pen_path = _save_below(fig, out / f"{prefix}audit_penalty_days.png")
     return [gain_path, pen_path]
+
+
+def _palette(count: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20" if count > 10 else "tab10"]
+    return [cmap(j % cmap.N) for j in range(count)]
+
+
+def _save_below(fig: Figure, path: Path) -> Path:
+    """Saves with the legend below the axes (audits have many lines)."""
+    fig.legend(loc="outside lower center", ncols=2, fontsize="small", frameon=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
