@@ -19,15 +19,21 @@ from stochmech import FiniteGame
 
 
 # ----- finite games by loops ---------------------------------------------------------------
+def first_near_max(values) -> int:
+    """The smallest index whose value is within a relative 1e-12 of the maximum (a tie)."""
+    top = max(values)
+    return next(k for k, w in enumerate(values) if w >= top - 1e-12 * max(1.0, abs(top)))
+
+
 def g2(game: FiniteGame, a: int, profile: tuple[int, ...], players: list[int]) -> int:
     """argmax_b sum_{j in players} v_j(profile_j, a, b) - c(a, b), smallest b on ties."""
     v, c = game.valuation_table, game.cost_table
-    best, arg = -math.inf, 0
-    for b in range(game.n_second):
-        w = sum(v[j, profile[col], a, b] for col, j in enumerate(players)) - c[a, b]
-        if w > best:
-            best, arg = w, b
-    return arg
+    return first_near_max(
+        [
+            sum(v[j, profile[col], a, b] for col, j in enumerate(players)) - c[a, b]
+            for b in range(game.n_second)
+        ]
+    )
 
 
 def profiles(theta: np.ndarray):
@@ -50,8 +56,7 @@ def welfare_by_outcome(game: FiniteGame, theta: np.ndarray, players: list[int]) 
 
 
 def first_stage(game: FiniteGame, theta: np.ndarray) -> int:
-    values = welfare_by_outcome(game, theta, list(range(game.n_players)))
-    return int(np.flatnonzero(values == values.max())[0])
+    return first_near_max(list(welfare_by_outcome(game, theta, list(range(game.n_players)))))
 
 
 def optimal_welfare(game: FiniteGame, theta: np.ndarray, players: list[int] | None = None) -> float:
