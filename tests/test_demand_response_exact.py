@@ -160,7 +160,10 @@ def _transport_gain(m, true_pmf, bids, i):
         a_eq[t, t * k : (t + 1) * k] = 1.0  # row sums: true type marginal
         a_eq[k + t, t::k] = 1.0  # column sums: bid marginal
     b_eq = np.concatenate([true_pmf, bids[i]])
-    res = linprog(-c.ravel(), A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+    # HiGHS's default feasibility tolerance (1e-7) may drop a type of probability 1e-8 and
+    # report a spurious gain of about 1e-9: ask for marginals exact to 1e-10
+    tight = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+    res = linprog(-c.ravel(), A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs", options=tight)
     assert res.status == 0
     rho = -res.fun
     w_hat = m.optimal_welfare(bids)
@@ -185,6 +188,15 @@ def test_theorem1_no_stationary_deviation_gains(market_args, data):
     bids[i] = lie / lie.sum()
     gain, scale = _transport_gain(m, true_pmf, bids, i)
     assert gain <= 1e-8 * scale
+
+
+def test_theorem1_lp_keeps_a_type_of_tiny_probability():
+    """A provider whose highest cost has probability 1e-8: the LP must keep that mass (with
+    default tolerances HiGHS dropped it and reported a gain of 9.1e-10 > 1e-8 * |W*|)."""
+    m = DemandResponseMarket([Supertype([0.1, 1.0, 10**0.5], [1 - 1e-8, 0.0, 1e-8])], 1.0, 1.0)
+    bids = m.supertype_bids()
+    gain, scale = _transport_gain(m, bids[0].copy(), bids, 0)
+    assert abs(gain) <= 1e-8 * scale
 
 
 def test_theorem1_lp_detects_a_wrong_payoff_table():

@@ -11,11 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from stochmech.lqg.cli import register as register_lqg
-from stochmech.markets.demand_response_cli import (
-    DEFAULT_SCENARIO_HELP,
-    add_default_run_arguments,
-    run_default,
-)
+from stochmech.markets.demand_response_cli import DEFAULT_SCENARIO_HELP, DEVIATIONS, run_default
 from stochmech.markets.demand_response_cli import register as register_demand_response
 
 
@@ -27,35 +23,89 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _register_run(sub)
+    _register_audit(sub)
     register_lqg(sub)
     register_demand_response(sub)
     return parser
 
 
+SCENARIO_HELP = "a scenario file (TOML; see stochmech.scenario and the examples/ folder)"
+
+
+def _scenario_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--days", type=int, help="days to simulate (default: the scenario's)")
+    p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    p.add_argument("--out", help="folder for the PNG plots (default stochmech-out/<scenario name>)")
+    p.add_argument("--no-plots", action="store_true", help="do not write plots")
+    p.add_argument("--json", action="store_true", help="print machine-readable results")
+    p.add_argument("--progress", action="store_true", help="always show a progress bar")
+
+
 def _register_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
-        help="run a scenario (default: the built-in demand-response scenario)",
-        description="Run a scenario file, or without one the built-in default. "
-        + DEFAULT_SCENARIO_HELP,
+        help="simulate a scenario file (without one: the built-in demand-response scenario)",
+        description="Simulate the DNBE mechanism on a scenario: report each player's average "
+        "utility against its truthful long-run utility, payments, penalty days, the planner's "
+        "budget and the welfare, and plot utility convergence and penalty days. Without a "
+        "scenario file, the built-in default: " + DEFAULT_SCENARIO_HELP,
     )
-    p.add_argument(
-        "scenario", nargs="?", default=None, help="scenario file (default: the built-in one)"
+    p.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
+    _scenario_options(p)
+    default = p.add_argument_group("built-in default scenario (no scenario file)")
+    default.add_argument("--players", type=int, default=10, help="providers n (default 10)")
+    default.add_argument("--types", type=int, default=8, help="levels K per cost law (default 8)")
+    default.add_argument(
+        "--deviation",
+        choices=sorted(DEVIATIONS),
+        default="inflate",
+        help="what provider 0 does: "
+        + "; ".join(f"{k}: {v}" for k, v in DEVIATIONS.items())
+        + " (default inflate)",
     )
-    p.add_argument("--players", type=int, default=10, help="number of providers n (default 10)")
-    p.add_argument("--types", type=int, default=8, help="levels K per cost law (default 8)")
-    p.add_argument("--days", type=int, default=100_000, help="days to simulate (default 1e5)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--out", default="stochmech-out", help="output folder (stochmech-out)")
-    p.add_argument("--json", action="store_true", help="print machine-readable results")
-    add_default_run_arguments(p)
+    default.add_argument(
+        "--shift", type=int, default=1, help="levels by which 'inflate' shifts (default 1)"
+    )
     p.set_defaults(func=_run)
+
+
+def _register_audit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "audit",
+        help="audit the incentives of a scenario's players (exit status 1 if the audit fails)",
+        description="Audit Theorem 1 on a scenario: the best stationary and correlated lies "
+        "(transport LPs), a catalog of deviations simulated against the truth with common "
+        "random numbers, how long the penalty takes to catch each, individual rationality, "
+        "efficiency and the planner's budget. Exit status 1 if the audit fails.",
+    )
+    p.add_argument("scenario", help=SCENARIO_HELP)
+    _scenario_options(p)
+    p.add_argument("--player", type=int, action="append", help="audit this player (repeatable)")
+    p.add_argument("--history-days", type=int, help="horizon of history-dependent deviations")
+    p.add_argument("--no-penalty", action="store_true", help="audit with penalties switched off")
+    p.add_argument(
+        "--no-first-stage-payment",
+        action="store_true",
+        help="audit with the first-stage VCG payment switched off",
+    )
+    p.set_defaults(func=_audit)
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.scenario is None:
-        return run_default(args)
-    raise SystemExit(f"error: scenario files are not supported yet: {args.scenario}")
+        args.days = 100_000 if args.days is None else args.days
+        args.seed = 0 if args.seed is None else args.seed
+        args.out = "stochmech-out" if args.out is None else args.out
+        return int(run_default(args))
+    from stochmech.report import run_command
+
+    return run_command(args)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from stochmech.report import audit_command
+
+    return audit_command(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -147,7 +147,7 @@ class DNBEMechanism:
     >>> game = FiniteGame(v, [[0.0, 9.0], [1.0, 1.0]])
     >>> mech = DNBEMechanism(game)
     >>> mech.first_stage_payments([[0.5, 0.5], [0.5, 0.5]])
-    array([-1., -1.])
+    array([0., 0.])
     """
 
     def __init__(
@@ -224,7 +224,7 @@ class Market:
     >>> market = DNBEMechanism(FiniteGame(v, [[0.0, 9.0], [1.0, 1.0]])).open([[.5, .5], [.5, .5]])
     >>> day = market.clear([1, 0])
     >>> day.o2, day.total
-    (array([1]), array([[-1.,  2.]]))
+    (array([1]), array([[ 1., -1.]]))
     >>> market.day
     1
     """

@@ -69,6 +69,14 @@ class SimulationResult:
         Running averages at the checkpoints.
     penalty_path : (C, n) int
         Cumulative penalty days at the checkpoints.
+    daily_utility : (L, n) float or None
+        Each day's utility v_i(delta_i(l), o1, o2(l)) - p_i,l (only with ``daily=True``).
+    daily_welfare : (L,) float or None
+        Each day's welfare (only with ``daily=True``).
+    daily_flags : (L, n) bool or None
+        Each day's penalty events E_i(l) (only with ``daily=True``).
+    daily_budget : (L,) float or None
+        Each day's net payments to the planner, sum_i p_i,l (only with ``daily=True``).
     """
 
     days: int
@@ -90,6 +98,10 @@ class SimulationResult:
     welfare_path: np.ndarray
     budget_path: np.ndarray
     penalty_path: np.ndarray
+    daily_utility: np.ndarray | None = None
+    daily_welfare: np.ndarray | None = None
+    daily_flags: np.ndarray | None = None
+    daily_budget: np.ndarray | None = None
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the headline figures."""
@@ -172,6 +184,7 @@ class Simulation:
         *,
         mechanism: DNBEMechanism | None = None,
         chunk: int = 1 << 16,
+        daily: bool = False,
     ) -> None:
         mechanism = DNBEMechanism(game) if mechanism is None else mechanism
         if mechanism.game is not game:
@@ -223,6 +236,13 @@ class Simulation:
         self._budget = 0.0
         self._penalty_days = np.zeros(n, dtype=np.int64)
         self._last_penalty = np.zeros(n, dtype=np.int64)
+        self.daily = bool(daily)
+        self._daily: dict[str, list[np.ndarray]] = {
+            "utility": [],
+            "welfare": [],
+            "flags": [],
+            "budget": [],
+        }
         self._paths: dict[str, list[Any]] = {
             "day": [],
             "utility": [],
@@ -280,6 +300,11 @@ class Simulation:
         cost = np.asarray(game.cost(o1, clearing.o2, states), dtype=float)
         total = clearing.total
 
+        if self.daily:
+            self._daily["utility"].append(v_true - total)
+            self._daily["welfare"].append(v_true.sum(axis=1) - cost)
+            self._daily["flags"].append(clearing.flags.copy())
+            self._daily["budget"].append(total.sum(axis=1))
         cum_u = _running(self._sums["utility"], v_true - total)
         cum_w = _running(self._welfare, v_true.sum(axis=1) - cost)
         cum_b = _running(self._budget, total.sum(axis=1))
@@ -339,7 +364,13 @@ class Simulation:
             welfare_path=np.array(paths["welfare"]),
             budget_path=np.array(paths["budget"]),
             penalty_path=np.array(paths["penalty"], dtype=np.int64),
+            **self._daily_series(),
         )
+
+    def _daily_series(self) -> dict[str, np.ndarray | None]:
+        if not self.daily:
+            return {}
+        return {f"daily_{name}": np.concatenate(parts) for name, parts in self._daily.items()}
 
     # ----- persistence -----
     def to_bytes(self) -> bytes:
@@ -399,6 +430,7 @@ def simulate(
     mechanism: DNBEMechanism | None = None,
     chunk: int = 1 << 16,
     progress: bool | None = None,
+    daily: bool = False,
 ) -> SimulationResult:
     """Plays the mechanism for ``days`` days and reports utilities, penalties and welfare.
 
@@ -420,6 +452,9 @@ def simulate(
         Days processed per batch (memory is O(chunk * n)); results do not depend on it.
     progress : bool, optional
         Show a progress bar; by default shown for runs of at least 10^6 days on a terminal.
+    daily : bool, default False
+        Also keep every day's utilities, welfare, budget and penalty events (memory
+        O(days * n)); the audit uses them for batch-means standard errors and catch times.
 
     See Also
     --------
@@ -437,7 +472,9 @@ def simulate(
     >>> bool(truth.average_utility[0] > lie.average_utility[0])
     True
     """
-    sim = Simulation(game, true_supertypes, strategies, seed, mechanism=mechanism, chunk=chunk)
+    sim = Simulation(
+        game, true_supertypes, strategies, seed, mechanism=mechanism, chunk=chunk, daily=daily
+    )
     return sim.run(days, progress=progress).result()
 
 

@@ -6,6 +6,10 @@ Its decision rules are the welfare maximizers of eq. (1):
 
 * g2*(a, delta) = argmax_b  sum_i v_i(delta_i, a, b) - c(a, b)   (pointwise; ties: smallest b)
 * g1*(theta)    = argmax_a  E_{delta~theta}[ max_b sum_i v_i(delta_i, a, b) - c(a, b) ]
+  (ties: smallest a)
+
+Values within a relative 1e-12 of the maximum count as ties, so that rounding in the sums
+(0.1 + 0.2 against 0.3) does not decide between outcomes of equal welfare.
 
 Expectations over Delta^n are computed exactly by enumerating the profiles while K^n stays
 below ``max_profiles``; beyond it the caller must ask for Monte Carlo explicitly
@@ -25,6 +29,15 @@ from stochmech.games.base import TwoStageGame
 __all__ = ["Estimate", "FiniteGame"]
 
 _CHUNK = 1 << 16
+#: relative tolerance under which two welfare values count as a tie (smallest index wins)
+TIE_TOLERANCE = 1e-12
+
+
+def _first_max(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Index of the first entry within TIE_TOLERANCE (relative) of the maximum along ``axis``."""
+    top = values.max(axis=axis, keepdims=True)
+    near = values >= top - TIE_TOLERANCE * np.maximum(1.0, np.abs(top))
+    return np.argmax(near, axis=axis)
 
 
 class Estimate(float):
@@ -217,7 +230,7 @@ class FiniteGame(TwoStageGame):
         """g2*(o1, delta) for each row of ``types`` (ties broken toward the smallest b)."""
         a = self._check_o1(o1)
         types = self._check_types(types)
-        return np.argmax(self._welfare_by_b(np.arange(self.n_players), types, a), axis=1)
+        return _first_max(self._welfare_by_b(np.arange(self.n_players), types, a), axis=1)
 
     def valuations(
         self, types: np.ndarray, o1: Any, o2: np.ndarray, states: Any = None
@@ -305,12 +318,12 @@ class FiniteGame(TwoStageGame):
         """g1*(theta): the first-stage outcome maximizing expected welfare (smallest on ties)."""
         theta = self.check_supertypes(supertypes)
         values, _ = self._first_stage_values(theta, np.arange(self.n_players))
-        return int(np.argmax(values))
+        return int(_first_max(np.asarray(values, dtype=float)))
 
     def optimal_welfare(self, supertypes: np.ndarray) -> float:
         theta = self.check_supertypes(supertypes)
         values, se = self._first_stage_values(theta, np.arange(self.n_players))
-        a = int(np.argmax(values))
+        a = int(_first_max(np.asarray(values, dtype=float)))
         return self._wrap(values[a], None if se is None else se[a])
 
     def optimal_welfare_without(self, supertypes: np.ndarray, player: int) -> float:
@@ -318,7 +331,7 @@ class FiniteGame(TwoStageGame):
         i = self._check_player(player)
         others = np.delete(np.arange(self.n_players), i)
         values, se = self._first_stage_values(theta[others], others)
-        a = int(np.argmax(values))
+        a = int(_first_max(np.asarray(values, dtype=float)))
         return self._wrap(values[a], None if se is None else se[a])
 
     def _check_player(self, player: int) -> int:
@@ -333,7 +346,7 @@ class FiniteGame(TwoStageGame):
         everyone = np.arange(self.n_players)
 
         def own_values(profiles: np.ndarray) -> np.ndarray:
-            b = np.argmax(self._welfare_by_b(everyone, profiles, a), axis=1)
+            b = _first_max(self._welfare_by_b(everyone, profiles, a), axis=1)
             return self.valuation_table[everyone, profiles, a, b[:, None]]
 
         value, se = self._expect(theta, own_values)
@@ -353,7 +366,7 @@ class FiniteGame(TwoStageGame):
             full[:, others] = profiles
             for s in range(k):
                 full[:, i] = s
-                b = np.argmax(self._welfare_by_b(everyone, full, a), axis=1)
+                b = _first_max(self._welfare_by_b(everyone, full, a), axis=1)
                 out[:, :, s] = self.valuation_table[i][:, a, :][:, b].T
             return out
 

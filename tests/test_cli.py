@@ -1,0 +1,145 @@
+"""``stochmech run`` and ``stochmech audit`` through :func:`stochmech.cli.main`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stochmech.cli import main
+from stochmech.scenario import load_scenario
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def _png(path: Path) -> None:
+    data = Path(path).read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 5000
+
+
+def test_run_prints_a_report_and_writes_plots(tmp_path, capsys) -> None:
+    out = tmp_path / "plots"
+    scenario = str(EXAMPLES / "feeder-inflate.toml")
+    assert main(["run", scenario, "--days", "3000", "--seed", "4", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Scenario 'feeder-inflate'" in text and "household 0" in text
+    assert "inflate by 1 type, declares the induced law" in text and "planner's budget" in text
+    _png(out / "utility_convergence.png")
+    _png(out / "penalty_days.png")
+
+
+def test_run_json_matches_the_library(tmp_path, capsys) -> None:
+    scenario = str(EXAMPLES / "demand-response-inflate.toml")
+    args = ["run", scenario, "--days", "2000", "--seed", "3", "--json", "--out", str(tmp_path)]
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    res = load_scenario(scenario).simulate(2000, 3)
+    got = [p["average_utility"] for p in data["players"]]
+    np.testing.assert_allclose(got, res.average_utility, rtol=1e-12)
+    assert data["days"] == 2000 and data["seed"] == 3 and len(data["plots"]) == 2
+    assert data["planner_budget_per_day"] == pytest.approx(res.budget)
+    # truthful providers earn their truthful long-run utility up to early penalties
+    for p in data["players"][1:]:
+        assert p["average_utility"] + p["average_penalty"] == pytest.approx(p["truthful_utility"])
+
+
+def test_default_output_folder_is_named_after_the_scenario(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(EXAMPLES / "collusion.toml"), "--days", "500"]) == 0
+    _png(tmp_path / "stochmech-out" / "collusion" / "penalty_days.png")
+
+
+def test_audit_passes_on_the_sound_mechanism(tmp_path, capsys) -> None:
+    scenario = str(EXAMPLES / "feeder-inflate.toml")
+    args = ["audit", scenario, "--days", "4000", "--history-days", "1000", "--out", str(tmp_path)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "Verdict: PASS" in text and "Overall: PASS" in text
+    assert "scenario: inflate by 1 type" in text
+    _png(tmp_path / "player0_audit_gain.png")
+    _png(tmp_path / "player0_audit_penalty_days.png")
+
+
+def test_audit_fails_without_penalties_and_says_so(tmp_path, capsys) -> None:
+    scenario = str(EXAMPLES / "feeder-no-penalty.toml")
+    args = ["audit", scenario, "--days", "4000", "--history-days", "1000", "--json", "--no-plots"]
+    assert main(args) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["passed"] is False and data["plots"] == []
+    (report,) = data["audits"]
+    assert report["mechanism"]["penalize"] is False and not report["long_run_ok"]
+    assert any("always bids type 0" in f for f in report["failures"])
+    own = report["deviations"][0]
+    assert own["gains"] and own["simulated_gain"] > 0.4 and own["exact_gain"] > 0.4
+
+
+PROJECTS = """
+# Two projects (first stage) and an optional extra shift (second stage, cost 0.7).
+# Player 0 values project 0 at 1 + t and the shift at 0.5 t; player 1 values project 1 at 1.5.
+name = "projects"
+days = 3000
+[game]
+kind = "finite"
+valuations = [
+  [[[1.0, 1.0], [0.0, 0.0]], [[2.0, 2.5], [0.0, 0.5]]],
+  [[[0.0, 0.5], [1.5, 2.0]], [[0.0, 0.5], [1.5, 2.0]]],
+]
+cost = [[0.0, 0.7], [0.0, 0.7]]
+[[players]]
+supertype = [0.7, 0.3]
+[[players]]
+supertype = [0.5, 0.5]
+"""
+
+
+def test_audit_switches_from_the_command_line(tmp_path, capsys) -> None:
+    scenario = tmp_path / "projects.toml"
+    scenario.write_text(PROJECTS)
+    args = ["audit", str(scenario), "--history-days", "600", "--no-plots"]
+    assert main(args) == 0
+    assert "Overall: PASS" in capsys.readouterr().out
+    # without the first-stage payment player 0 exaggerates its value to win project 0
+    assert main([*args, "--no-first-stage-payment", "--player", "0"]) == 1
+    text = capsys.readouterr().out
+    assert "Incentive audit of player 0" in text and "first-stage payment OFF" in text
+    assert "Verdict: FAIL" in text and "a stationary lie gains" in text
+    assert main([*args, "--no-penalty", "--player", "0"]) == 1
+    assert "penalties OFF" in capsys.readouterr().out
+
+
+def test_run_without_a_scenario_runs_the_built_in_one(monkeypatch) -> None:
+    import stochmech.cli
+
+    calls = []
+    monkeypatch.setattr(stochmech.cli, "run_default", lambda args: calls.append(args) or 0)
+    assert main(["run", "--days", "10"]) == 0
+    assert main(["run"]) == 0
+    assert calls[0].days == 10 and calls[0].scenario is None
+    assert (calls[1].days, calls[1].seed, calls[1].out) == (100_000, 0, "stochmech-out")
+
+
+def test_bad_arguments(tmp_path) -> None:
+    scenario = str(EXAMPLES / "feeder-inflate.toml")
+    with pytest.raises(SystemExit, match="--days must be >= 1, got 0"):
+        main(["run", scenario, "--days", "0"])
+    with pytest.raises(SystemExit, match=r"--player must be in 0\.\.1, got 7"):
+        main(["audit", scenario, "--player", "7"])
+    with pytest.raises(SystemExit, match="cannot read scenario file"):
+        main(["run", str(tmp_path / "missing.toml")])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[game]\nkind = 'finite'\n")
+    with pytest.raises(SystemExit, match="missing key 'players'"):
+        main(["audit", str(bad)])
+    with pytest.raises(SystemExit):
+        main(["audit"])  # the scenario is required
+
+
+@pytest.mark.parametrize("name", ["stochmech.plots", "stochmech.report"])
+def test_docstring_examples(name: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
