@@ -131,7 +131,7 @@ struct Player<const W: usize, C> {
     /// N_i(t).
     marginal: Vec<u64>,
     /// Tracked groups d_-i: count = M(d_-i), tag = index of the group's count record.
-    tracked: CountTable<W>,
+    tracked: CountTable<W, u32>,
     /// Per-type counts of the tracked groups.
     records: C,
     /// Tracked groups by v(g) = max_t |c_t - theta_t M|.

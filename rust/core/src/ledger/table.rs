@@ -1,7 +1,7 @@
-//! Open-addressing hash table of packed profile keys with a 64-bit count and a 32-bit tag.
+//! Open-addressing hash table of packed profile keys with a 64-bit count and an optional tag.
 //!
-//! The ledger keeps one such table for the full profiles (count = J(d)) and one per player for
-//! its groups d_-i (count = M(d_-i), tag = the group's count record, if it has one).
+//! The ledger keeps one such table for the full profiles (count = J(d), no tag) and one per
+//! player for its groups d_-i (count = M(d_-i), tag = the group's count record, if it has one).
 //!
 //! Written here rather than taken from a map crate because the per-day loop prefetches the
 //! home slot of a day's keys several days ahead, which needs the slot address before lookup.
@@ -9,23 +9,20 @@
 //! that keeps the TOP bits (clearing one player's digit leaves low bits constant). A slot is
 //! empty when its count is 0: every stored key has been seen at least once.
 
-/// Tag of a slot without a record.
-pub const NO_TAG: u32 = u32::MAX;
-
-/// One entry: a key, its count and a tag.
+/// One entry: a key, its count and a tag (`()`: none, so the slot is W + 1 words).
 #[derive(Clone, Copy, Debug)]
-pub struct Slot<const W: usize> {
+pub struct Slot<const W: usize, T> {
     pub key: [u64; W],
     pub count: u64,
-    pub tag: u32,
+    pub tag: T,
 }
 
 const EMPTY_SLOT_COUNT: u64 = 0;
 
 /// Hash table from keys to (count, tag).
 #[derive(Clone)]
-pub struct CountTable<const W: usize> {
-    slots: Vec<Slot<W>>,
+pub struct CountTable<const W: usize, T = ()> {
+    slots: Vec<Slot<W, T>>,
     shift: u32,
     len: usize,
 }
@@ -41,18 +38,18 @@ pub fn hash_key<const W: usize>(key: &[u64; W]) -> u64 {
     h
 }
 
-impl<const W: usize> Default for CountTable<W> {
+impl<const W: usize, T: Copy + Default> Default for CountTable<W, T> {
     fn default() -> Self {
         Self::with_log2(4)
     }
 }
 
-impl<const W: usize> CountTable<W> {
+impl<const W: usize, T: Copy + Default> CountTable<W, T> {
     fn with_log2(log2: u32) -> Self {
         let empty = Slot {
             key: [0; W],
             count: EMPTY_SLOT_COUNT,
-            tag: NO_TAG,
+            tag: T::default(),
         };
         let mut slots = Vec::with_capacity(1usize << log2);
         crate::ledger::advise_huge_pages(&mut slots);
@@ -71,7 +68,7 @@ impl<const W: usize> CountTable<W> {
 
     /// Bytes held.
     pub fn nbytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot<W>>()
+        self.slots.capacity() * std::mem::size_of::<Slot<W, T>>()
     }
 
     #[inline(always)]
@@ -86,7 +83,7 @@ impl<const W: usize> CountTable<W> {
     }
 
     /// The slot of `key`, if present.
-    pub fn get(&self, key: &[u64; W]) -> Option<&Slot<W>> {
+    pub fn get(&self, key: &[u64; W]) -> Option<&Slot<W, T>> {
         let mask = self.slots.len() - 1;
         let mut idx = self.home(hash_key(key));
         loop {
@@ -103,7 +100,7 @@ impl<const W: usize> CountTable<W> {
 
     /// The slot of `key` (whose hash is `hash`), mutably, if present.
     #[inline(always)]
-    pub fn get_mut(&mut self, key: &[u64; W], hash: u64) -> Option<&mut Slot<W>> {
+    pub fn get_mut(&mut self, key: &[u64; W], hash: u64) -> Option<&mut Slot<W, T>> {
         let mask = self.slots.len() - 1;
         let mut idx = self.home(hash);
         loop {
@@ -127,7 +124,7 @@ impl<const W: usize> CountTable<W> {
     /// Adds `by >= 1` to the count of `key` (hash `hash`), inserting it when new.
     /// Returns the slot and whether the key was inserted.
     #[inline(always)]
-    pub fn add(&mut self, key: &[u64; W], hash: u64, by: u64) -> (&mut Slot<W>, bool) {
+    pub fn add(&mut self, key: &[u64; W], hash: u64, by: u64) -> (&mut Slot<W, T>, bool) {
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
@@ -166,7 +163,7 @@ impl<const W: usize> CountTable<W> {
     }
 
     /// The occupied slots, in table order.
-    pub fn iter(&self) -> impl Iterator<Item = &Slot<W>> {
+    pub fn iter(&self) -> impl Iterator<Item = &Slot<W, T>> {
         self.slots.iter().filter(|s| s.count != EMPTY_SLOT_COUNT)
     }
 }
@@ -178,7 +175,7 @@ mod tests {
 
     #[test]
     fn behaves_like_a_map_of_counts() {
-        let mut table = CountTable::<2>::default();
+        let mut table = CountTable::<2, u32>::default();
         let mut reference: HashMap<[u64; 2], u64> = HashMap::new();
         let mut state = 12345u64;
         for step in 0..20_000u64 {
