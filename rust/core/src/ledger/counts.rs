@@ -2,8 +2,11 @@
 //! c_t(g) = days with that profile and the player's bid t (so c_t = J(g, t) and sum_t c_t = M).
 //!
 //! Two stores behind one trait: a dense arena of (K + 1) 64-bit counts per group for small K,
-//! and a sparse list of the types seen per group for large K, where dense blocks would cost
-//! 2 KiB per group at K = 256.
+//! and a sparse list of the types seen per group (sorted by type) for large K, where dense
+//! blocks would cost 2 KiB per group at K = 256.
+//!
+//! The light mode keeps one entry per tracked group; the complete mode keeps one entry per
+//! count-vector class ([`super::classes`]), and reuses the entries of reclaimed classes.
 
 /// Operations the ledger needs on the counts of one player's groups.
 pub trait CountStore: Clone + Send + Sync {
@@ -13,6 +16,10 @@ pub trait CountStore: Clone + Send + Sync {
     fn push_group(&mut self) -> u32;
     /// Number of groups.
     fn len(&self) -> usize;
+    /// Sets group `g` to the counts of group `src` (`None`: all zero).
+    fn assign(&mut self, g: u32, src: Option<u32>);
+    /// Whether group `b`'s counts equal those of `a` (`None`: all zero) plus `by` of type `t`.
+    fn is_step_of(&self, b: u32, a: Option<u32>, t: u16, by: u64) -> bool;
     /// Adds `count` observations of type `t` to group `g`; returns the new M(g).
     fn add(&mut self, g: u32, t: u16, count: u64) -> u64;
     /// M(g).
@@ -51,6 +58,33 @@ impl CountStore for DenseCounts {
 
     fn len(&self) -> usize {
         self.data.len() / self.stride
+    }
+
+    fn assign(&mut self, g: u32, src: Option<u32>) {
+        let base = g as usize * self.stride;
+        match src {
+            Some(a) => {
+                let from = a as usize * self.stride;
+                self.data.copy_within(from..from + self.stride, base);
+            }
+            None => self.data[base..base + self.stride].fill(0),
+        }
+    }
+
+    #[inline(always)]
+    fn is_step_of(&self, b: u32, a: Option<u32>, t: u16, by: u64) -> bool {
+        let bb = b as usize * self.stride;
+        let block = &self.data[bb..bb + self.stride];
+        let Some(a) = a else {
+            return block[0] == by && block[1 + t as usize] == by;
+        };
+        let ab = a as usize * self.stride;
+        let base = &self.data[ab..ab + self.stride];
+        let bumped = 1 + t as usize;
+        block[0] == base[0].wrapping_add(by)
+            && block.iter().zip(base).enumerate().all(|(s, (&x, &y))| {
+                s == 0 || x == if s == bumped { y.wrapping_add(by) } else { y }
+            })
     }
 
     #[inline(always)]
@@ -100,11 +134,17 @@ impl CountStore for DenseCounts {
     }
 }
 
-/// Sparse store: M and the (type, count) pairs seen, per group.
+/// Sparse store: M and the (type, count) pairs seen, sorted by type, per group.
 #[derive(Clone)]
 pub struct SparseCounts {
     k: usize,
     groups: Vec<(u64, Vec<(u16, u64)>)>,
+}
+
+impl SparseCounts {
+    fn seen(&self, g: u32) -> &[(u16, u64)] {
+        &self.groups[g as usize].1
+    }
 }
 
 impl CountStore for SparseCounts {
@@ -124,12 +164,60 @@ impl CountStore for SparseCounts {
         self.groups.len()
     }
 
+    fn assign(&mut self, g: u32, src: Option<u32>) {
+        let mut entry = std::mem::take(&mut self.groups[g as usize]);
+        entry.1.clear();
+        match src {
+            Some(a) => {
+                let (m, seen) = &self.groups[a as usize];
+                entry.0 = *m;
+                entry.1.extend_from_slice(seen);
+            }
+            None => entry.0 = 0,
+        }
+        self.groups[g as usize] = entry;
+    }
+
+    fn is_step_of(&self, b: u32, a: Option<u32>, t: u16, by: u64) -> bool {
+        let (mb, seen_b) = &self.groups[b as usize];
+        let (ma, seen_a) = match a {
+            Some(a) => (self.groups[a as usize].0, self.seen(a)),
+            None => (0, &[][..]),
+        };
+        if *mb != ma.wrapping_add(by) {
+            return false;
+        }
+        // merge the sorted lists: b must hold a's pairs with `by` added at type t
+        let mut from_a = seen_a.iter().copied().peekable();
+        let mut bumped = false;
+        for &(s, c) in seen_b {
+            let base = match from_a.peek() {
+                Some(&(sa, ca)) if sa == s => {
+                    from_a.next();
+                    ca
+                }
+                Some(&(sa, _)) if sa < s => return false,
+                _ => 0,
+            };
+            let expected = if s == t {
+                bumped = true;
+                base.wrapping_add(by)
+            } else {
+                base
+            };
+            if c != expected {
+                return false;
+            }
+        }
+        bumped && from_a.next().is_none()
+    }
+
     fn add(&mut self, g: u32, t: u16, count: u64) -> u64 {
         let (m, seen) = &mut self.groups[g as usize];
         *m += count;
-        match seen.iter_mut().find(|e| e.0 == t) {
-            Some(e) => e.1 += count,
-            None => seen.push((t, count)),
+        match seen.binary_search_by_key(&t, |e| e.0) {
+            Ok(i) => seen[i].1 += count,
+            Err(i) => seen.insert(i, (t, count)),
         }
         *m
     }
@@ -139,11 +227,9 @@ impl CountStore for SparseCounts {
     }
 
     fn count(&self, g: u32, t: u16) -> u64 {
-        self.groups[g as usize]
-            .1
-            .iter()
-            .find(|e| e.0 == t)
-            .map_or(0, |e| e.1)
+        let seen = self.seen(g);
+        seen.binary_search_by_key(&t, |e| e.0)
+            .map_or(0, |i| seen[i].1)
     }
 
     fn discrepancy(&self, g: u32, theta: &[f64], theta_desc: &[u16]) -> f64 {
@@ -171,8 +257,15 @@ impl CountStore for SparseCounts {
         let (m, seen) = &self.groups[g as usize];
         let m_over_l = *m as f64 / l;
         let mut best = 0.0f64;
+        let mut seen = seen.iter().peekable();
         for (t, &p) in theta.iter().enumerate() {
-            let c = seen.iter().find(|e| e.0 as usize == t).map_or(0, |e| e.1);
+            let c = match seen.peek() {
+                Some(&&(s, c)) if s as usize == t => {
+                    seen.next();
+                    c
+                }
+                _ => 0,
+            };
             best = best.max((c as f64 / l - p * m_over_l).abs());
         }
         best
@@ -219,6 +312,31 @@ mod tests {
             .map(|t| (store.count(0, t as u16) as f64 / l - theta[t] * (4.0 / l)).abs())
             .fold(0.0, f64::max);
         assert_eq!(store.exact_stat(0, &theta, l), exact);
+
+        // group 2 := group 0, then compare against steps of group 0
+        assert_eq!(store.push_group(), 2);
+        store.assign(2, Some(0));
+        assert!((0..k).all(|t| store.count(2, t as u16) == store.count(0, t as u16)));
+        assert!(!store.is_step_of(2, Some(0), 1, 1));
+        store.add(2, 2, 3);
+        assert!(store.is_step_of(2, Some(0), 2, 3));
+        assert!(!store.is_step_of(2, Some(0), 2, 2));
+        assert!(!store.is_step_of(2, Some(0), 1, 3));
+        assert!(!store.is_step_of(2, Some(1), 2, 3));
+        store.add(2, 1, 1);
+        assert!(!store.is_step_of(2, Some(0), 2, 3));
+        store.assign(2, None);
+        assert_eq!(store.total(2), 0);
+        store.add(2, 4, 2);
+        assert!(store.is_step_of(2, None, 4, 2));
+        assert!(!store.is_step_of(2, None, 3, 2));
+        assert!(!store.is_step_of(2, None, 4, 1));
+        // a group with a type the base lacks is not a step at another type
+        store.assign(2, Some(1));
+        store.add(2, 0, 1);
+        store.add(2, 3, 1);
+        assert!(!store.is_step_of(2, Some(1), 0, 2));
+        assert!(!store.is_step_of(2, Some(1), 0, 1));
     }
 
     #[test]

@@ -63,6 +63,58 @@ impl IndexedMaxHeap {
         }
     }
 
+    /// Removes a member.
+    #[inline]
+    pub fn remove(&mut self, gid: u32) {
+        let i = self.pos[gid as usize] as usize;
+        self.pos[gid as usize] = ABSENT;
+        let Some(last) = self.entries.pop() else {
+            return;
+        };
+        if i < self.entries.len() {
+            let old = self.entries[i].0;
+            self.place(i, last);
+            if last.0 > old {
+                self.sift_up(i);
+            } else if last.0 < old {
+                self.sift_down(i);
+            }
+        }
+    }
+
+    /// Calls `visit` on members with value >= `threshold`, top first and parents before
+    /// children, until it has been called `limit` times; returns how many it visited.
+    #[inline]
+    pub fn visit_at_least(
+        &self,
+        threshold: f64,
+        limit: usize,
+        visit: &mut impl FnMut(u32),
+    ) -> usize {
+        let mut done = 0;
+        self.visit_from(0, threshold, limit, &mut done, visit);
+        done
+    }
+
+    fn visit_from(
+        &self,
+        i: usize,
+        threshold: f64,
+        limit: usize,
+        done: &mut usize,
+        visit: &mut impl FnMut(u32),
+    ) {
+        match self.entries.get(i) {
+            Some(&(value, gid)) if value >= threshold && *done < limit => {
+                visit(gid);
+                *done += 1;
+                self.visit_from(2 * i + 1, threshold, limit, done, visit);
+                self.visit_from(2 * i + 2, threshold, limit, done, visit);
+            }
+            _ => {}
+        }
+    }
+
     /// Pushes the group ids of all members with value >= `threshold` into `out`.
     pub fn members_at_least(&self, threshold: f64, out: &mut Vec<u32>) {
         let mut stack = vec![0usize];
@@ -76,6 +128,7 @@ impl IndexedMaxHeap {
     }
 
     /// Members as (value, gid), in heap order.
+    #[cfg(test)]
     pub fn members(&self) -> &[(f64, u32)] {
         &self.entries
     }
@@ -130,6 +183,52 @@ impl IndexedMaxHeap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removals_keep_the_heap_exact() {
+        let mut heap = IndexedMaxHeap::default();
+        let mut values = vec![f64::NAN; 200];
+        let mut state = 7u64;
+        for step in 0..40_000u32 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let gid = ((state >> 33) % 200) as u32;
+            let value = ((state >> 11) % 500) as f64 / 3.0;
+            heap.register(gid);
+            match (heap.contains(gid), step % 3) {
+                (true, 0) => {
+                    heap.remove(gid);
+                    values[gid as usize] = f64::NAN;
+                }
+                (true, _) => {
+                    heap.update(gid, value);
+                    values[gid as usize] = value;
+                }
+                (false, _) => {
+                    heap.push(gid, value);
+                    values[gid as usize] = value;
+                }
+            }
+            let live = values.iter().filter(|v| !v.is_nan()).count();
+            assert_eq!(heap.members().len(), live);
+            let best = values
+                .iter()
+                .cloned()
+                .filter(|v| !v.is_nan())
+                .fold(f64::MIN, f64::max);
+            assert_eq!(heap.top().map(|e| e.0), (live > 0).then_some(best));
+            if step % 31 == 0 && live > 0 {
+                let cut = best - 20.0;
+                let mut seen = Vec::new();
+                let all = heap.visit_at_least(cut, usize::MAX, &mut |g| seen.push(g));
+                let expected = values.iter().filter(|v| !v.is_nan() && **v >= cut).count();
+                assert_eq!((all, seen.len()), (expected, expected));
+                assert_eq!(values[seen[0] as usize], best);
+                assert_eq!(heap.visit_at_least(cut, 2, &mut |_| ()), expected.min(2));
+            }
+        }
+    }
 
     #[test]
     fn matches_a_linear_scan_under_random_updates() {

@@ -19,7 +19,24 @@
 //! always had M below the threshold at their last update. Random memory traffic is what limits
 //! this loop, and in the common case a flags-only day touches one large table once.
 //!
-//! When exact maxima are asked for, the ledger tracks every group from then on ("complete").
+//! # Exact maxima: every group, by count-vector class
+//! When exact maxima are asked for, the ledger keeps every group from then on ("complete"),
+//! and the light mode's tracked groups are dropped. Since v(g) depends on g only through its
+//! count vector (c_t(g))_t, groups are interned by count vector ([`classes`]): each player has
+//! a table from group key to class id ([`table::GroupTable`], one slot per group and nothing
+//! else per group: 8 bytes when keys fit in 32 bits, W + 1 words otherwise) and a handful of
+//! *classes*, each a distinct count vector with its population and a place in a small
+//! max-heap of live classes. A day moves the group to the class of c + e_t (usually an
+//! existing one) and reads the top of that heap: besides the group's prefetched table slot,
+//! only small cache-resident structures are touched. Classes are reclaimed when their last
+//! group leaves, and a class with a single group is rewritten in place, so a few huge groups
+//! (small n) cost one class each, not one class a day. The reported maximum is that of the
+//! class with the largest v, evaluated as eq. (8) reads, `max_t |c_t/l - theta_t (M/l)|`
+//! (classes whose v ties with it agree to a few ulps).
+//!
+//! Memory is what this mode costs, and fresh memory is slow to obtain (every page is cleared
+//! on first touch), so group tables grow 4-fold rather than 2-fold, never beyond what the
+//! batch being recorded can add (one group per player and day, at most K^(n-1) in all).
 //!
 //! # Exactness
 //! Flags are decided on scaled quantities against a cheap l r(l) with a relative safety band of
@@ -44,6 +61,7 @@ macro_rules! dispatch {
 }
 
 mod blocks;
+mod classes;
 mod counts;
 mod heap;
 pub mod key;
@@ -53,10 +71,12 @@ mod table;
 use crate::error::{CoreError, CoreResult};
 use crate::window::{check_gamma, scaled_threshold_fast, window};
 use blocks::BlockCounts;
+use classes::Classes;
 use counts::{CountStore, DenseCounts, SparseCounts};
 use heap::IndexedMaxHeap;
 use key::KeyLayout;
-use table::{hash_key, CountTable};
+use std::collections::HashMap;
+use table::{hash_key, CountTable, GroupTable};
 
 /// Relative safety band around the threshold inside which flags are decided exactly.
 const BAND: f64 = 1e-9;
@@ -130,12 +150,16 @@ struct Player<const W: usize, C> {
     theta_desc: Vec<u16>,
     /// N_i(t).
     marginal: Vec<u64>,
-    /// Tracked groups d_-i: count = M(d_-i), tag = index of the group's count record.
-    tracked: CountTable<W>,
-    /// Per-type counts of the tracked groups.
+    /// Light mode: tracked groups d_-i, count = M(d_-i), tag = index of the group's record.
+    tracked: CountTable<W, u32>,
+    /// Light mode: per-type counts of the tracked groups.
     records: C,
-    /// Tracked groups by v(g) = max_t |c_t - theta_t M|.
+    /// Light mode: tracked groups by v(g) = max_t |c_t - theta_t M|.
     heap: IndexedMaxHeap,
+    /// Complete mode: every group d_-i seen, with its count-vector class.
+    groups: GroupTable<W>,
+    /// Complete mode: the classes of the groups (empty in the light mode).
+    classes: Classes<C>,
     /// Scratch space for counts read back from J.
     scratch: Vec<(u16, u64)>,
     /// Last day of a quiet period during which the marginal test provably cannot fire.
@@ -152,6 +176,8 @@ impl<const W: usize, C: CountStore> Clone for Player<W, C> {
             tracked: self.tracked.clone(),
             records: self.records.clone(),
             heap: self.heap.clone(),
+            groups: self.groups.clone(),
+            classes: self.classes.clone(),
             scratch: Vec::new(),
             quiet_until: self.quiet_until,
         }
@@ -182,7 +208,8 @@ impl<const W: usize> Shared<'_, W> {
 }
 
 impl<const W: usize, C: CountStore> Player<W, C> {
-    fn new(theta: &[f64]) -> Self {
+    /// A player with supertype `theta`; `packed`: its group keys fit in 32 bits.
+    fn new(theta: &[f64], packed: bool) -> Self {
         let k = theta.len();
         let mut theta_desc: Vec<u16> = (0..k as u16).collect();
         theta_desc.sort_by(|a, b| theta[*b as usize].total_cmp(&theta[*a as usize]));
@@ -193,6 +220,8 @@ impl<const W: usize, C: CountStore> Player<W, C> {
             tracked: CountTable::default(),
             records: C::new(k),
             heap: IndexedMaxHeap::default(),
+            groups: GroupTable::new(packed),
+            classes: Classes::new(k),
             scratch: Vec::new(),
             quiet_until: 0,
         }
@@ -217,8 +246,8 @@ impl<const W: usize, C: CountStore> Player<W, C> {
         self.heap.push(rid, self.discrepancy(rid));
     }
 
-    /// Adds one day with bid `t` to group `key`; `bound` is an upper bound on its M (today
-    /// included), `lo` a lower bound on today's l r(l) (untracked groups stay below it).
+    /// Light mode: adds one day with bid `t` to group `key`; `bound` is an upper bound on its
+    /// M (today included), `lo` a lower bound on today's l r(l) (untracked groups stay below).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn observe(
@@ -228,7 +257,6 @@ impl<const W: usize, C: CountStore> Player<W, C> {
         t: u16,
         bound: u64,
         lo: f64,
-        complete: bool,
         player: usize,
         shared: &Shared<'_, W>,
     ) {
@@ -237,11 +265,45 @@ impl<const W: usize, C: CountStore> Player<W, C> {
             let rid = slot.tag;
             self.records.add(rid, t, 1);
             self.heap.update(rid, self.discrepancy(rid));
-        } else if complete {
-            self.track(key, hash, &[(t, 1)]);
         } else if bound as f64 >= lo {
             self.admit(key, hash, lo, player, shared);
         }
+    }
+
+    /// Complete mode: adds `by` days with bid `t` to group `key` (hash `hash`).
+    #[inline(always)]
+    fn observe_all(&mut self, key: &[u64; W], hash: u64, t: u16, by: u64) {
+        self.groups.reserve_one();
+        match self.groups.find(key, hash) {
+            Ok(idx) => {
+                let a = self.groups.class_at(idx);
+                let b = self.classes.step(a, t, by, &self.theta, &self.theta_desc);
+                if b != a {
+                    self.groups.set_class(idx, b);
+                }
+            }
+            Err(idx) => {
+                let b = self.classes.enter(t, by, &self.theta, &self.theta_desc);
+                self.groups.insert_at(idx, key, b);
+            }
+        }
+    }
+
+    /// The largest scaled joint value v among the player's groups (tracked ones in the light
+    /// mode), if any.
+    #[inline(always)]
+    fn joint_top<const ALL: bool>(&self) -> Option<f64> {
+        if ALL {
+            self.classes.top().map(|e| e.0)
+        } else {
+            self.heap.top().map(|e| e.0)
+        }
+    }
+
+    /// Today's exact max_d |h_{i,d}(l)| (complete mode).
+    #[inline(always)]
+    fn joint_exact_max(&self, lf: f64) -> f64 {
+        self.classes.exact_max(&self.theta, lf)
     }
 
     /// Reads an untracked group's counts back from J and tracks it if it can fire (cold).
@@ -292,9 +354,12 @@ impl<const W: usize, C: CountStore> Player<W, C> {
         th.crosses(scaled, |th| self.marginal_exact(lf) >= th.r())
     }
 
-    /// Exact joint flag among tracked groups near or above the band (cold path).
+    /// Exact joint flag among groups near or above the band (cold path).
     #[cold]
-    fn joint_flag_exact(&self, lo: f64, lf: f64, r: f64) -> bool {
+    fn joint_flag_exact(&self, complete: bool, lo: f64, lf: f64, r: f64) -> bool {
+        if complete {
+            return self.classes.any_exact_at_least(lo, &self.theta, lf, r);
+        }
         let mut candidates = Vec::new();
         self.heap.members_at_least(lo, &mut candidates);
         candidates
@@ -303,7 +368,12 @@ impl<const W: usize, C: CountStore> Player<W, C> {
     }
 
     fn nbytes(&self) -> usize {
-        self.tracked.nbytes() + self.records.nbytes() + self.heap.nbytes() + self.theta.len() * 26
+        self.tracked.nbytes()
+            + self.records.nbytes()
+            + self.heap.nbytes()
+            + self.groups.nbytes()
+            + self.classes.nbytes()
+            + self.theta.len() * 26
     }
 }
 
@@ -315,9 +385,10 @@ struct LedgerImpl<const W: usize, C> {
     day: u64,
     /// J(d): days whose whole bid profile is d.
     joint: CountTable<W>,
+    /// Bounds for the light mode (no longer updated once every group is kept).
     blocks: BlockCounts,
     players: Vec<Player<W, C>>,
-    /// Every group of every player is tracked (needed for exact maxima).
+    /// Every group of every player is kept, by class (needed for exact maxima).
     complete: bool,
     floor: FloorCache,
 }
@@ -433,7 +504,8 @@ impl FloorCache {
 }
 
 impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
-    fn new(theta: &[f64], n: usize, k: usize, gamma: f64, layout: KeyLayout) -> Self {
+    /// `pack`: store group tables in one word per slot (needs group keys below 2^32).
+    fn new(theta: &[f64], n: usize, k: usize, gamma: f64, layout: KeyLayout, pack: bool) -> Self {
         Self {
             n,
             k,
@@ -442,7 +514,10 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             day: 0,
             joint: CountTable::default(),
             blocks: BlockCounts::new(n, k),
-            players: theta.chunks_exact(k).map(Player::new).collect(),
+            players: theta
+                .chunks_exact(k)
+                .map(|row| Player::new(row, pack))
+                .collect(),
             complete: false,
             floor: FloorCache { day: 0, floor: 0.0 },
         }
@@ -456,45 +531,34 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         }
     }
 
-    /// Tracks every group seen so far (from J) and every group from now on.
+    /// Keeps every group seen so far (from J) and every group from now on, by class; the
+    /// light mode's tracked groups are dropped.
     fn ensure_complete(&mut self) {
         if self.complete {
             return;
         }
-        let before: Vec<u32> = self
-            .players
-            .iter()
-            .map(|p| p.records.len() as u32)
-            .collect();
+        let groups_max = (self.k as u64).saturating_pow(self.n as u32 - 1);
+        let expected = (self.joint.len() as u64).min(groups_max) as usize;
+        for p in &mut self.players {
+            p.tracked = CountTable::default();
+            p.records = C::new(self.k);
+            p.heap = IndexedMaxHeap::default();
+            p.groups.expect(expected);
+        }
         let mut digits = vec![0u16; self.n];
         for entry in self.joint.iter() {
             self.layout.unpack(&entry.key, &mut digits);
             for (i, p) in self.players.iter_mut().enumerate() {
                 let key = self.layout.clear(&entry.key, i);
-                let hash = hash_key(&key);
-                let (slot, inserted) = p.tracked.add(&key, hash, entry.count);
-                if inserted {
-                    slot.tag = p.records.push_group();
-                } else if slot.tag < before[i] {
-                    // tracked before: its counts are exact already
-                    slot.count -= entry.count;
-                    continue;
-                }
-                p.records.add(slot.tag, digits[i], entry.count);
-            }
-        }
-        for (p, &first) in self.players.iter_mut().zip(&before) {
-            for rid in first..p.records.len() as u32 {
-                p.heap.register(rid);
-                p.heap.push(rid, p.discrepancy(rid));
+                p.observe_all(&key, hash_key(&key), digits[i], entry.count);
             }
         }
         self.complete = true;
     }
 
     /// Keys and hashes of day `row` (the full profile first, then each player's group),
-    /// written to ring slot `slot`, with prefetches of the large tables' slots (the tracked
-    /// tables are small until every group is tracked).
+    /// written to ring slot `slot`, with prefetches of the large tables' slots (the light
+    /// mode's tracked tables are small).
     #[inline(always)]
     fn prepare(
         &self,
@@ -519,7 +583,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             let key = self.layout.clear(&full, i);
             let h = hash_key(&key);
             if self.complete {
-                player.tracked.prefetch(h);
+                player.groups.prefetch(h);
             }
             keys[slot * stride + 1 + i] = key;
             hashes[slot * stride + 1 + i] = h;
@@ -527,10 +591,27 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
     }
 
     fn record(&mut self, bids: &[i64], days: usize, out: RecordOutput<'_>) {
+        if out.detail.is_some() {
+            self.ensure_complete();
+        }
+        if self.complete {
+            self.record_days::<true>(bids, days, out);
+        } else {
+            self.record_days::<false>(bids, days, out);
+        }
+    }
+
+    /// The day loop; `ALL`: the complete mode (every group kept).
+    fn record_days<const ALL: bool>(&mut self, bids: &[i64], days: usize, out: RecordOutput<'_>) {
         let RecordOutput { flags, mut detail } = out;
         let n = self.n;
-        if detail.is_some() {
-            self.ensure_complete();
+        if ALL {
+            // each day adds at most one group per player, and there are K^(n-1) groups
+            let groups_max = (self.k as u64).saturating_pow(self.n as u32 - 1);
+            for p in &mut self.players {
+                let room = groups_max.saturating_sub(p.groups.len() as u64);
+                p.groups.expect((days as u64).min(room) as usize);
+            }
         }
         let ring = AHEAD + 1;
         let stride = n + 1;
@@ -556,7 +637,8 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             let base = (row % ring) * stride;
             let profile = &bids[row * n..(row + 1) * n];
             self.joint.add(&keys[base], hashes[base], 1);
-            let bound = self.blocks.add(|i| profile[i] as usize, 1);
+            // the block bounds serve the light mode only
+            let bound = (!ALL).then(|| self.blocks.add(|i| profile[i] as usize, 1));
             let shared = Shared {
                 layout: &self.layout,
                 joint: &self.joint,
@@ -566,24 +648,26 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                 let t = profile[i] as u16;
                 p.marginal[t as usize] += 1;
                 let (key, hash) = (&keys[base + 1 + i], hashes[base + 1 + i]);
-                let m_bound = bound.for_block(self.blocks.block_of(i));
-                p.observe(key, hash, t, m_bound, th.floor, self.complete, i, &shared);
+                match bound {
+                    Some(bound) => {
+                        let m_bound = bound.for_block(self.blocks.block_of(i));
+                        p.observe(key, hash, t, m_bound, th.floor, i, &shared);
+                    }
+                    None => p.observe_all(key, hash, t, 1),
+                }
                 let flag = p.marginal_flag(l, &mut th)
-                    || match p.heap.top() {
-                        Some((v, _)) => th.crosses(v, |th| {
+                    || match p.joint_top::<ALL>() {
+                        Some(v) => th.crosses(v, |th| {
                             let (lo, _) = th.band();
                             let r = th.r();
-                            p.joint_flag_exact(lo, lf, r)
+                            p.joint_flag_exact(ALL, lo, lf, r)
                         }),
                         None => false,
                     };
                 flags[row * n + i] = flag;
                 if let Some((marginal, joint)) = detail.as_mut() {
                     marginal[row * n + i] = p.marginal_exact(lf);
-                    joint[row * n + i] = p
-                        .heap
-                        .top()
-                        .map_or(0.0, |(_, g)| p.records.exact_stat(g, &p.theta, lf));
+                    joint[row * n + i] = p.joint_exact_max(lf);
                 }
             }
         }
@@ -608,7 +692,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
 
     fn groups_seen(&self) -> Vec<usize> {
         if self.complete {
-            self.players.iter().map(|p| p.tracked.len()).collect()
+            self.players.iter().map(|p| p.groups.len()).collect()
         } else {
             (0..self.n).map(|i| self.group_totals(i).len()).collect()
         }
@@ -619,9 +703,12 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         let lf = self.day as f64;
         self.players
             .iter()
-            .map(|p| match p.heap.top() {
-                Some((_, g)) if self.day > 0 => p.records.exact_stat(g, &p.theta, lf),
-                _ => 0.0,
+            .map(|p| {
+                if self.day > 0 {
+                    p.joint_exact_max(lf)
+                } else {
+                    0.0
+                }
             })
             .collect()
     }
@@ -646,30 +733,50 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
     fn worst_profiles(&mut self, player: usize, count: usize) -> Vec<ProfileDiscrepancy> {
         self.ensure_complete();
         let p = &self.players[player];
-        let mut members: Vec<(f64, u32)> = p.heap.members().to_vec();
-        members.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        members.truncate(count);
-        let mut keys = vec![[0u64; W]; p.records.len()];
-        for slot in p.tracked.iter() {
-            keys[slot.tag as usize] = slot.key;
-        }
+        let counts = p.classes.counts();
         let lf = self.day as f64;
-        let mut out = Vec::new();
-        for &(_, g) in &members {
-            let m_over_l = p.records.total(g) as f64 / lf;
-            let (t, value) = (0..self.k as u16)
-                .map(|t| {
-                    let h = p.records.count(g, t) as f64 / lf - p.theta[t as usize] * m_over_l;
-                    (t, h)
-                })
-                .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()).then(b.0.cmp(&a.0)))
-                .expect("K >= 1");
-            let full = self.layout.with_digit(&keys[g as usize], player, t);
-            let mut profile = vec![0u16; self.n];
-            self.layout.unpack(&full, &mut profile);
-            out.push(ProfileDiscrepancy { profile, value });
+        // each class's h at its worst type (ties: the smaller type), computed as eq. (8) reads
+        let mut worst: HashMap<u32, (u16, f64)> = HashMap::new();
+        let mut members: Vec<(f64, [u64; W], u32)> = Vec::with_capacity(p.groups.len());
+        for (key, class) in p.groups.iter() {
+            let (_, h) = *worst.entry(class).or_insert_with(|| {
+                let m_over_l = counts.total(class) as f64 / lf;
+                (0..self.k as u16)
+                    .map(|t| {
+                        let h = counts.count(class, t) as f64 / lf - p.theta[t as usize] * m_over_l;
+                        (t, h)
+                    })
+                    .fold((0, f64::NAN), |best, e| {
+                        if best.1.is_nan() || e.1.abs() > best.1.abs() {
+                            e
+                        } else {
+                            best
+                        }
+                    })
+            });
+            members.push((h.abs(), key, class));
         }
-        out
+        // largest |h| first, then by group key
+        let order = |a: &(f64, [u64; W], u32), b: &(f64, [u64; W], u32)| {
+            b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+        };
+        if count < members.len() {
+            if count > 0 {
+                members.select_nth_unstable_by(count - 1, order);
+            }
+            members.truncate(count);
+        }
+        members.sort_unstable_by(order);
+        members
+            .into_iter()
+            .map(|(_, key, class)| {
+                let (t, value) = worst[&class];
+                let full = self.layout.with_digit(&key, player, t);
+                let mut profile = vec![0u16; self.n];
+                self.layout.unpack(&full, &mut profile);
+                ProfileDiscrepancy { profile, value }
+            })
+            .collect()
     }
 
     /// Distinct profiles seen with their counts J(d), ordered by packed key.
@@ -771,16 +878,29 @@ impl BidLedger {
     }
 
     fn build(theta: &[f64], n: usize, k: usize, gamma: f64, layout: KeyLayout) -> Self {
+        // keys of at most 32 bits share their table slot's word with the class id
+        let pack = layout.words() == 1 && layout.bits() as usize * n <= 32;
+        Self::build_with(theta, n, k, gamma, layout, pack)
+    }
+
+    fn build_with(
+        theta: &[f64],
+        n: usize,
+        k: usize,
+        gamma: f64,
+        layout: KeyLayout,
+        pack: bool,
+    ) -> Self {
         let dense = k <= DENSE_MAX_TYPES;
         let inner = match (layout.words(), dense) {
-            (1, true) => Inner::D1(LedgerImpl::new(theta, n, k, gamma, layout)),
-            (2, true) => Inner::D2(LedgerImpl::new(theta, n, k, gamma, layout)),
-            (3 | 4, true) => Inner::D4(LedgerImpl::new(theta, n, k, gamma, layout)),
-            (_, true) => Inner::D8(LedgerImpl::new(theta, n, k, gamma, layout)),
-            (1, false) => Inner::S1(LedgerImpl::new(theta, n, k, gamma, layout)),
-            (2, false) => Inner::S2(LedgerImpl::new(theta, n, k, gamma, layout)),
-            (3 | 4, false) => Inner::S4(LedgerImpl::new(theta, n, k, gamma, layout)),
-            (_, false) => Inner::S8(LedgerImpl::new(theta, n, k, gamma, layout)),
+            (1, true) => Inner::D1(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
+            (2, true) => Inner::D2(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
+            (3 | 4, true) => Inner::D4(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
+            (_, true) => Inner::D8(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
+            (1, false) => Inner::S1(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
+            (2, false) => Inner::S2(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
+            (3 | 4, false) => Inner::S4(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
+            (_, false) => Inner::S8(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
         };
         Self { inner }
     }

@@ -153,6 +153,15 @@ enum Mode {
     Restore,
 }
 
+/// Per player: groups kept and class ids ever allocated (complete mode).
+fn class_usage(ledger: &BidLedger) -> Vec<(usize, usize)> {
+    dispatch!(&ledger.inner, l => l
+        .players
+        .iter()
+        .map(|p| (p.groups.len(), p.classes.counts().len()))
+        .collect())
+}
+
 fn check_against_dense(
     n: usize,
     k: usize,
@@ -161,7 +170,7 @@ fn check_against_dense(
     seed: u64,
     chunk: usize,
     mode: Mode,
-) {
+) -> BidLedger {
     let mut rng = Rng(seed);
     let theta: Vec<f64> = (0..n).flat_map(|_| rng.pmf(k)).collect();
     let bids = bid_stream(&mut rng, &theta, n, k, days, kind);
@@ -228,6 +237,15 @@ fn check_against_dense(
     if !matches!(kind, Stream::Truthful) {
         assert!(flagged > 0, "the stream never fired: a weak test case");
     }
+    // every group is kept now; live classes never outnumber groups, so neither do class ids
+    for (i, (groups, ids)) in class_usage(&fast).into_iter().enumerate() {
+        assert_eq!(groups, fast.groups_seen()[i]);
+        assert!(
+            ids <= groups,
+            "player {i}: {ids} class ids for {groups} groups"
+        );
+    }
+    fast
 }
 
 const MODES: [Mode; 4] = [Mode::Flags, Mode::Detail, Mode::Switch, Mode::Restore];
@@ -262,6 +280,104 @@ fn sparse_store_matches_dense() {
         check_against_dense(2, 40, 300, Stream::Truthful, 21, 30, mode);
         check_against_dense(2, 40, 300, Stream::Correlated, 22, 300, mode);
     }
+}
+
+#[test]
+fn long_streams_match_dense() {
+    // n = 2: a few huge groups whose count vectors change every day (classes rewritten in
+    // place); n = 3, 4: many groups moving between shared and private classes
+    for mode in [Mode::Detail, Mode::Switch] {
+        check_against_dense(2, 3, 10_000, Stream::Correlated, 31, 997, mode);
+        check_against_dense(2, 3, 10_000, Stream::Truthful, 32, 4096, mode);
+        check_against_dense(3, 3, 3_000, Stream::OffSupertype, 33, 333, mode);
+        check_against_dense(4, 2, 3_000, Stream::Correlated, 34, 1000, mode);
+        check_against_dense(4, 3, 1_000, Stream::Truthful, 35, 100, mode);
+    }
+}
+
+#[test]
+fn sparse_store_long_streams_match_dense() {
+    // K > 32 keeps count vectors as sorted sparse lists
+    check_against_dense(2, 40, 400, Stream::Correlated, 41, 80, Mode::Detail);
+    check_against_dense(2, 40, 400, Stream::Correlated, 42, 100, Mode::Switch);
+    check_against_dense(2, 33, 250, Stream::OffSupertype, 43, 250, Mode::Detail);
+}
+
+#[test]
+fn huge_groups_do_not_leak_classes() {
+    // n = 2: every day moves each player's group to a count vector never seen before
+    let (n, k, days) = (2, 3, 200_000);
+    let mut rng = Rng(51);
+    let theta: Vec<f64> = (0..n).flat_map(|_| rng.pmf(k)).collect();
+    let bids = bid_stream(&mut rng, &theta, n, k, days, Stream::Correlated);
+    let mut ledger = BidLedger::new(&theta, n, k, 0.5).unwrap();
+    let mut bytes = Vec::new();
+    for rows in bids.chunks(20_000 * n) {
+        let len = rows.len() / n;
+        let mut flags = vec![false; rows.len()];
+        let (mut m, mut j) = (vec![0.0; rows.len()], vec![0.0; rows.len()]);
+        ledger
+            .record(
+                rows,
+                len,
+                RecordOutput {
+                    flags: &mut flags,
+                    detail: Some((&mut m, &mut j)),
+                },
+            )
+            .unwrap();
+        for (groups, ids) in class_usage(&ledger) {
+            assert_eq!(groups, k);
+            assert!(ids <= k);
+        }
+        bytes.push(ledger.nbytes());
+    }
+    assert!(
+        bytes.iter().all(|&b| b == bytes[0]),
+        "memory grows: {bytes:?}"
+    );
+}
+
+#[test]
+fn packed_and_wide_group_tables_agree() {
+    // 6 players over 3 types: 12-bit group keys, packed with their class in one word
+    let (n, k, days) = (6, 3, 6_000);
+    let mut rng = Rng(61);
+    let theta: Vec<f64> = (0..n).flat_map(|_| rng.pmf(k)).collect();
+    let bids = bid_stream(&mut rng, &theta, n, k, days, Stream::Correlated);
+    let layout = KeyLayout::new(n, k).unwrap();
+    let mut packed = BidLedger::new(&theta, n, k, 0.5).unwrap();
+    let mut wide = BidLedger::build_with(&theta, n, k, 0.5, layout, false);
+    let run = |ledger: &mut BidLedger, rows: &[i64], detail: bool| {
+        let len = rows.len() / n;
+        let mut flags = vec![false; rows.len()];
+        let (mut m, mut j) = (vec![0.0; rows.len()], vec![0.0; rows.len()]);
+        let out = RecordOutput {
+            flags: &mut flags,
+            detail: detail.then_some((&mut m[..], &mut j[..])),
+        };
+        ledger.record(rows, len, out).unwrap();
+        (flags, m, j)
+    };
+    for (c, rows) in bids.chunks(500 * n).enumerate() {
+        let detail = c >= 3;
+        let a = run(&mut packed, rows, detail);
+        let b = run(&mut wide, rows, detail);
+        assert_eq!(a, b, "chunk {c}");
+    }
+    assert!(
+        dispatch!(&packed.inner, l => l.players[0].groups.nbytes())
+            < dispatch!(&wide.inner, l => l.players[0].groups.nbytes())
+    );
+    assert_eq!(packed.groups_seen(), wide.groups_seen());
+    assert_eq!(packed.joint_max(), wide.joint_max());
+    for i in 0..n {
+        assert_eq!(
+            packed.worst_profiles(i, 20).unwrap(),
+            wide.worst_profiles(i, 20).unwrap()
+        );
+    }
+    assert_eq!(packed.to_bytes(), wide.to_bytes());
 }
 
 #[test]
