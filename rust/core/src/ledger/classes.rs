@@ -318,14 +318,25 @@ impl<C: CountStore> Classes<C> {
         id
     }
 
-    /// max_t |c_t / l - theta_t (M / l)|, as eq. (8) reads, of the class with the largest v
-    /// (0 without classes): the maximum over the groups up to a few ulps (classes whose v
-    /// tie with the top's may differ from it in the last bits).
+    /// max over live classes of max_t |c_t / l - theta_t (M / l)|, as eq. (8) reads (0 without
+    /// classes). Classes whose scaled v is within a relative 1e-12 of the top's are all
+    /// evaluated: their exact values can differ in the last bits, and taking the largest makes
+    /// the result equal to the dense maximum whatever order the classes were created in (so a
+    /// saved and restored ledger reports the same bits). Any class below that band is smaller
+    /// by far more than rounding.
     #[inline(always)]
     pub fn exact_max(&self, theta: &[f64], lf: f64) -> f64 {
-        self.heap
-            .top()
-            .map_or(0.0, |(_, g)| self.counts.exact_stat(g, theta, lf))
+        let Some((top, g)) = self.heap.top() else {
+            return 0.0;
+        };
+        let mut best = self.counts.exact_stat(g, theta, lf);
+        let band = top * (1.0 - 1e-12);
+        self.heap.visit_at_least(band, usize::MAX, &mut |c| {
+            if c != g {
+                best = best.max(self.counts.exact_stat(c, theta, lf));
+            }
+        });
+        best
     }
 
     /// Whether a live class with v >= `lo` has exact statistic >= `r` (cold path).

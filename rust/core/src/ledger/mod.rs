@@ -85,7 +85,7 @@ const AHEAD: usize = 24;
 /// Largest K kept in the dense count store.
 const DENSE_MAX_TYPES: usize = 32;
 /// Largest day number whose value is exact in f64.
-const MAX_DAY: u64 = 1 << 53;
+pub(crate) const MAX_DAY: u64 = 1 << 53;
 
 /// Prefetch hint (never faults, never changes behaviour).
 #[inline(always)]
@@ -940,7 +940,10 @@ impl BidLedger {
                 bids.len()
             )));
         }
-        if day + days as u64 >= MAX_DAY {
+        if day
+            .checked_add(days as u64)
+            .is_none_or(|end| end >= MAX_DAY)
+        {
             return Err(CoreError::Unsupported(format!(
                 "the ledger counts at most 2^53 days; {day} recorded and {days} more given"
             )));

@@ -197,6 +197,11 @@ impl BidLedger {
         let gamma = reader.f64("gamma")?;
         check_gamma(gamma).map_err(|e| corrupt(e.to_string()))?;
         let day = reader.u64("the day")?;
+        if day >= super::MAX_DAY {
+            return Err(corrupt(format!(
+                "day {day} is beyond the supported 2^53 days"
+            )));
+        }
         let complete = match reader.take(1, "the tracking flag")?[0] {
             0 => false,
             1 => true,
