@@ -1184,10 +1184,9 @@ FAULTS = [
 
 
 def stored_words(words: int) -> int:
-    """u64 words each key takes in a core state: the core stores keys in 1, 2, 4 or 8 words
-    (its key types), so a layout of 3, 5, 6 or 7 words is padded with zero words, although
-    the state's key-width field holds the layout's count."""
-    return next(w for w in (1, 2, 4, 8) if w >= words)
+    """u64 words each key takes in a core state: exactly the layout's count, the value of the
+    state's key-width field."""
+    return words
 
 
 def pack(digits: list[int], bits: int, words: int) -> list[int]:

@@ -61,8 +61,10 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
     fn write_profiles(&self, buf: &mut Vec<u8>) {
         let entries = self.joint_entries();
         buf.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+        let words = self.layout.words();
         for (key, count) in entries {
-            for w in key {
+            // exactly the layout's words: the key type's padding words are always zero
+            for w in &key[..words] {
                 buf.extend_from_slice(&w.to_le_bytes());
             }
             buf.extend_from_slice(&count.to_le_bytes());
@@ -90,7 +92,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         let mut digits = vec![0u16; n];
         for _ in 0..profiles {
             let mut key = [0u64; W];
-            for w in key.iter_mut() {
+            for w in key[..self.layout.words()].iter_mut() {
                 *w = reader.u64("a profile key")?;
             }
             let count = reader.u64("a profile count")?;

@@ -468,7 +468,7 @@ fn chunked_recording_equals_one_shot_and_restores_exactly() {
 #[test]
 fn wide_keys_work() {
     // 50 players with K = 4 need two words; 64 players with K = 256 need eight (sparse store)
-    for &(n, k) in &[(50usize, 4usize), (64, 256), (20, 5)] {
+    for &(n, k) in &[(50usize, 4usize), (64, 256), (20, 5), (50, 8)] {
         let mut rng = Rng(n as u64);
         let theta: Vec<f64> = (0..n).flat_map(|_| rng.pmf(k)).collect();
         let days = 3000;
@@ -499,7 +499,13 @@ fn wide_keys_work() {
         for i in 0..n {
             assert!(h[i].abs() <= j[(days - 1) * n + i] + 1e-15);
         }
-        let restored = BidLedger::from_bytes(&ledger.to_bytes()).unwrap();
+        let bytes = ledger.to_bytes();
+        let restored = BidLedger::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            restored.to_bytes(),
+            bytes,
+            "canonical state for n={n}, K={k}"
+        );
         assert_eq!(restored.marginal_counts(), counts);
     }
 }
