@@ -145,7 +145,8 @@ class BidLedger:
     Supports up to 64 players and 256 types. The cost of a day is O(n (K + log G)) at most,
     with G the number of distinct profiles seen, and far less in the common case: a day that
     asks only for flags touches one large table once. Asking for ``detail=True`` makes the
-    ledger keep every profile group in its heaps from then on, which costs more memory.
+    ledger keep every profile group (grouped by count vector) from then on, which costs more
+    memory (about 0.2 GB per 10^6 days at n = 10, K = 5) and time.
 
     When K^(n-1) is much larger than the horizon, almost every profile group is seen about
     once, and the joint test (eq. 8) cannot fire: only the marginal test has power at large n.
