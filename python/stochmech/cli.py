@@ -11,7 +11,11 @@ import sys
 from collections.abc import Sequence
 
 from stochmech.lqg.cli import register as register_lqg
-from stochmech.markets.demand_response_cli import DEFAULT_SCENARIO_HELP, DEVIATIONS, run_default
+from stochmech.markets.demand_response_cli import (
+    DEFAULT_SCENARIO_HELP,
+    add_default_run_arguments,
+    run_default,
+)
 from stochmech.markets.demand_response_cli import register as register_demand_response
 
 
@@ -52,20 +56,7 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
     _scenario_options(p)
-    default = p.add_argument_group("built-in default scenario (no scenario file)")
-    default.add_argument("--players", type=int, default=10, help="providers n (default 10)")
-    default.add_argument("--types", type=int, default=8, help="levels K per cost law (default 8)")
-    default.add_argument(
-        "--deviation",
-        choices=sorted(DEVIATIONS),
-        default="inflate",
-        help="what provider 0 does: "
-        + "; ".join(f"{k}: {v}" for k, v in DEVIATIONS.items())
-        + " (default inflate)",
-    )
-    default.add_argument(
-        "--shift", type=int, default=1, help="levels by which 'inflate' shifts (default 1)"
-    )
+    add_default_run_arguments(p.add_argument_group("built-in default scenario (no scenario file)"))
     p.set_defaults(func=_run)
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from stochmech import _core
+from stochmech._persist import write_atomically
 
 __all__ = ["BidLedger", "LedgerRecord", "PowerPenalty", "window_sequence"]
 
@@ -410,10 +411,7 @@ class BidLedger:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes :meth:`to_bytes` to ``path`` atomically (write then rename)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(self.to_bytes())
-        os.replace(tmp, path)
+        write_atomically(path, self.to_bytes())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, penalty: Any = None) -> BidLedger:

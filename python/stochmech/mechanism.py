@@ -15,17 +15,14 @@ type bids (and the public state omega, for games that have one).
 
 from __future__ import annotations
 
-import io
 import os
-import pickle
-import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stochmech._persist import pickle_sealed, unpickle_sealed, write_atomically
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
 
@@ -281,34 +278,16 @@ class Market:
 
         The payload is a pickle: load only files you trust, as with any pickle.
         """
-        payload = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-        body = _MARKET_MAGIC + struct.pack("<I", _MARKET_VERSION) + payload
-        return body + struct.pack("<I", zlib.crc32(body))
+        return pickle_sealed(self, _MARKET_MAGIC, _MARKET_VERSION, "market")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Market:
         """Restores a market from :meth:`to_bytes`; damage raises ``ValueError``."""
-        data = bytes(data)
-        head = len(_MARKET_MAGIC) + 4
-        if len(data) < head + 4 or not data.startswith(_MARKET_MAGIC):
-            raise ValueError("not a stochmech market file (bad magic bytes or too short)")
-        (version,) = struct.unpack("<I", data[len(_MARKET_MAGIC) : head])
-        if version != _MARKET_VERSION:
-            raise ValueError(f"market file format version {version} is not supported")
-        body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
-        if zlib.crc32(body) != crc:
-            raise ValueError("market file is corrupted or truncated (checksum mismatch)")
-        market = pickle.load(io.BytesIO(body[head:]))
-        if not isinstance(market, Market):
-            raise ValueError("market file does not hold a Market")
-        return market
+        return unpickle_sealed(data, _MARKET_MAGIC, _MARKET_VERSION, Market, "market")
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the market to ``path`` atomically."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(self.to_bytes())
-        os.replace(tmp, path)
+        write_atomically(path, self.to_bytes())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Market:

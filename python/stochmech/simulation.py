@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import copy
 import os
-import pickle
-import struct
 import sys
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._persist import pickle_sealed, unpickle_sealed, write_atomically
 from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, Opening, check_supertypes
 from stochmech.strategies import History, PlayerContext, Strategy, Truthful
@@ -379,40 +377,16 @@ class Simulation:
         A pickle inside: strategies must be picklable (a ``HistoryDependent`` policy defined as
         a module-level function is; a lambda is not). Load only files you trust.
         """
-        try:
-            payload = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, AttributeError, TypeError) as err:
-            raise ValueError(
-                f"this simulation cannot be saved: {err}. Strategies must be picklable "
-                "(define history-dependent policies as module-level functions, not lambdas)"
-            ) from None
-        body = _SIM_MAGIC + struct.pack("<I", _SIM_VERSION) + payload
-        return body + struct.pack("<I", zlib.crc32(body))
+        return pickle_sealed(self, _SIM_MAGIC, _SIM_VERSION, "simulation")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Simulation:
         """Restores a simulation from :meth:`to_bytes`; damage raises ``ValueError``."""
-        data = bytes(data)
-        head = len(_SIM_MAGIC) + 4
-        if len(data) < head + 4 or not data.startswith(_SIM_MAGIC):
-            raise ValueError("not a stochmech simulation file (bad magic bytes or too short)")
-        (version,) = struct.unpack("<I", data[len(_SIM_MAGIC) : head])
-        if version != _SIM_VERSION:
-            raise ValueError(f"simulation file format version {version} is not supported")
-        body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
-        if zlib.crc32(body) != crc:
-            raise ValueError("simulation file is corrupted or truncated (checksum mismatch)")
-        sim = pickle.loads(body[head:])
-        if not isinstance(sim, Simulation):
-            raise ValueError("simulation file does not hold a Simulation")
-        return sim
+        return unpickle_sealed(data, _SIM_MAGIC, _SIM_VERSION, Simulation, "simulation")
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the simulation to ``path`` atomically."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(self.to_bytes())
-        os.replace(tmp, path)
+        write_atomically(path, self.to_bytes())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Simulation:

@@ -74,8 +74,10 @@ def default_market(providers: int = 10, levels: int = 8) -> DemandResponseMarket
 # ---------------------------------------------------------------------------------------------
 # argument registration
 # ---------------------------------------------------------------------------------------------
-def add_default_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of the default scenario that ``stochmech run`` does not define itself."""
+def add_default_run_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The options of the built-in default scenario (``stochmech run`` without a file)."""
+    parser.add_argument("--players", type=int, default=10, help="providers n (default 10)")
+    parser.add_argument("--types", type=int, default=8, help="levels K per cost law (default 8)")
     parser.add_argument(
         "--deviation",
         choices=sorted(DEVIATIONS),
@@ -87,7 +89,6 @@ def add_default_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shift", type=int, default=1, help="levels by which 'inflate' shifts (default 1)"
     )
-    parser.add_argument("--no-plots", action="store_true", help="do not write plots")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
