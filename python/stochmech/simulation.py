@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._json import jsonable
 from stochmech._persist import pickle_sealed, unpickle_sealed, write_atomically
 from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, Opening, check_supertypes
@@ -107,7 +108,7 @@ class SimulationResult:
             "days": self.days,
             "seed": self.seed,
             "strategies": self.strategies,
-            "first_stage_outcome": _jsonable(self.opening.o1),
+            "first_stage_outcome": jsonable(self.opening.o1),
             "first_stage_payments": self.opening.first_stage_payments.tolist(),
             "average_utility": self.average_utility.tolist(),
             "average_payment": self.average_payment.tolist(),
@@ -118,14 +119,6 @@ class SimulationResult:
             "average_welfare": self.average_welfare,
             "optimal_welfare": self.optimal_welfare,
         }
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return x
 
 
 _POINTS_PER_DECADE = 24

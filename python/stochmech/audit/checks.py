@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._json import jsonable
 from stochmech.audit.bounds import _f, _mechanism_for
 from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, check_supertypes
@@ -203,20 +204,12 @@ class EfficiencyCheck:
     def to_dict(self) -> dict[str, Any]:
         return {
             "optimal_welfare": self.optimal_welfare,
-            "first_stage": _jsonable(self.first_stage),
+            "first_stage": jsonable(self.first_stage),
             "enumerated_welfare": _list(self.enumerated_welfare),
             "first_stage_ok": self.first_stage_ok,
             "average_welfare": self.average_welfare,
             "stderr": self.stderr,
         }
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return x
 
 
 def efficiency(

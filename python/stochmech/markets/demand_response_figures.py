@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._json import jsonable
 from stochmech.markets._sweeps import ExecutorLike, mean_and_se, replication_seeds, run_tasks
 from stochmech.markets.demand_response import (
     DemandResponseMarket,
@@ -249,7 +250,7 @@ class FigureData:
             "xlabel": self.xlabel,
             "ylabel": self.ylabel,
             "caption": self.caption,
-            **_jsonable(self.extras),
+            **jsonable(self.extras),
             "columns": {k: np.asarray(v).tolist() for k, v in self.columns.items()},
             "exact_curve": {k: np.asarray(v).tolist() for k, v in self.curve.items()},
         }
@@ -273,20 +274,6 @@ def _fmt(x: float) -> str:
     if float(x).is_integer() and abs(x) < 1e15:
         return str(int(x))
     return repr(float(x))
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 @dataclass(frozen=True)
