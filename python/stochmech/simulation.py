@@ -4,8 +4,8 @@
 its true supertype (and the public state omega), the strategies bid, a payment scheme settles
 the day (the DNBE mechanism by default; a posted price, pay as bid or a user-written scheme of
 :mod:`stochmech.schemes`), and the result reports what a designer needs: each player's average
-utility, payment and penalties, the planner's budget, the average welfare against the optimum W*(theta), and
-running averages to plot convergence.
+utility, payment and penalties, the planner's budget, the average welfare against the optimum
+W*(theta), and running averages to plot convergence.
 
 Randomness comes from independent streams spawned from ``seed``: one for the true types, one for
 the states, one per player's strategy. The true types and states therefore do not depend on the
