@@ -11,8 +11,8 @@ Where things live:
 * :mod:`stochmech.lqg.verification` - efficiency, welfare and Theorem 3 checks;
 * :mod:`stochmech.lqg.plots`, :mod:`stochmech.lqg.cli` - figures and ``stochmech lqg``.
 
-Sign conventions (NOTES.md): utilities are valuations minus payments; a payment is what an agent
-pays the ISO (negative: received).
+Sign conventions (``docs/modelling.md``): utilities are valuations minus payments; a payment is
+what an agent pays the ISO (negative: received).
 """
 
 from stochmech.lqg.agents import LQGAgents
