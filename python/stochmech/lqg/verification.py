@@ -60,6 +60,7 @@ __all__ = [
     "best_scaled_deviation",
     "centralized_closed_loop",
     "check_expected_welfare",
+    "deviation_gains",
     "exact_expected_utilities",
     "exact_gain",
     "initial_mean_vector",
@@ -310,6 +311,14 @@ def exact_expected_utilities(
     ...          - mech.expected_welfare()) < 1e-12)
     True
     """
+    utilities, valuations = _exact_expectations(mech, strategy, check_affine, initial_mean)
+    return utilities if transfers else valuations
+
+
+def _exact_expectations(
+    mech: LayeredVCG, strategy: Strategy | None, check_affine: bool, initial_mean: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sigma-point expectations of the utilities and of the valuations, from the same runs."""
     horizon, n = mech.horizon, mech.agents.n
     mu = np.zeros((horizon, n))
     mu[0] = initial_mean_vector(mech, initial_mean)
@@ -323,7 +332,7 @@ def exact_expected_utilities(
         dirs = rng.standard_normal((2, horizon * n)) * sd
         extra = np.concatenate([dirs, -dirs, 2 * dirs, -2 * dirs])
     total = 1 + 2 * d + len(extra)
-    vals = np.empty((total, n))
+    both = np.empty((2, total, n))
     chunk = _chunk_size(mech, total)
     for start in range(0, total, chunk):
         rows = np.arange(start, min(total, start + chunk))
@@ -336,7 +345,11 @@ def exact_expected_utilities(
         more = k >= 2 * d
         pts[more] += extra[k[more] - 2 * d]
         out = mech.utilities_batch(pts.reshape(-1, horizon, n), strategy)
-        vals[rows] = out.utilities if transfers else out.valuations
+        both[0, rows], both[1, rows] = out.utilities, out.valuations
+    return _sigma_rule(both[0], d, check_affine), _sigma_rule(both[1], d, check_affine)
+
+
+def _sigma_rule(vals: np.ndarray, d: int, check_affine: bool) -> np.ndarray:
     f0 = vals[0]
     plus, minus = vals[1 : 1 + d], vals[1 + d : 1 + 2 * d]
     if check_affine:
@@ -501,6 +514,71 @@ def monte_carlo_gain(
     )
 
 
+def deviation_gains(
+    mech: LayeredVCG,
+    agent: int,
+    strategy: Strategy,
+    baseline: Strategy | None = None,
+    *,
+    n_samples: int = 4000,
+    seed: int = 0,
+    exact: bool = True,
+    label: str | None = None,
+    initial_mean: Any = None,
+) -> tuple[DeviationEstimate, DeviationEstimate]:
+    """:func:`monte_carlo_gain` with and without transfers, from the same runs.
+
+    Returns the same two estimates as two calls of :func:`monte_carlo_gain` (same seed, so the
+    same draws), at the cost of one.
+
+    Examples
+    --------
+    >>> from stochmech.lqg import LQGAgents, LayeredVCG
+    >>> agents = LQGAgents([0.9, 1.0], [1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0], [0.5, 0.5],
+    ...                    [1.0, 1.0])
+    >>> with_t, without = deviation_gains(LayeredVCG(agents, 4), 0, ScaledDeviation(0, factor=2.0),
+    ...                                   n_samples=500)
+    >>> with_t.transfers, without.transfers
+    (True, False)
+    """
+    agent = check_int("agent", agent, minimum=0)
+    if agent >= mech.agents.n:
+        raise ValueError(f"agent must be < {mech.agents.n}, got {agent}")
+    n_samples = check_int("n_samples", n_samples, minimum=2)
+    mean = initial_mean_vector(mech, initial_mean)
+    rng = np.random.default_rng(seed)
+    diffs = np.empty((2, n_samples))
+    chunk = _chunk_size(mech, n_samples)
+    for start in range(0, n_samples, chunk):
+        size = min(chunk, n_samples - start)
+        xi = mech.agents.sample_layer_inputs(mech.horizon, rng, size=size)
+        xi[:, 0] += mean
+        dev = mech.utilities_batch(xi, strategy)
+        base = mech.utilities_batch(xi, baseline)
+        diffs[0, start : start + size] = dev.utilities[:, agent] - base.utilities[:, agent]
+        diffs[1, start : start + size] = dev.valuations[:, agent] - base.valuations[:, agent]
+    exact_values: list[float | None] = [None, None]
+    if exact and _is_affine(strategy) and _is_affine(baseline):
+        dev_u, dev_v = _exact_expectations(mech, strategy, True, mean)
+        base_u, base_v = _exact_expectations(mech, baseline, True, mean)
+        exact_values = [float(dev_u[agent] - base_u[agent]), float(dev_v[agent] - base_v[agent])]
+    name = label if label is not None else str(getattr(strategy, "label", repr(strategy)))
+    out = []
+    for k, transfers in enumerate((True, False)):
+        out.append(
+            DeviationEstimate(
+                label=name,
+                agent=agent,
+                transfers=transfers,
+                mean_gain=float(diffs[k].mean()),
+                std_error=float(diffs[k].std(ddof=1) / np.sqrt(n_samples)),
+                n_samples=n_samples,
+                exact_gain=exact_values[k],
+            )
+        )
+    return out[0], out[1]
+
+
 def best_scaled_deviation(
     mech: LayeredVCG, agent: int, *, transfers: bool = False
 ) -> ScaledDeviation:
@@ -533,14 +611,7 @@ def theorem3_table(
         devs = [*standard_deviations(agent, mech.horizon), best_scaled_deviation(mech, agent)]
     else:
         devs = list(deviations)
-    rows = []
-    for dev in devs:
-        with_t = monte_carlo_gain(mech, agent, dev, n_samples=n_samples, seed=seed)
-        without = monte_carlo_gain(
-            mech, agent, dev, n_samples=n_samples, seed=seed, transfers=False
-        )
-        rows.append((with_t, without))
-    return rows
+    return [deviation_gains(mech, agent, dev, n_samples=n_samples, seed=seed) for dev in devs]
 
 
 # ---------------------------------------------------------------------------------- efficiency
