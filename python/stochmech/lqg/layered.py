@@ -1,13 +1,13 @@
 """The layered dynamic stochastic VCG mechanism for LQG agents (second paper, Section IV).
 
-Notation as in ``docs/modelling.md`` (the strategic LQG section). Layer ``s`` starts from
-``X(s, s) = W(s-1)`` (``X(0, 0) = x(0)``); at time ``s`` the agents bid ``X_hat(s, s)`` and
-the ISO plans ``U(s, t)``, ``t >= s``, for the noise-free system from ``X_hat(s, s)`` by
-maximizing ``L_s`` (LQG eq. 5) under balance ``1' U(s, t) = 0``. Earlier layers' plans are
-optimal, so the cross terms of ``L_s`` do not move its optimizer: the plan is the constrained LQ
-plan ``U(s, t) = K_t X_hat(s, t)`` with the Riccati gains of :mod:`stochmech.lqg.riccati`,
-computed once per (agents, horizon). The applied control is ``U(t) = sum_{s <= t} U(s, t) =
-K_t X_hat(t)`` where ``X_hat(t) = sum_{s <= t} X_hat(s, t)`` is the
+Notation (docs/modelling.md, "Strategic LQG: the layered VCG mechanism").
+Layer ``s`` starts from ``X(s, s) = W(s-1)`` (``X(0, 0) = x(0)``);
+at time ``s`` the agents bid ``X_hat(s, s)`` and the ISO plans ``U(s, t)``, ``t >= s``, for the
+noise-free system from ``X_hat(s, s)`` by maximizing ``L_s`` (LQG eq. 5) under balance
+``1' U(s, t) = 0``. Earlier layers' plans are optimal, so the cross terms of ``L_s`` do not move
+its optimizer: the plan is the constrained LQ plan ``U(s, t) = K_t X_hat(s, t)`` with the Riccati
+gains of :mod:`stochmech.lqg.riccati`, computed once per (agents, horizon). The applied control is
+``U(t) = sum_{s <= t} U(s, t) = K_t X_hat(t)`` where ``X_hat(t) = sum_{s <= t} X_hat(s, t)`` is the
 state the ISO believes in. The payment collected from agent ``i`` at time ``s`` is, literally::
 
     p_i(s) = h_i(X_hat_-i(s, s)) - sum_{j != i} l_j(s),
