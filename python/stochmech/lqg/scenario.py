@@ -615,3 +615,56 @@ def verify_scenario(
         individual_rationality=individual_rationality(mech, scenario.initial_mean),
         expected_budget=expected_budget(mech, scenario.initial_mean),
     )
+
+
+# ---------------------------------------------------------------------------------- commands
+def ir_budget_json(mech: LayeredVCG, names: tuple[str, ...]) -> dict[str, Any]:
+    """JSON of the expected IR and budget of a mechanism (truthful bids, zero initial mean)."""
+    return {
+        "individual_rationality": _ir_json(individual_rationality(mech), names),
+        "budget": {"expected": _budget_json(expected_budget(mech))},
+    }
+
+
+def mechanism_ir_budget_lines(mech: LayeredVCG, names: tuple[str, ...]) -> list[str]:
+    """:func:`ir_budget_lines` of a mechanism (truthful bids, zero initial mean)."""
+    return ir_budget_lines(individual_rationality(mech), expected_budget(mech), names)
+
+
+def scenario_command(command: str, args: Any) -> int:
+    """``stochmech lqg run|verify SCENARIO.toml``: ``args`` carries the command-line flags.
+
+    ``--horizon``, ``--seed``, ``--pivot`` (and ``--samples`` for verify) override the file.
+    """
+    import json
+
+    try:
+        scenario = load_lqg_scenario(args.scenario)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    for flag, minimum in (("horizon", 1), ("seed", 0), ("samples", 2)):
+        value = getattr(args, flag, None)
+        if value is not None and value < minimum:
+            raise SystemExit(f"error: --{flag} must be >= {minimum}, got {value}")
+    if command == "run":
+        result = run_scenario(scenario, horizon=args.horizon, seed=args.seed, pivot=args.pivot)
+        plots: list[str] = []
+        if not args.no_plots:
+            from stochmech.lqg.plots import plot_run  # matplotlib only when plotting
+
+            plots = [str(p) for p in plot_run(result.run, scenario.names, args.out)]
+        if args.json:
+            print(json.dumps({**result.to_json(), "plots": plots}, indent=2))
+        else:
+            print(result.text())
+            if plots:
+                print("plots: " + ", ".join(plots))
+        return 0
+    check = verify_scenario(
+        scenario, horizon=args.horizon, samples=args.samples, seed=args.seed, pivot=args.pivot
+    )
+    if args.json:
+        print(json.dumps(check.to_json(), indent=2))
+    else:
+        print(check.text())
+    return 0 if check.passed else 1
