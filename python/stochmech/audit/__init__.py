@@ -81,6 +81,7 @@ from stochmech.audit.checks import (
     individual_rationality,
     planner_budget,
 )
+from stochmech.audit.risk import TruthfulRisk, flag_probabilities, truthful_risk
 from stochmech.audit.run import (
     AuditReport,
     Deviation,
@@ -102,6 +103,7 @@ __all__ = [
     "LieSearch",
     "ParticipationCheck",
     "StationaryDeviation",
+    "TruthfulRisk",
     "WindowExploit",
     "audit",
     "batch_means",
@@ -112,6 +114,7 @@ __all__ = [
     "comonotone_collusion",
     "default_deviations",
     "efficiency",
+    "flag_probabilities",
     "individual_rationality",
     "planner_budget",
     "profile_payoffs",
@@ -119,6 +122,7 @@ __all__ = [
     "simplex_grid",
     "stationary_gain",
     "stationary_kernel",
+    "truthful_risk",
     "window_deviation_bound",
     "window_radius",
     "yesterdays_type",
