@@ -406,6 +406,7 @@ def test_bad_input_names_the_value() -> None:
         "stochmech.audit.checks",
         "stochmech.audit.run",
         "stochmech.audit.risk",
+        "stochmech.audit.calibrate",
     ],
 )
 def test_docstring_examples(name: str) -> None:
