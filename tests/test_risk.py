@@ -68,16 +68,19 @@ def test_binary_tails_are_exact(p, gamma):
 
 @settings(max_examples=max(3, settings.default.max_examples // 4))
 @given(
-    raw=st.lists(st.floats(0.05, 1.0), min_size=3, max_size=3),
+    raw=st.lists(st.floats(0.05, 1.0), min_size=3, max_size=4),
     gamma=st.sampled_from([0.5, 1.0]),
 )
-def test_three_types_bracket_the_exact_probability(raw, gamma):
+def test_three_or_four_types_exact_and_bracketed(raw, gamma):
     theta = np.array(raw) / sum(raw)
-    days = np.array([1, 2, 3, 5, 8, 13, 21, 30])
-    upper, lower, exact = flag_probabilities(theta, days, gamma=gamma)
-    assert not exact
+    days = np.array([1, 2, 3, 5, 8, 13, 21]) if theta.size == 4 else np.arange(1, 31)
+    exact_p, exact_lo, exact = flag_probabilities(theta, days, gamma=gamma)
+    upper, lower, bounded = flag_probabilities(theta, days, gamma=gamma, exact_days=0)
+    assert exact and not bounded
+    np.testing.assert_array_equal(exact_p, exact_lo)
     for j, day in enumerate(days):
         ref = brute_flag_probability(theta, int(day), gamma)
+        assert exact_p[j] == pytest.approx(ref, rel=1e-9, abs=1e-15)
         assert lower[j] <= ref * (1 + 1e-9) + 1e-15
         assert ref <= upper[j] * (1 + 1e-9) + 1e-15
 
@@ -133,10 +136,12 @@ def test_three_type_bounds_bracket_simulation():
     hits = np.zeros(days)
     for _ in range(paths):
         hits += BidLedger(theta).record(sample_truthful_bids(theta, days, rng)).flags[:, 0]
-    up, lo, _ = flag_probabilities(theta[0], np.arange(1, days + 1))
+    up, lo, _ = flag_probabilities(theta[0], np.arange(1, days + 1), exact_days=0)
+    exact, _, _ = flag_probabilities(theta[0], np.arange(1, days + 1))
     total = hits.sum() / paths
     se = math.sqrt(total / paths) * 2
     assert lo.sum() - 5 * se <= total <= up.sum() + 5 * se
+    assert abs(total - exact.sum()) <= 5 * se
 
 
 def test_joint_excess_is_added_for_several_players():
@@ -196,6 +201,7 @@ def test_higher_gamma_lowers_the_risk_and_it_vanishes_when_exponent_below_one_pl
         ({"gamma": float("inf")}, "gamma"),
         ({"penalty": 3}, "penalty"),
         ({"paths": 1}, "paths"),
+        ({"exact_days": -1}, "exact_days"),
     ],
 )
 def test_bad_input(kwargs, match):
