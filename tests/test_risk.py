@@ -108,7 +108,7 @@ def test_expected_penalty_matches_brute_force_sum():
     jp = np.arange(1, 1_001, dtype=float) ** 1.5
     assert risk.expected_penalty == pytest.approx(float(jp @ ref), rel=1e-9)
     assert risk.expected_flags == pytest.approx(float(ref.sum()), rel=1e-9)
-    # the figures quoted in docs/truthful-risk.md
+    # the figures quoted in docs/modelling.md (a truthful participant's risk)
     assert round(risk.expected_penalty_per_day, 4) == 0.0795
     assert round(truthful_risk([theta], 0, 10_000).expected_penalty_per_day, 4) == 0.0742
 
