@@ -19,7 +19,14 @@ import numpy as np
 from stochmech.scenario import Scenario, load_scenario
 from stochmech.simulation import SimulationResult
 
-__all__ = ["audit_command", "format_run", "run_command", "run_summary", "truthful_utilities"]
+__all__ = [
+    "audit_command",
+    "format_run",
+    "run_command",
+    "run_summary",
+    "truthful_risks",
+    "truthful_utilities",
+]
 
 
 def truthful_utilities(scenario: Scenario, supertype_bids: np.ndarray) -> np.ndarray:
@@ -49,9 +56,56 @@ def truthful_utilities(scenario: Scenario, supertype_bids: np.ndarray) -> np.nda
     return out
 
 
+def truthful_risks(
+    scenario: Scenario, supertype_bids: np.ndarray, days: int
+) -> list[dict[str, Any]]:
+    """Each player's truthful risk over ``days`` days at a declaration (one row per player;
+    the reports pass the true supertypes, i.e. truthful bidding): the expected penalty
+    a truthful bidder pays through the frequency test (:func:`stochmech.audit.truthful_risk`,
+    exact with two types, exact up to day 500 and an upper bound after with more), and a bound
+    on P(any flag after day 100). Zero when the scenario's penalties are off."""
+    from stochmech.audit.risk import truthful_risk
+
+    m = scenario.mechanism
+    cache: dict[bytes, dict[str, Any]] = {}
+    out = []
+    for row in np.asarray(supertype_bids, dtype=float):
+        key = row.tobytes()
+        if key not in cache:
+            if not m.penalize:
+                cache[key] = {
+                    "expected_penalty": 0.0,
+                    "expected_penalty_per_day": 0.0,
+                    "exact": True,
+                    "any_flag_after_100": 0.0,
+                }
+            else:
+                risk = truthful_risk(
+                    row[None, :], 0, int(days), gamma=m.gamma, penalty=m.penalty, joint=False
+                )
+                cache[key] = {
+                    "expected_penalty": risk.expected_penalty,
+                    "expected_penalty_per_day": risk.expected_penalty_per_day,
+                    "exact": risk.exact,
+                    "any_flag_after_100": risk.any_flag_after(min(100, int(days))),
+                }
+        out.append(dict(cache[key]))
+    return out
+
+
+def _coverage(scenario: Scenario, supertype_bids: np.ndarray, days: int) -> str:
+    from stochmech.audit.coalitions import coverage_warning
+
+    n, k = np.shape(supertype_bids)
+    return coverage_warning(
+        n, k, int(days), supertypes=supertype_bids, gamma=scenario.mechanism.gamma
+    )
+
+
 def run_summary(scenario: Scenario, result: SimulationResult) -> dict[str, Any]:
     """The JSON-ready report of a run."""
     truthful = truthful_utilities(scenario, result.supertype_bids)
+    risks = truthful_risks(scenario, scenario.true_supertypes, result.days)
     m = scenario.mechanism
     return {
         "scenario": scenario.name,
@@ -74,6 +128,7 @@ def run_summary(scenario: Scenario, result: SimulationResult) -> dict[str, Any]:
                 "declared": result.supertype_bids[i].tolist(),
                 "average_utility": float(result.average_utility[i]),
                 "truthful_utility": float(truthful[i]),
+                "truthful_risk": risks[i],
                 "average_payment": float(result.average_payment[i]),
                 "average_penalty": float(result.average_penalty[i]),
                 "penalty_days": int(result.penalty_days[i]),
@@ -85,6 +140,7 @@ def run_summary(scenario: Scenario, result: SimulationResult) -> dict[str, Any]:
         "planner_budget_per_day": result.budget,
         "average_welfare": result.average_welfare,
         "optimal_welfare": result.optimal_welfare,
+        "coverage": _coverage(scenario, result.supertype_bids, result.days),
     }
 
 
@@ -102,22 +158,29 @@ def format_run(summary: dict[str, Any]) -> str:
         f"{summary['first_stage_outcome']}",
         "",
         f"{'player':<16} {'strategy':<44} {'utility/day':>12} {'if truthful':>12} "
-        f"{'paid/day':>11} {'pen. days':>9} {'last pen.':>9}",
+        f"{'risk/day':>10} {'paid/day':>11} {'pen. days':>9} {'last pen.':>9}",
     ]
     for p in summary["players"]:
+        risk = p["truthful_risk"]
+        mark = "" if risk["exact"] else "<"
         lines.append(
             f"{p['name'][:16]:<16} {p['strategy'][:44]:<44} {p['average_utility']:>12.5g} "
-            f"{p['truthful_utility']:>12.5g} {p['average_payment']:>11.5g} "
-            f"{p['penalty_days']:>9} {p['last_penalty_day']:>9}"
+            f"{p['truthful_utility']:>12.5g} "
+            f"{mark + format(risk['expected_penalty_per_day'], '.3g'):>10} "
+            f"{p['average_payment']:>11.5g} {p['penalty_days']:>9} {p['last_penalty_day']:>9}"
         )
     gap = summary["optimal_welfare"] - summary["average_welfare"]
     lines += [
         "",
         "'if truthful': the long-run utility of bidding truthfully against the others' "
         "declarations (W*(theta_i, theta_hat_-i) - W*(theta_hat_-i)).",
+        "'risk/day': the expected penalty per day the player would pay bidding truthfully "
+        f"over {summary['days']} days through the frequency test (exact; '<' an upper bound).",
         f"planner's budget: {summary['planner_budget_per_day']:+.6g} per day (payments received)",
         f"average welfare: {summary['average_welfare']:.6g}; W*(theta) = "
         f"{summary['optimal_welfare']:.6g} (gap {gap:+.3g})",
+        "",
+        summary["coverage"],
     ]
     return "\n".join(lines)
 
@@ -199,12 +262,17 @@ def audit_command(args: argparse.Namespace) -> int:
         for r in reports:
             plots += [str(p) for p in plot_audit(r, out, prefix=f"player{r.player}_")]
     passed = all(r.passed for r in reports)
+    declared = scenario.true_supertypes
+    horizon = args.days if args.days is not None else scenario.days
+    risks = truthful_risks(scenario, declared, horizon)
+    coverage = _coverage(scenario, declared, horizon)
     if args.json:
         data = {
             "scenario": scenario.name,
             "source": scenario.source,
             "passed": passed,
-            "audits": [r.to_dict() for r in reports],
+            "audits": [{**r.to_dict(), "truthful_risk": risks[r.player]} for r in reports],
+            "coverage": coverage,
             "plots": plots,
         }
         print(json.dumps(data, indent=2, allow_nan=False))
@@ -214,6 +282,16 @@ def audit_command(args: argparse.Namespace) -> int:
         for r in reports:
             print()
             print(str(r))
+            risk = risks[r.player]
+            bound = "" if risk["exact"] else " (upper bound)"
+            print(
+                f"Truthful risk of player {r.player} (bidding truthfully): expected penalty "
+                f"{risk['expected_penalty']:.4g} over {horizon} days "
+                f"({risk['expected_penalty_per_day']:.3g} per day{bound}); "
+                f"P(any flag after day 100) <= {risk['any_flag_after_100']:.3g}."
+            )
+        print()
+        print(coverage)
         print()
         print(
             f"Overall: {'PASS' if passed else 'FAIL'} ({len(reports)} player"

@@ -203,6 +203,15 @@ def run_default(args: argparse.Namespace) -> int:
     social = -run.average_welfare
     reserve_cost = float(run.average_valuation.sum()) - run.average_welfare
     groups = float(levels) ** (n - 1)
+    from stochmech.audit.coalitions import coverage_warning
+    from stochmech.audit.risk import truthful_risk
+
+    risk_cache: dict[bytes, float] = {}
+    for row in theta:
+        if row.tobytes() not in risk_cache:
+            risk_cache[row.tobytes()] = truthful_risk(
+                row[None, :], 0, days, gamma=mechanism.gamma, penalty=mechanism.penalty, joint=False
+            ).expected_penalty_per_day
     report: dict[str, Any] = {
         "scenario": {
             "description": DEFAULT_SCENARIO_HELP,
@@ -234,6 +243,7 @@ def run_default(args: argparse.Namespace) -> int:
                 "payment_received_exact_truthful": float(exact.payment_received[i]),
                 "utility": float(run.average_utility[i]),
                 "utility_exact_truthful": float(exact.utility[i]),
+                "truthful_risk_per_day": risk_cache[theta[i].tobytes()],
                 "penalty_per_day": float(run.average_penalty[i]),
                 "penalty_days": int(run.penalty_days[i]),
                 "last_penalty_day": int(run.last_penalty_day[i]),
@@ -259,6 +269,7 @@ def run_default(args: argparse.Namespace) -> int:
         "ledger": {
             "joint_test_groups": groups,
             "joint_test_has_power": groups <= days,
+            "coverage": coverage_warning(n, levels, days, supertypes=theta, gamma=mechanism.gamma),
         },
     }
     if getattr(args, "no_plots", False):
@@ -297,13 +308,14 @@ def _format_report(r: dict[str, Any]) -> str:
         "",
         "Providers (per-day averages; payments are RECEIVED; exact = long-run value if truthful)",
         f"  {'#':>3}  {'strategy':<{width}}{'payment':>12}{'exact':>11}{'utility':>12}{'exact':>11}"
-        f"{'penalty days':>14}{'last':>8}",
+        f"{'risk/day':>11}{'penalty days':>14}{'last':>8}",
     ]
     for p in r["providers"]:
         lines.append(
             f"  {p['provider']:>3}  {p['strategy']:<{width}}{p['payment_received']:>12.3e}"
             f"{p['payment_received_exact_truthful']:>11.3e}{p['utility']:>12.3e}"
-            f"{p['utility_exact_truthful']:>11.3e}{p['penalty_days']:>14,}"
+            f"{p['utility_exact_truthful']:>11.3e}{p['truthful_risk_per_day']:>11.3e}"
+            f"{p['penalty_days']:>14,}"
             f"{p['last_penalty_day']:>8}"
         )
     lines += [
@@ -335,6 +347,12 @@ def _format_report(r: dict[str, Any]) -> str:
             " profile groups, far more than the days simulated; almost every group is seen about "
             "once, so only the frequency test has power at this horizon.",
         ]
+    lines += [
+        "",
+        "risk/day: expected penalty per day a truthful provider pays over the run's days "
+        "(frequency test; an upper bound past day 500 with more than two levels).",
+        r["ledger"]["coverage"],
+    ]
     if r["files"]:
         lines += ["", "Files: " + ", ".join(r["files"])]
     lines.append(f"({r['seconds']:.1f} s)")
