@@ -54,7 +54,7 @@ def test_run_text_report(tmp_path, capsys):
     text = capsys.readouterr().out
     for phrase in ("Social cost per day", "optimum (exact)", "best posted price",
                    "planner's budget", "pen. days", "inflate by 1 type",
-                   "only the frequency test has power"):  # fmt: skip
+                   "the joint test has no power"):  # fmt: skip
         assert phrase in text, phrase
     assert text.count("truthful ") >= 9
 
