@@ -34,6 +34,8 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "jupyter_execute"]
 templates_path = ["_templates"]
+# index.md takes any further top-level page by a glob, which may match nothing
+suppress_warnings = ["toc.empty_glob"]
 
 # ------------------------------------------------------------------------------ API reference
 # Each public name is documented once, under the first module of this list that exports it: the
@@ -51,9 +53,12 @@ API_MODULES = [
     "stochmech.plots",
     "stochmech.ledger",
     "stochmech.supertype",
+    "stochmech.schemes",
     "stochmech.markets.demand_response",
     "stochmech.markets.demand_response.figures",
     "stochmech.markets.demand_response.incentives",
+    "stochmech.lqg.scenario",
+    "stochmech.lqg.rationality",
     "stochmech.lqg.verification",
     "stochmech.lqg.examples",
     "stochmech.lqg.plots",
