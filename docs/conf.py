@@ -34,8 +34,6 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "jupyter_execute"]
 templates_path = ["_templates"]
-# index.md takes any further top-level page by a glob, which may match nothing
-suppress_warnings = ["toc.empty_glob"]
 
 # ------------------------------------------------------------------------------ API reference
 # Each public name is documented once, under the first module of this list that exports it: the
