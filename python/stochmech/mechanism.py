@@ -16,20 +16,18 @@ type bids (and the public state omega, for games that have one).
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stochmech._persist import pickle_sealed, unpickle_sealed, write_atomically
+from stochmech import _state
+from stochmech._persist import read_file, write_atomically
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
 
 __all__ = ["Clearing", "DNBEMechanism", "Market", "Opening"]
-
-_MARKET_MAGIC = b"STOCHMECH-MARKET\n"
-_MARKET_VERSION = 1
 
 
 def check_supertypes(game: TwoStageGame, supertypes: Any) -> np.ndarray:
@@ -233,6 +231,7 @@ class Market:
         self.ledger = BidLedger(
             self.supertype_bids, gamma=mechanism.gamma, penalty=mechanism.penalty
         )
+        self._lock = threading.RLock()
 
     @property
     def game(self) -> TwoStageGame:
@@ -241,7 +240,8 @@ class Market:
     @property
     def day(self) -> int:
         """Days cleared so far."""
-        return self.ledger.day
+        with self._lock:
+            return self.ledger.day
 
     @property
     def o1(self) -> Any:
@@ -252,8 +252,12 @@ class Market:
 
         ``states`` is the public exogenous state of each day, for games that have one. The
         batch is validated in full first: on a bad bid (the error names the player, the day
-        and the value) nothing changes.
+        and the value) nothing changes. Calls from several threads are serialized.
         """
+        with self._lock:
+            return self._clear(type_bids, states, detail)
+
+    def _clear(self, type_bids: Any, states: Any, detail: bool) -> Clearing:
         ledger = self.ledger
         bids = ledger._as_bids(type_bids)
         ledger.check(bids)
@@ -274,25 +278,51 @@ class Market:
 
     # ----- persistence -----
     def to_bytes(self) -> bytes:
-        """The running market (mechanism, game, bids, ledger) as checksummed bytes.
+        """The running market (game, mechanism, bids, opening, ledger) as bytes.
 
-        The payload is a pickle: load only files you trust, as with any pickle.
+        The format (``docs/file-format.md``) is data only: loading never runs code. A game of
+        a user-defined class or a penalty callable is recorded by its description and must be
+        given again to :meth:`from_bytes`.
         """
-        return pickle_sealed(self, _MARKET_MAGIC, _MARKET_VERSION, "market")
+        with self._lock:
+            return _state.market_to_bytes(self)[0]
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Market:
-        """Restores a market from :meth:`to_bytes`; damage raises ``ValueError``."""
-        return unpickle_sealed(data, _MARKET_MAGIC, _MARKET_VERSION, Market, "market")
+    def from_bytes(cls, data: bytes, *, game: Any = None, penalty: Any = None) -> Market:
+        """Restores a market from :meth:`to_bytes`.
+
+        Parameters
+        ----------
+        data : bytes
+        game : TwoStageGame, optional
+            Required when the market was saved with a game of a user-defined class (the file
+            cannot store code), and otherwise refused.
+        penalty : callable, optional
+            The same for a user-defined penalty schedule.
+
+        Raises
+        ------
+        ValueError
+            For a damaged, truncated, foreign or older file, or fields that are inconsistent
+            with each other (e.g. a ledger that does not match the supertype bids); the
+            message names the problem. Nothing in the file is executed.
+        """
+        return _state.market_from_bytes(data, _state.check_supplied(game, penalty, None))
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Writes the market to ``path`` atomically."""
+        """Writes the market to ``path`` atomically and durably (see ``docs/file-format.md``)."""
         write_atomically(path, self.to_bytes())
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Market:
-        """Reads a market written by :meth:`save`."""
-        return cls.from_bytes(Path(path).read_bytes())
+    def load(cls, path: str | os.PathLike[str], *, game: Any = None, penalty: Any = None) -> Market:
+        """Reads a market written by :meth:`save` (see :meth:`from_bytes`)."""
+        return cls.from_bytes(read_file(path, "market"), game=game, penalty=penalty)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # in-process copies go through the same safe bytes, handing unstorable objects along
+        with self._lock:
+            data, supplied = _state.market_to_bytes(self)
+        return (_state._market_from_pickle, (data, supplied))
 
     def __repr__(self) -> str:
         return f"Market(day={self.day}, o1={self.o1!r}, game={self.game!r})"

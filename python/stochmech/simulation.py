@@ -17,23 +17,21 @@ from __future__ import annotations
 import copy
 import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stochmech import _state
 from stochmech._json import jsonable
-from stochmech._persist import pickle_sealed, unpickle_sealed, write_atomically
+from stochmech._persist import read_file, write_atomically
 from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, Opening, check_supertypes
 from stochmech.strategies import History, PlayerContext, Strategy, Truthful
 
 __all__ = ["Simulation", "SimulationResult", "simulate"]
-
-_SIM_MAGIC = b"STOCHMECH-SIMULATION\n"
-_SIM_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -241,12 +239,61 @@ class Simulation:
             "budget": [],
             "penalty": [],
         }
+        self._lock = threading.RLock()
 
     def run(self, days: int, *, progress: bool | None = None) -> Simulation:
         """Plays ``days`` more days; returns ``self``.
 
         ``progress`` shows a progress bar (by default for at least 10^6 days on a terminal).
+        Calls from several threads are serialized. A run that raises (a strategy's error,
+        ``KeyboardInterrupt``) leaves the simulation as it was before the call.
         """
+        with self._lock:
+            snapshot = self._snapshot()
+            try:
+                return self._run(days, progress)
+            except BaseException:
+                self._restore(snapshot)
+                raise
+
+    def _snapshot(self) -> dict[str, Any]:
+        """What a run changes, to undo a run that fails (lists are only appended to)."""
+        return {
+            "ledger": self.market.ledger.copy(),
+            "rngs": [
+                g.bit_generator.state for g in (self._type_rng, self._state_rng, *self._player_rngs)
+            ],
+            "strategies": copy.deepcopy(self.strategies),
+            "histories": [
+                (len(h.own_types), len(h.own_bids), len(h.outcomes), len(h.states))
+                for h in self._histories
+            ],
+            "scalars": (self.day, dict(self._sums), self._welfare, self._budget),
+            "arrays": (self._penalty_days, self._last_penalty),
+            "daily": {key: len(value) for key, value in self._daily.items()},
+            "paths": {key: len(value) for key, value in self._paths.items()},
+        }
+
+    def _restore(self, snap: dict[str, Any]) -> None:
+        self.market.ledger = snap["ledger"]
+        for g, state in zip(
+            (self._type_rng, self._state_rng, *self._player_rngs), snap["rngs"], strict=True
+        ):
+            g.bit_generator.state = state
+        self.strategies = snap["strategies"]
+        for h, lengths in zip(self._histories, snap["histories"], strict=True):
+            for name, length in zip(
+                ("own_types", "own_bids", "outcomes", "states"), lengths, strict=True
+            ):
+                del getattr(h, name)[length:]
+        self.day, self._sums, self._welfare, self._budget = snap["scalars"]
+        self._penalty_days, self._last_penalty = snap["arrays"]
+        for key, length in snap["daily"].items():
+            del self._daily[key][length:]
+        for key, length in snap["paths"].items():
+            del self._paths[key][length:]
+
+    def _run(self, days: int, progress: bool | None) -> Simulation:
         days = int(days)
         if days < 1:
             raise ValueError(f"days must be >= 1, got {days}")
@@ -324,6 +371,10 @@ class Simulation:
 
     def result(self) -> SimulationResult:
         """The figures of the days played so far."""
+        with self._lock:
+            return self._result()
+
+    def _result(self) -> SimulationResult:
         if self.day == 0:
             raise ValueError("no day has been played yet: call run(days) first")
         days = self.day
@@ -365,26 +416,70 @@ class Simulation:
 
     # ----- persistence -----
     def to_bytes(self) -> bytes:
-        """The whole simulation (market, strategies, random streams, sums) as checksummed bytes.
+        """The whole simulation (market, strategies, random streams, sums) as bytes.
 
-        A pickle inside: strategies must be picklable (a ``HistoryDependent`` policy defined as
-        a module-level function is; a lambda is not). Load only files you trust.
+        The format (``docs/file-format.md``) is data only: loading never runs code. Built-in
+        strategies are stored with their parameters and state; a strategy of a user-defined
+        class (e.g. :class:`~stochmech.strategies.HistoryDependent`, whose policy is code),
+        a user-defined game or penalty schedule is recorded by its description and must be
+        given again to :meth:`from_bytes`.
         """
-        return pickle_sealed(self, _SIM_MAGIC, _SIM_VERSION, "simulation")
+        with self._lock:
+            return _state.simulation_to_bytes(self)[0]
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Simulation:
-        """Restores a simulation from :meth:`to_bytes`; damage raises ``ValueError``."""
-        return unpickle_sealed(data, _SIM_MAGIC, _SIM_VERSION, Simulation, "simulation")
+    def from_bytes(
+        cls,
+        data: bytes,
+        *,
+        game: Any = None,
+        penalty: Any = None,
+        strategies: Mapping[int, Strategy] | None = None,
+    ) -> Simulation:
+        """Restores a simulation from :meth:`to_bytes`.
+
+        Parameters
+        ----------
+        data : bytes
+        game, penalty : optional
+            Required when the simulation was saved with a user-defined game or penalty
+            schedule (see :meth:`Market.from_bytes <stochmech.mechanism.Market.from_bytes>`).
+        strategies : mapping {player: Strategy}, optional
+            The strategies of user-defined classes, by player, as they were built (they are
+            copied and prepared again; they must declare the saved supertype bid). Each is
+            required for a player who played one, and refused for the others.
+
+        Raises
+        ------
+        ValueError
+            For a damaged, truncated, foreign or older file, or inconsistent fields; the
+            message names the problem. Nothing in the file is executed.
+        """
+        supplied = _state.check_supplied(game, penalty, strategies)
+        return _state.simulation_from_bytes(data, supplied)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Writes the simulation to ``path`` atomically."""
+        """Writes the simulation to ``path`` atomically and durably."""
         write_atomically(path, self.to_bytes())
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Simulation:
-        """Reads a simulation written by :meth:`save`."""
-        return cls.from_bytes(Path(path).read_bytes())
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        game: Any = None,
+        penalty: Any = None,
+        strategies: Mapping[int, Strategy] | None = None,
+    ) -> Simulation:
+        """Reads a simulation written by :meth:`save` (see :meth:`from_bytes`)."""
+        data = read_file(path, "simulation")
+        return cls.from_bytes(data, game=game, penalty=penalty, strategies=strategies)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # in-process copies go through the same safe bytes, handing unstorable objects along
+        with self._lock:
+            data, supplied = _state.simulation_to_bytes(self)
+        return (_state._simulation_from_pickle, (data, supplied))
 
 
 def simulate(
