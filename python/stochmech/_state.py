@@ -411,7 +411,7 @@ def _put_rng(rng: np.random.Generator, what: str) -> dict[str, Any]:
 
 def _get_rng(r: _Reader, state: Any, where: str) -> np.random.Generator:
     state = r.obj(state, where, {"state", "inc", "has_uint32", "uinteger"})
-    full = {
+    full: Any = {
         "bit_generator": "PCG64",
         "state": {
             "state": r.int_(state["state"], f"{where} state", 0, (1 << 128) - 1),
@@ -706,7 +706,7 @@ def _get_simulation(r: _Reader, state: Any, supplied: Mapping[str, Any], fresh: 
     sim = Simulation.__new__(Simulation)
     sim.game = game
     sim.theta = theta
-    sim.seed = r.int_(state["seed"], "seed", 0, _INT64[1] * 2 + 1)
+    sim.seed = r.int_(state["seed"], "seed", 0, 1 << 256)
     sim.chunk = r.int_(state["chunk"], "chunk", 1, 1 << 40)
     sim.strategies = strategies
     sim._type_rng = _get_rng(r, rngs["types"], "type stream")

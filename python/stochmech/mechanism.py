@@ -24,6 +24,7 @@ import numpy as np
 
 from stochmech import _state
 from stochmech._persist import read_file, write_atomically
+from stochmech._validate import finite
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
 
@@ -46,8 +47,9 @@ def check_supertypes(game: TwoStageGame, supertypes: Any) -> np.ndarray:
             f"supertype bid of player {i}: probability of type {t} is {float(theta[i, t])!r}; "
             "probabilities must be finite and >= 0"
         )
-    sums = theta.sum(axis=1)
-    off = np.flatnonzero(np.abs(sums - 1.0) > 1e-9)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = theta.sum(axis=1)
+    off = np.flatnonzero(~(np.abs(sums - 1.0) <= 1e-9))
     if off.size:
         i = int(off[0])
         total = float(sums[i])
@@ -156,14 +158,17 @@ class DNBEMechanism:
     ) -> None:
         if not isinstance(game, TwoStageGame):
             raise ValueError(f"game must be a TwoStageGame, got {type(game).__name__}")
-        gamma = float(gamma)
-        if not (np.isfinite(gamma) and gamma > 0):
+        gamma = finite(gamma, "gamma")
+        if not gamma > 0:
             raise ValueError(f"gamma must be a finite number > 0 (eq. 11), got {gamma!r}")
         self.game = game
         self.gamma = gamma
         self.penalty = PowerPenalty() if penalty is None else penalty
         if not callable(self.penalty):
             raise ValueError(f"penalty must be a PowerPenalty or a callable, got {penalty!r}")
+        for name, flag in (("first_stage_payment", first_stage_payment), ("penalize", penalize)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {flag!r}")
         self.first_stage_payment = bool(first_stage_payment)
         self.penalize = bool(penalize)
 
@@ -186,6 +191,17 @@ class DNBEMechanism:
             pay = without - (float(welfare) - nu)
         else:
             pay = np.zeros(game.n_players)
+        for what, value in (
+            ("optimal expected welfare W*", welfare),
+            ("welfare without a player W*(theta_-i)", without),
+            ("expected valuation nu_i", nu),
+            ("first-stage payment", pay),
+        ):
+            if not np.all(np.isfinite(np.asarray(value, dtype=float))):
+                raise ValueError(
+                    f"the {what} under these supertype bids is not finite ({value!r}): the "
+                    "game's valuations or costs are too large"
+                )
         return Opening(
             o1=game.first_stage(theta),
             welfare=float(welfare),
@@ -264,6 +280,13 @@ class Market:
         game = self.game
         o2 = game.second_stage(self.o1, bids, states)
         v_bid = np.asarray(game.valuations(bids, self.o1, o2, states), dtype=float)
+        bad = np.argwhere(~np.isfinite(v_bid))
+        if bad.size:
+            row, i = (int(x) for x in bad[0])
+            raise ValueError(
+                f"the valuation of player {i} on day {self.day + row + 1} is "
+                f"{float(v_bid[row, i])!r}; nothing was recorded"
+            )
         record = ledger.record(bids, detail=detail)
         penalty = record.penalty if self.mechanism.penalize else np.zeros_like(record.penalty)
         first = np.broadcast_to(self.opening.first_stage_payments, bids.shape)

@@ -27,6 +27,7 @@ import numpy as np
 from stochmech import _state
 from stochmech._json import jsonable
 from stochmech._persist import read_file, write_atomically
+from stochmech._validate import integer
 from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, Opening, check_supertypes
 from stochmech.strategies import History, PlayerContext, Strategy, Truthful
@@ -180,9 +181,10 @@ class Simulation:
             raise ValueError("mechanism was built for a different game")
         theta = check_supertypes(game, true_supertypes)
         n, k = theta.shape
-        chunk = int(chunk)
-        if chunk < 1:
-            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        chunk = integer(chunk, "chunk", minimum=1, maximum=1 << 40)
+        seed = integer(seed, "seed", minimum=0)
+        if not isinstance(daily, (bool, np.bool_)):
+            raise ValueError(f"daily must be True or False, got {daily!r}")
         if strategies is None:
             strategies = [Truthful() for _ in range(n)]
         if len(strategies) != n:
@@ -192,7 +194,7 @@ class Simulation:
                 raise ValueError(f"strategy of player {i} is not a Strategy: {s!r}")
         self.game = game
         self.theta = theta
-        self.seed = int(seed)
+        self.seed = seed
         self.chunk = chunk
         self.strategies = [copy.deepcopy(s) for s in strategies]
 
@@ -294,9 +296,8 @@ class Simulation:
             del self._paths[key][length:]
 
     def _run(self, days: int, progress: bool | None) -> Simulation:
-        days = int(days)
-        if days < 1:
-            raise ValueError(f"days must be >= 1, got {days}")
+        # days are counted exactly in float64 up to 2**53
+        days = integer(days, "days", minimum=1, maximum=(1 << 53) - self.day)
         if progress is None:
             progress = days >= 1_000_000 and sys.stderr.isatty()
         bar = None
@@ -336,6 +337,12 @@ class Simulation:
         clearing = self.market.clear(bids, states)
         v_true = np.asarray(game.valuations(types, o1, clearing.o2, states), dtype=float)
         cost = np.asarray(game.cost(o1, clearing.o2, states), dtype=float)
+        for what, values in (("valuation", v_true), ("cost", cost)):
+            if not np.all(np.isfinite(values)):
+                raise ValueError(
+                    f"a true {what} is not finite on a day after day {self.day}: the game's "
+                    "valuations or costs are too large"
+                )
         total = clearing.total
 
         if self.daily:
@@ -534,6 +541,7 @@ def simulate(
     >>> bool(truth.average_utility[0] > lie.average_utility[0])
     True
     """
+    days = integer(days, "days", minimum=1, maximum=1 << 53)
     sim = Simulation(
         game, true_supertypes, strategies, seed, mechanism=mechanism, chunk=chunk, daily=daily
     )
@@ -559,7 +567,14 @@ def _play_history_dependent(
     for row in range(types.shape[0]):
         for i in dependent:
             h = histories[i]
-            bids[row, i] = strategies[i].type_bid(int(types[row, i]), h, rngs[i])
+            bid = strategies[i].type_bid(int(types[row, i]), h, rngs[i])
+            k = h.context.n_types
+            if not 0 <= bid < k:
+                raise ValueError(
+                    f"the bid {bid!r} of player {i} ({strategies[i].describe()}) on day "
+                    f"{h.day + 1} is outside the type space 0..{k - 1}"
+                )
+            bids[row, i] = bid
         day_state = None if states is None else states[row : row + 1]
         o2 = game.second_stage(o1, bids[row : row + 1], day_state)[0]
         state_row = None if states is None else states[row]
