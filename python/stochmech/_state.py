@@ -19,7 +19,7 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -511,7 +511,9 @@ def _get_market(r: _Reader, state: Any, supplied: Mapping[str, Any]) -> Market:
     return market
 
 
-def check_supplied(game: Any, penalty: Any, strategies: Any) -> dict[str, Any]:
+def check_supplied(
+    game: Any, penalty: Any, strategies: Any, mechanism: Any = None
+) -> dict[str, Any]:
     """The objects given to a loader, checked to be of the right kind."""
     from stochmech.games.base import TwoStageGame
     from stochmech.strategies import Strategy
@@ -531,7 +533,16 @@ def check_supplied(game: Any, penalty: Any, strategies: Any) -> dict[str, Any]:
                 raise TypeError(f"strategies keys must be player indices (int), got {key!r}")
             if not isinstance(value, Strategy):
                 raise TypeError(f"strategies[{key}] must be a Strategy, got {type(value).__name__}")
-    return {"game": game, "penalty": penalty, "strategies": dict(strategies or {})}
+    if mechanism is not None and not callable(getattr(mechanism, "start", None)):
+        raise TypeError(
+            f"mechanism must be a payment scheme or None, got {type(mechanism).__name__}"
+        )
+    return {
+        "game": game,
+        "penalty": penalty,
+        "strategies": dict(strategies or {}),
+        "mechanism": mechanism,
+    }
 
 
 #: errors a data-driven reconstruction can raise on a crafted file (turned into ValueError)
@@ -564,6 +575,82 @@ def _all_used(r: _Reader) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# payment schemes of a simulation
+# ---------------------------------------------------------------------------------------------
+def _put_scheme(sim: Simulation, packer: Packer) -> dict[str, Any]:
+    from stochmech.mechanism import DNBEMechanism, Market
+    from stochmech.schemes import PayAsBid, PostedPrice
+
+    scheme, run = sim.scheme, sim.market
+    if type(scheme) is DNBEMechanism and isinstance(run, Market):
+        return {"kind": "DNBEMechanism", "market": _put_market(run, packer)}
+    state: dict[str, Any] = {
+        "game": _put_game(sim.game, packer),
+        "supertype_bids": packer.array(sim.supertype_bids, "supertype bids"),
+    }
+    if type(scheme) is PayAsBid:
+        state["kind"] = "PayAsBid"
+    elif type(scheme) is PostedPrice:
+        state.update(kind="PostedPrice", price=scheme.price, posted=float(cast(Any, run).price))
+    else:
+        state.update(_supplied(scheme, "mechanism", packer))
+        packer.supplied["scheme_run"] = run
+    return state
+
+
+def _get_scheme(
+    r: _Reader, state: Any, supplied: Mapping[str, Any]
+) -> tuple[Any, Any, Any, np.ndarray]:
+    """The game, the scheme, its running state and the supertype bids of a simulation."""
+    from stochmech.mechanism import check_supertypes
+    from stochmech.schemes import PayAsBid, PostedPrice, _PostedPriceRun
+
+    if not isinstance(state, dict):
+        raise _Bad("the payment scheme must be described by a JSON object")
+    kind = r.str_(
+        state.get("kind"), "scheme kind", ("DNBEMechanism", "PayAsBid", "PostedPrice", "supplied")
+    )
+    given = supplied.get("mechanism")
+    if kind == "DNBEMechanism":
+        if given is not None:
+            raise ValueError(
+                "this file stores its payment scheme (a DNBEMechanism); do not pass it"
+            )
+        r.obj(state, "scheme", {"kind", "market"})
+        market = _get_market(r, state["market"], supplied)
+        return market.game, market.mechanism, market, market.supertype_bids.copy()
+    keys = {"kind", "game", "supertype_bids"}
+    keys |= {"price", "posted"} if kind == "PostedPrice" else set()
+    keys |= {"class", "description"} if kind == "supplied" else set()
+    state = r.obj(state, "scheme", keys)
+    game = _get_game(r, state["game"], supplied.get("game"))
+    shape = (game.n_players, game.n_types)
+    bids = check_supertypes(game, r.array(state["supertype_bids"], "supertype bids", "f", shape))
+    if kind == "supplied":
+        if given is None:
+            raise ValueError(
+                f"this file was saved with a payment scheme of the user-defined class "
+                f"{state['class']!r:.200} ({state['description']!r:.120}), which cannot be "
+                "stored without code; pass it again as mechanism="
+            )
+        run = supplied.get("scheme_run")
+        return game, given, given.start(game, bids) if run is None else run, bids
+    if given is not None:
+        raise ValueError(f"this file stores its payment scheme (a {kind}); do not pass it")
+    if kind == "PayAsBid":
+        scheme: Any = PayAsBid()
+        return game, scheme, scheme.start(game, bids), bids
+    price = None if state["price"] is None else r.float_(state["price"], "posted price")
+    posted = r.float_(state["posted"], "posted price")
+    if price is not None and posted != price:
+        raise _Bad(f"the posted price {posted} differs from the scheme's price {price}")
+    scheme = PostedPrice(price)
+    if getattr(game, "price_response", None) is None:
+        raise _Bad(f"a {type(game).__name__} has no posted price")
+    return game, scheme, _PostedPriceRun(game, posted, game.first_stage(bids)), bids
+
+
+# ---------------------------------------------------------------------------------------------
 # simulations
 # ---------------------------------------------------------------------------------------------
 _SUMS = ("utility", "valuation", "payment", "penalty")
@@ -579,7 +666,7 @@ def _put_simulation(sim: Simulation, packer: Packer) -> dict[str, Any]:
 
     paths = sim._paths
     return {
-        "market": _put_market(sim.market, packer),
+        "scheme": _put_scheme(sim, packer),
         "theta": packer.array(sim.theta, "true supertypes"),
         "seed": sim.seed,
         "chunk": sim.chunk,
@@ -634,16 +721,16 @@ def _get_simulation(r: _Reader, state: Any, supplied: Mapping[str, Any], fresh: 
     from stochmech.simulation import Simulation, _checkpoint_grid
     from stochmech.strategies import History, PlayerContext
 
-    keys = {"market", "theta", "seed", "chunk", "daily", "day", "strategies", "rngs", "sums"}
+    keys = {"scheme", "theta", "seed", "chunk", "daily", "day", "strategies", "rngs", "sums"}
     keys |= {"totals", "penalty_days", "last_penalty", "daily_series", "paths", "histories"}
     state = r.obj(state, "simulation", keys)
-    market = _get_market(r, state["market"], supplied)
-    game = market.mechanism.game
+    game, scheme, market, supertype_bids = _get_scheme(r, state["scheme"], supplied)
     n, k = game.n_players, game.n_types
     theta = check_supertypes(game, r.array(state["theta"], "true supertypes", "f", (n, k)))
     day = r.int_(state["day"], "day", 0, _INT64[1])
-    if market.day != day:
-        raise _Bad(f"the ledger has recorded {market.day} days, the simulation {day}")
+    ledger_day = getattr(getattr(market, "ledger", None), "day", day)
+    if ledger_day != day:
+        raise _Bad(f"the ledger has recorded {ledger_day} days, the simulation {day}")
 
     given = supplied.get("strategies") or {}
     if not isinstance(state["strategies"], list) or len(state["strategies"]) != n:
@@ -666,10 +753,10 @@ def _get_simulation(r: _Reader, state: Any, supplied: Mapping[str, Any], fresh: 
             s = copy.deepcopy(s)
         s.prepare(contexts[i])
         bid = np.asarray(s.supertype_bid(contexts[i]), dtype=np.float64)
-        if not np.array_equal(bid, market.supertype_bids[i]):
+        if not np.array_equal(bid, supertype_bids[i]):
             raise ValueError(
                 f"the strategy of player {i} declares {bid.tolist()!r:.120}, but the saved "
-                f"market holds {market.supertype_bids[i].tolist()!r:.120}"
+                f"market holds {supertype_bids[i].tolist()!r:.120}"
             )
         for name, value in getattr(s, "_saved_running", {}).items():
             setattr(s, name, value)
@@ -714,7 +801,8 @@ def _get_simulation(r: _Reader, state: Any, supplied: Mapping[str, Any], fresh: 
     sim._player_rngs = [
         _get_rng(r, g, f"stream of player {i}") for i, g in enumerate(rngs["players"])
     ]
-    sim.supertype_bids = market.supertype_bids.copy()
+    sim.supertype_bids = supertype_bids
+    sim.scheme = scheme
     sim.market = market
     sim._histories = []
     for i, h_state in enumerate(state["histories"]):

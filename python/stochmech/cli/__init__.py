@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from stochmech import __version__
 from stochmech.cli.demand_response import (
     DEFAULT_SCENARIO_HELP,
     add_default_run_arguments,
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an error (anywhere on the line)"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _register_run(sub)
     _register_audit(sub)
