@@ -143,6 +143,6 @@ def test_incentives_command(capsys):
         ["incentives", "--providers", "1"],
     ],
 )
-def test_bad_arguments(argv, tmp_path):
-    with pytest.raises(SystemExit):
-        main([*argv, "--out", str(tmp_path)] if argv[0] != "incentives" else argv)
+def test_bad_arguments(argv, tmp_path, capsys):
+    assert main([*argv, "--out", str(tmp_path)] if argv[0] != "incentives" else argv) == 2
+    assert capsys.readouterr().err.count("\n") == 1

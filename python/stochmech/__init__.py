@@ -28,7 +28,12 @@ def window(day: int, gamma: float = 0.5) -> float:
     >>> round(window(1), 6)
     0.588705
     """
-    return _window(int(day), float(gamma))
+    from stochmech._validate import finite, integer
+
+    gamma = finite(gamma, "gamma")
+    if not gamma > 0:
+        raise ValueError(f"gamma must be > 0, got {gamma!r}")
+    return _window(integer(day, "day", minimum=1, maximum=(1 << 53)), gamma)
 
 
 __all__ = [

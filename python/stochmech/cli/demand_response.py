@@ -96,7 +96,7 @@ def run_figures(args: argparse.Namespace) -> int:
         args.out, setup, which=sorted(set(args.only)), executor=executor, workers=workers
     )
     seconds = time.perf_counter() - start
-    result = {
+    result: dict[str, Any] = {
         "seconds": seconds,
         "choices": setup.choices(),
         "figures": [
