@@ -678,7 +678,7 @@ def test_supertypes_within_tolerance_are_accepted():
 
 @pytest.mark.parametrize(
     ("gamma", "word"),
-    [(0.0, "got 0"), (-0.5, "-0.5"), (math.nan, "NaN"), (math.inf, "inf"), (-math.inf, "-inf")],
+    [(0.0, "got 0"), (-0.5, "-0.5"), (math.nan, "nan"), (math.inf, "inf"), (-math.inf, "-inf")],
 )
 def test_bad_gamma(gamma, word):
     with pytest.raises(ValueError, match="gamma") as err:
@@ -1560,7 +1560,7 @@ def test_bids_outside_a_players_own_range():
         for word in words:
             assert word in str(err.value)
         assert ledger.to_bytes() == before
-    with pytest.raises(ValueError, match=r"player 2 is outside that player's type space 0\.\.2"):
+    with pytest.raises(ValueError, match=r"player 2 is outside the type space of player 2, 0\.\.2"):
         ledger.joint_discrepancy(np.array([0, 1, 3]))
     assert ledger.type_counts == (1, 2, 3) and ledger.n_types == 3
     assert "n_types=1..3" in repr(ledger)

@@ -74,6 +74,10 @@ class PowerPenalty:
     exponent: float = 1.5
 
     def __post_init__(self) -> None:
+        from stochmech._validate import finite
+
+        finite(self.scale, "penalty scale")
+        finite(self.exponent, "penalty exponent")
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"penalty scale must be a finite number > 0, got {self.scale!r}")
         if not (math.isfinite(self.exponent) and self.exponent > 1):
@@ -118,7 +122,20 @@ class LedgerRecord:
     joint: np.ndarray | None = None
 
 
-def _as_supertypes(supertypes: Any) -> tuple[np.ndarray, list[int]]:
+def _as_supertypes(supertypes: Any) -> np.ndarray:
+    """The supertypes as an (n, K) float64 array (every player with the same K)."""
+    try:
+        theta = np.array(supertypes, dtype=np.float64, order="C")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"supertypes must be an (n, K) array of probabilities: {err}") from None
+    if theta.ndim != 2 or theta.shape[0] == 0 or theta.shape[1] == 0:
+        raise ValueError(
+            f"supertypes must be a non-empty (n, K) array of pmfs, got shape {theta.shape}"
+        )
+    return theta
+
+
+def _as_type_spaces(supertypes: Any) -> tuple[np.ndarray, list[int]]:
     """The supertypes as one flat float64 array (player by player) and each player's K_i.
 
     Accepts an (n, K) array (every player has K types) or a sequence of n one-dimensional
@@ -221,8 +238,10 @@ class BidLedger:
         gamma: float = 0.5,
         penalty: PowerPenalty | PenaltySchedule | None = None,
     ) -> None:
-        theta, types = _as_supertypes(supertypes)
-        gamma = float(gamma)
+        from stochmech._validate import finite
+
+        theta, types = _as_type_spaces(supertypes)
+        gamma = finite(gamma, "gamma")
         self._core = _core.Ledger(theta, types, gamma)
         self._penalty = _check_penalty(penalty)
         self._lock = threading.Lock()
@@ -315,7 +334,7 @@ class BidLedger:
         if bad.size:
             i = int(bad[0])
             raise ValueError(
-                f"type {int(d[i])} of player {i} is outside that player's type space "
+                f"type {int(d[i])} of player {i} is outside the type space of player {i}, "
                 f"0..{int(types[i]) - 1}"
             )
         return self._core.joint_at([int(x) for x in d])
@@ -362,7 +381,7 @@ class BidLedger:
                 row, col = (int(x) for x in np.argwhere(arr > np.iinfo(np.int64).max)[0])
                 raise ValueError(
                     f"bid {int(arr[row, col])} of player {col} on day {self.day + row + 1} "
-                    f"is outside that player's type space 0..{self.type_counts[col] - 1}"
+                    f"is outside the type space of player {col}, 0..{self.type_counts[col] - 1}"
                 )
             arr = arr.astype(np.int64)
         return np.ascontiguousarray(arr)

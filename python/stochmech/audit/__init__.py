@@ -12,7 +12,8 @@ kernel P(s | t) earns, in the long run, a payoff that depends on the kernel only
 coupling pi(t, s) = theta_i(t) P(s | t) of its true type t and its bid s. Under the full
 mechanism a kernel whose bids do not follow the declaration is flagged on every day from some
 day on (bankrupting), so the coupling's column marginal is theta_hat_i, and the best the player
-can do is the transport LP of NOTES.md (proof of Theorem 1, eqs. 22-27):
+can do is the transport LP of docs/modelling.md ("The best stationary deviation"; proof of
+Theorem 1, eqs. 22-27):
 
     rho* = max_pi  sum_{t,s} pi(t, s) C(t, s),   C = game.deviation_payoffs(theta_hat, i),
 
@@ -70,6 +71,14 @@ from stochmech.audit.bounds import (
     stationary_kernel,
     window_deviation_bound,
 )
+from stochmech.audit.calibrate import (
+    Calibration,
+    calibrate,
+    detection_day,
+    lie_size,
+    plot_calibration,
+    truthful_utility_scale,
+)
 from stochmech.audit.checks import (
     BudgetCheck,
     CatchTimes,
@@ -81,6 +90,17 @@ from stochmech.audit.checks import (
     individual_rationality,
     planner_budget,
 )
+from stochmech.audit.coalitions import (
+    CoalitionAudit,
+    JointTestPower,
+    coalition_audit,
+    coalition_gain_exact,
+    coverage_warning,
+    joint_drift,
+    joint_test_power,
+    ring_drift,
+)
+from stochmech.audit.risk import TruthfulRisk, flag_probabilities, truthful_risk
 from stochmech.audit.run import (
     AuditReport,
     Deviation,
@@ -93,32 +113,49 @@ from stochmech.audit.run import (
 __all__ = [
     "AuditReport",
     "BudgetCheck",
+    "Calibration",
     "CatchTimes",
+    "CoalitionAudit",
     "CorrelatedDeviation",
     "DaySignal",
     "Deviation",
     "DeviationResult",
     "EfficiencyCheck",
+    "JointTestPower",
     "LieSearch",
     "ParticipationCheck",
     "StationaryDeviation",
+    "TruthfulRisk",
     "WindowExploit",
     "audit",
     "batch_means",
     "best_correlated_deviation",
     "best_stationary_deviation",
     "best_supertype_lie",
+    "calibrate",
     "catch_times",
+    "coalition_audit",
+    "coalition_gain_exact",
     "comonotone_collusion",
+    "coverage_warning",
     "default_deviations",
+    "detection_day",
     "efficiency",
+    "flag_probabilities",
     "individual_rationality",
+    "joint_drift",
+    "joint_test_power",
+    "lie_size",
     "planner_budget",
+    "plot_calibration",
     "profile_payoffs",
     "quantile_coupling",
+    "ring_drift",
     "simplex_grid",
     "stationary_gain",
     "stationary_kernel",
+    "truthful_risk",
+    "truthful_utility_scale",
     "window_deviation_bound",
     "window_radius",
     "yesterdays_type",

@@ -4,7 +4,7 @@ A game fixes a finite public type space Delta = {0, ..., K-1} (each type index m
 numeric value), ``n`` players, valuations ``v_i(type, o1, o2[, omega])``, the planner's cost
 ``c(o1, o2[, omega])`` and the welfare-maximizing decision rules g1* and g2*. An optional
 exogenous public state omega, IID across days, is revealed to the planner in the second stage
-(NOTES.md section 1); every expectation is then also over omega.
+(docs/modelling.md, "The public state omega"); every expectation is then also over omega.
 
 Conventions shared by every game
 --------------------------------
@@ -90,5 +90,6 @@ class TwoStageGame(ABC):
         """C(t, s) = E_{delta_-i ~ bids_-i}[v_i(t, o1, g2*(o1, (s, delta_-i)))], shape (K, K).
 
         ``t`` is player i's true type and ``s`` its type bid; o1 = g1*(supertype_bids).
-        The transport LP of the audit (NOTES.md section 2) maximizes over couplings of this.
+        The transport LP of the audit (docs/modelling.md, "The best stationary deviation")
+        maximizes over couplings of this.
         """

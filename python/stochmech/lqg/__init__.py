@@ -8,11 +8,13 @@ Where things live:
   dynamic stochastic VCG (:class:`LayeredVCG`), on the Riccati solver of
   :mod:`stochmech.lqg.riccati`;
 * :mod:`stochmech.lqg.reference` - plain dense-KKT references the fast paths are tested against;
+* :mod:`stochmech.lqg.rationality` - individual rationality and budget;
+* :mod:`stochmech.lqg.scenario` - TOML scenario files for ``stochmech lqg run|verify``;
 * :mod:`stochmech.lqg.verification` - efficiency, welfare and Theorem 3 checks;
-* :mod:`stochmech.lqg.plots`, :mod:`stochmech.lqg.cli` - figures and ``stochmech lqg``.
+* :mod:`stochmech.lqg.plots`, :mod:`stochmech.cli.lqg` - figures and ``stochmech lqg``.
 
-Sign conventions (NOTES.md): utilities are valuations minus payments; a payment is what an agent
-pays the ISO (negative: received).
+Sign conventions (docs/modelling.md, "Sign conventions"): utilities are valuations minus
+payments; a payment is what an agent pays the ISO (negative: received).
 """
 
 from stochmech.lqg.agents import LQGAgents
@@ -22,8 +24,28 @@ from stochmech.lqg.deterministic import (
     dynamic_utilities,
     dynamic_vcg,
 )
-from stochmech.lqg.layered import History, LayeredBatch, LayeredRun, LayeredVCG, LayerStep
-from stochmech.lqg.riccati import ConstrainedLQSolution, constrained_riccati, solve_constrained_lq
+from stochmech.lqg.layered import (
+    BatchUtilities,
+    History,
+    LayeredBatch,
+    LayeredRun,
+    LayeredVCG,
+    LayerStep,
+)
+from stochmech.lqg.rationality import (
+    BudgetReport,
+    IndividualRationality,
+    expected_budget,
+    individual_rationality,
+    outside_option,
+)
+from stochmech.lqg.riccati import (
+    ConstrainedLQSolution,
+    constrained_riccati,
+    riccati_sweep,
+    solve_constrained_lq,
+)
+from stochmech.lqg.scenario import LQGScenario, load_lqg_scenario, parse_lqg_scenario
 from stochmech.lqg.static import (
     ConcaveUtility,
     QuadraticUtility,
@@ -34,11 +56,15 @@ from stochmech.lqg.static import (
 )
 
 __all__ = [
+    "BatchUtilities",
+    "BudgetReport",
     "ConcaveUtility",
     "ConstrainedLQSolution",
     "DynamicVCGResult",
     "History",
+    "IndividualRationality",
     "LQGAgents",
+    "LQGScenario",
     "LayerStep",
     "LayeredBatch",
     "LayeredRun",
@@ -50,6 +76,12 @@ __all__ = [
     "constrained_riccati",
     "dynamic_utilities",
     "dynamic_vcg",
+    "expected_budget",
+    "individual_rationality",
+    "load_lqg_scenario",
+    "outside_option",
+    "parse_lqg_scenario",
+    "riccati_sweep",
     "solve_constrained_lq",
     "static_utilities",
     "static_vcg",

@@ -32,8 +32,8 @@ impl fmt::Display for CoreError {
                 types,
             } => write!(
                 f,
-                "bid {bid} of player {player} on day {day} is outside that player's type \
-                 space [0, {}] (K_{player} = {types})",
+                "bid {bid} of player {player} on day {day} is outside the type space of \
+                 player {player}, [0, {}] (K_{player} = {types})",
                 types - 1
             ),
             CoreError::Unsupported(msg) => write!(f, "{msg}"),

@@ -1,49 +1,16 @@
 """The demand-response market of the first paper (Section IV) as a two-stage stochastic game.
 
-Model (NOTES.md section 3)
---------------------------
-Providers i = 1..n curtail x_i at cost delta_i/2 x_i^2; a reserve generator produces g_s at cost
-delta_s/2 g_s^2; the shortage d must be covered: sum_i x_i + g_s = d (eq. 41). With
-v_i = 1/delta_i, v_s = 1/delta_s and S = sum_i v_i + v_s the optimal dispatch and its cost are
+The model, the exact expectations without enumeration, the posted price and the beta-prime
+reading of the paper's cost laws are described in docs/modelling.md ("The demand-response
+market" and its subsections). In short: providers curtail x_i at cost delta_i/2 x_i^2, a reserve
+generator covers the rest of the shortage d (eq. 41), and the optimal dispatch is
+x_i = d v_i / S with v_i = 1/delta_i and S = sum_i v_i + 1/delta_s.
 
-    x_i = d v_i / S,    g_s = d v_s / S,    social cost d^2 / (2 S),
-    provider i's cost d^2 v_i / (2 S^2).
-
-As a game of :class:`~stochmech.games.base.TwoStageGame`:
-
-* the players are the providers; their public type space Delta is a finite set of cost
-  parameters (by default the sorted union of the values listed in the providers' supertypes),
-  and a supertype bid is a pmf over Delta;
-* there is no first-stage decision in this market: O1 = {0} and ``first_stage`` returns 0;
-* the exogenous public state omega = (d, delta_s) is IID across days, independent of the types;
-  a batch of states is an (L, 2) array with the shortage in column :data:`SHORTAGE` and the
-  reserve cost parameter in column :data:`RESERVE`;
-* o2 for a batch is an (L, n + 1) array: the curtailments x_1..x_n then the reserve output g_s;
-* the valuation of provider i is minus its cost, the planner's cost is the reserve's cost, so
-  welfare is minus the social cost.
-
-Exact expectations
-------------------
-Every expectation over Delta^n and omega (W*(theta), W*(theta_-i), nu_i(theta), the deviation
-payoffs C(t, s), the truthful payments) is computed without enumerating profiles, through the
-Laplace-transform quadrature of :mod:`stochmech.markets._inverse_sum`: E[d^2] and E[d] factor
-out, and E[1/S], E[1/S^2], E[v_i/S^2], E[1/S_-i] - E[1/S] are one-dimensional integrals of
-products of one-dimensional sums, O(nK) per node, about 250 nodes. The result agrees with
-exact rational enumeration to about 1e-15 relative in the tests (the a-priori discretization
-bound is 3e-18); 1,000 providers with 16 levels each take about 0.1 s.
-
-Baseline
---------
-:meth:`DemandResponseMarket.posted_price_social_cost` and
-:meth:`DemandResponseMarket.best_posted_price` evaluate the posted-price scheme of Section IV
-exactly (its expected social cost is a quadratic in the price).
-
-The beta-prime reading
-----------------------
-The paper draws costs from "beta distributions of unit mean and variance 2". No beta law on
-[0, 1] has mean 1; the beta prime law fits exactly (NOTES.md section 3) and is what
-:func:`betaprime_supertype` discretizes. Types must be finite, so it keeps the mean exactly but
-only part of the variance (see :func:`betaprime_supertype`).
+As a :class:`~stochmech.games.base.TwoStageGame`: the players are the providers, whose type
+space is a finite set of cost parameters; O1 = {0}; the public state omega = (d, delta_s) is a
+batch of shape (L, 2) (columns :data:`SHORTAGE` and :data:`RESERVE`); o2 is an (L, n + 1)
+array (the curtailments, then the reserve output); a provider's valuation is minus its cost.
+Expectations go through the Laplace quadrature of :mod:`stochmech.markets._inverse_sum`.
 
 Examples
 --------
@@ -321,12 +288,32 @@ def _as_supertype(x: Supertype | float, what: str) -> Supertype:
     return point_mass(value)
 
 
+#: cost parameters and shortages are kept within this magnitude range, so that the dispatch
+#: and payments (products and ratios of a few of them) stay finite in float64
+SCALE_LIMIT = 1e100
+
+
 def _require_positive(theta: Supertype, what: str) -> None:
     bad = np.flatnonzero(theta.values <= 0)
     if bad.size:
         raise ValueError(
             f"{what} has non-positive cost parameter {theta.values[bad[0]]} (index {bad[0]});"
             " cost parameters must be positive"
+        )
+    bad = np.flatnonzero((theta.values < 1 / SCALE_LIMIT) | (theta.values > SCALE_LIMIT))
+    if bad.size:
+        raise ValueError(
+            f"{what} has cost parameter {theta.values[bad[0]]} (index {bad[0]}) outside "
+            f"[{1 / SCALE_LIMIT:g}, {SCALE_LIMIT:g}], where the market's figures stay finite"
+        )
+
+
+def _require_moderate(theta: Supertype, what: str) -> None:
+    bad = np.flatnonzero(np.abs(theta.values) > SCALE_LIMIT)
+    if bad.size:
+        raise ValueError(
+            f"{what} has value {theta.values[bad[0]]} (index {bad[0]}) beyond +-{SCALE_LIMIT:g}"
+            ", where the market's figures stay finite"
         )
 
 
@@ -382,7 +369,7 @@ class DemandResponseMarket(TwoStageGame):
                 f"providers must be a sequence of Supertypes, got {type(providers).__name__}"
             )
         if len(providers) == 0:
-            raise ValueError("a market needs at least one provider, got 0")
+            raise ValueError("providers must list at least one provider, got 0")
         provs = tuple(_as_supertype(p, f"providers[{i}]") for i, p in enumerate(providers))
         for i, p in enumerate(provs):
             _require_positive(p, f"providers[{i}]")
@@ -390,6 +377,7 @@ class DemandResponseMarket(TwoStageGame):
         self.reserve: Supertype = _as_supertype(reserve, "reserve")
         _require_positive(self.reserve, "reserve")
         self.shortage: Supertype = _as_supertype(shortage, "shortage")
+        _require_moderate(self.shortage, "shortage")
         self.quadrature: LaplaceQuadrature = quadrature or LaplaceQuadrature()
         if not isinstance(self.quadrature, LaplaceQuadrature):
             raise ValueError(f"quadrature must be a LaplaceQuadrature, got {quadrature!r}")
@@ -489,7 +477,7 @@ class DemandResponseMarket(TwoStageGame):
         shape = (self.n_players, self.n_types)
         if bids.shape != shape:
             raise ValueError(f"supertype bids must have shape {shape}, got {bids.shape}")
-        bad = np.argwhere(~np.isfinite(bids) | (bids < 0))
+        bad: np.ndarray = np.argwhere(~np.isfinite(bids) | (bids < 0))
         if bad.size:
             i, k = bad[0]
             raise ValueError(f"supertype bid [{i}, {k}] = {bids[i, k]} is not a probability")
@@ -519,7 +507,7 @@ class DemandResponseMarket(TwoStageGame):
         arr = np.asarray(states, dtype=float)
         if arr.shape != (days, 2):
             raise ValueError(f"states must have shape ({days}, 2), got {arr.shape}")
-        bad = np.argwhere(~np.isfinite(arr))
+        bad: np.ndarray = np.argwhere(~np.isfinite(arr))
         if bad.size:
             day, c = bad[0]
             raise ValueError(f"states[{day}, {c}] = {arr[day, c]} is not finite")
@@ -580,7 +568,7 @@ class DemandResponseMarket(TwoStageGame):
             raise ValueError(
                 f"shortage and reserve must have shape ({dl.shape[0]},), got {d.shape}, {ds.shape}"
             )
-        bad = np.argwhere(~(dl > 0) | ~np.isfinite(dl))
+        bad: np.ndarray = np.argwhere(~(dl > 0) | ~np.isfinite(dl))
         if bad.size:
             day, i = bad[0]
             raise ValueError(f"deltas[{day}, {i}] = {dl[day, i]} is not a positive cost parameter")
@@ -914,6 +902,70 @@ class DemandResponseMarket(TwoStageGame):
         price = e_ds * e_d * e_t / (e_t + e_ds * e_t2)
         cost = float(self.posted_price_social_cost(price))
         return PostedPriceOptimum(price, cost, self.expected_social_cost())
+
+    # ----- the posted-price scheme of the simulation engine (stochmech.PostedPrice) -----
+    def posted_price(self, supertype_bids: ArrayLike) -> float:
+        """The price the operator discovers from declared supertypes: the best posted price of
+        the market in which the declarations are the true laws.
+
+        Examples
+        --------
+        >>> m = DemandResponseMarket([1.0, 1.0], reserve=1.0)
+        >>> m.posted_price(m.supertype_bids()) == m.best_posted_price().price
+        True
+        """
+        bids = self._check_bids(supertype_bids)
+        tv = self.type_values
+        declared = DemandResponseMarket(
+            [Supertype(tv, row) for row in bids],
+            self.reserve,
+            self.shortage,
+            type_values=tv,
+            quadrature=self.quadrature,
+        )
+        return declared.best_posted_price().price
+
+    def price_response(
+        self, price: float, types: ArrayLike, states: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every provider's best response to a posted price at its TRUE cost, batched over days.
+
+        Provider i curtails x_i = p / delta_i and receives p x_i; the reserve covers
+        g_s = d - sum_i x_i (negative: surplus). Returns ``(o2, received)``: the (L, n + 1)
+        outcome (x_1..x_n, g_s) and the (L, n) payments received.
+
+        Examples
+        --------
+        >>> m = DemandResponseMarket([2.0], reserve=1.0)
+        >>> o2, got = m.price_response(1.0, np.array([[0]]), np.array([[1.0, 1.0]]))
+        >>> o2.tolist(), got.tolist()
+        ([[0.5, 0.5]], [[0.5]])
+        """
+        p = float(price)
+        if not math.isfinite(p):
+            raise ValueError(f"price must be finite, got {price!r}")
+        t = self._check_types(types)
+        st = self._check_states(states, t.shape[0])
+        inv = 1.0 / self.type_values[t]
+        x = p * inv
+        g = st[:, SHORTAGE] - p * inv.sum(axis=1)
+        return np.concatenate([x, g[:, None]], axis=1), p * x
+
+    def price_utility(self, price: float, player: int, true_supertype: ArrayLike) -> float:
+        """Exact long-run utility of a provider at a posted price: p^2 E[1/delta_i] / 2.
+
+        Examples
+        --------
+        >>> DemandResponseMarket([2.0], reserve=1.0).price_utility(1.0, 0, [1.0])
+        0.25
+        """
+        i = self._check_player(player)
+        theta = np.asarray(true_supertype, dtype=float)
+        if theta.shape != (self.n_types,):
+            raise ValueError(f"true_supertype must have shape ({self.n_types},)")
+        del i  # every provider's utility depends on its own law only
+        inv_mean = float((theta / self.type_values).sum())
+        return 0.5 * float(price) ** 2 * inv_mean
 
     # ----- Monte Carlo check -----
     def monte_carlo(self, days: int, seed: int | None = None) -> MonteCarloEstimate:
