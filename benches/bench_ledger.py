@@ -6,9 +6,9 @@ truthful bids (uniform supertypes, or Dirichlet(1) ones where marked; 2 x 10^4 d
 n = 1,000) in one call on a fresh ledger, several rounds; the bids are generated outside the
 timed region. Player-days/s = days/s times n. Printed per configuration: days/s (best and
 median round), ns per player-day, the ledger's ``nbytes``, the peak RSS of a fresh
-subprocess that records the same batch once (VmHWM; and its growth over the process before the ledger existed; see
-``_child_rss`` for why not ``ru_maxrss``), and the ratio
-to the dense reference of ``tests/ledger_reference.py`` where that can run at all (timed on a
+subprocess that records the same batch once (VmHWM; and its growth over the process before
+the ledger existed; see ``_child_rss`` for why not ``ru_maxrss``), and the ratio to the
+dense reference of ``tests/ledger_reference.py`` where that can run at all (timed on a
 few days and extrapolated per day: its cost per day is O(n K^n) and does not depend on the
 day). A table of everything is printed at the end; ``STOCHMECH_BENCH_DAYS`` changes 10^6.
 
