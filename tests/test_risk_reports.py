@@ -58,5 +58,5 @@ def test_built_in_run_reports_risk_and_coverage(tmp_path, capsys) -> None:
     args = ["run", "--days", "1500", "--players", "5", "--types", "3", "--json", "--no-plots"]
     assert main([*args, "--out", str(tmp_path)]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["providers"][1]["truthful_risk_per_day"] > 0
-    assert "Coverage: unilateral deviations" in r["ledger"]["coverage"]
+    assert r["players"][1]["truthful_risk"]["expected_penalty_per_day"] > 0
+    assert "Coverage: unilateral deviations" in r["coverage"]
