@@ -147,3 +147,21 @@ def test_ctrl_c_exits_130_without_a_traceback(tmp_path):
     err = log.read_text()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.rstrip().endswith("stochmech: interrupted"), err
+
+
+def test_every_json_output_is_strict(tmp_path):
+    for argv in (
+        ["lqg", "run", "--horizon", "4", "--no-plots", "--json"],
+        ["run", "--days", "60", "--no-plots", "--json", "--out", str(tmp_path)],
+        ["run", FEEDER, "--days", "60", "--no-plots", "--json"],
+    ):
+        code, out, err = run_cli(argv)
+        assert code == 0, (argv, err)
+        json.loads(out, parse_constant=pytest.fail)
+
+
+def test_strict_json_turns_non_finite_numbers_into_null():
+    from stochmech._json import strict_json
+
+    text = strict_json({"nan": float("nan"), "inf": [float("inf"), 1.5]})
+    assert json.loads(text, parse_constant=pytest.fail) == {"nan": None, "inf": [None, 1.5]}

@@ -467,7 +467,7 @@ def _check_penalty(penalty: Any) -> PowerPenalty | PenaltySchedule:
 
 def _evaluate_penalty(penalty: PenaltySchedule, days: np.ndarray) -> np.ndarray:
     """J_p on a batch of days, checked finite and non-negative before anything is recorded."""
-    values = np.asarray(penalty(days), dtype=np.float64)
+    values = np.asarray(penalty(days.copy()), dtype=np.float64)  # a copy: it may be modified
     if values.shape != days.shape:
         raise ValueError(
             f"the penalty schedule returned shape {values.shape} for {days.shape[0]} days; "

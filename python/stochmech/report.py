@@ -10,12 +10,12 @@ a run, usable without the command line.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stochmech._json import strict_json
 from stochmech.scenario import Scenario, load_scenario
 from stochmech.simulation import SimulationResult
 
@@ -158,7 +158,7 @@ def run_command(args: argparse.Namespace) -> int:
         ]
     summary["plots"] = plots
     if args.json:
-        print(json.dumps(summary, indent=2, allow_nan=False))
+        print(strict_json(summary))
         return 0
     print(format_run(summary))
     if plots:
@@ -207,7 +207,7 @@ def audit_command(args: argparse.Namespace) -> int:
             "audits": [r.to_dict() for r in reports],
             "plots": plots,
         }
-        print(json.dumps(data, indent=2, allow_nan=False))
+        print(strict_json(data))
     else:
         head = f"Scenario {scenario.name!r}"
         print(head + (f": {scenario.description}" if scenario.description else ""))

@@ -15,7 +15,6 @@ Every command takes ``--json`` to print machine-readable results instead of text
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._json import strict_json
 from stochmech.markets._sweeps import default_workers
 from stochmech.markets.demand_response import DemandResponseMarket, betaprime_supertype
 
@@ -269,7 +269,7 @@ def run_default(args: argparse.Namespace) -> int:
         report["files"] = [str(p) for p in _write_run_files(run, truth, market, report, out)]
     report["seconds"] = time.perf_counter() - start
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(strict_json(report))
         return 0
     print(_format_report(report))
     return 0
@@ -438,7 +438,7 @@ def _write_run_files(
     )
     np.savetxt(csv, data, delimiter=",", header=header, comments="", fmt="%.10g")
     side = out / "run_report.json"
-    side.write_text(json.dumps({**report, "files": None}, indent=2) + "\n", encoding="utf-8")
+    side.write_text(strict_json({**report, "files": None}) + "\n", encoding="utf-8")
     return [png, csv, side]
 
 
@@ -491,7 +491,7 @@ def run_figures(args: argparse.Namespace) -> int:
         ],
     }
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(strict_json(result))
         return 0
     print(
         f"Figures of the demand-response market: K = {setup.levels} levels, "
@@ -534,7 +534,7 @@ def run_incentives(args: argparse.Namespace) -> int:
     )
     seconds = time.perf_counter() - start
     if args.json:
-        print(json.dumps({**cmp.to_dict(), "seconds": seconds}, indent=2))
+        print(strict_json({**cmp.to_dict(), "seconds": seconds}))
         return 0
     print(cmp.table())
     print(f"({seconds:.1f} s)")

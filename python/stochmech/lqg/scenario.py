@@ -71,6 +71,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._json import strict_json
 from stochmech.lqg.agents import LQGAgents
 from stochmech.lqg.layered import PIVOTS, LayeredRun, LayeredVCG
 from stochmech.lqg.rationality import (
@@ -636,7 +637,6 @@ def scenario_command(command: str, args: Any) -> int:
 
     ``--horizon``, ``--seed``, ``--pivot`` (and ``--samples`` for verify) override the file.
     """
-    import json
 
     try:
         scenario = load_lqg_scenario(args.scenario)
@@ -654,7 +654,7 @@ def scenario_command(command: str, args: Any) -> int:
 
             plots = [str(p) for p in plot_run(result.run, scenario.names, args.out)]
         if args.json:
-            print(json.dumps({**result.to_json(), "plots": plots}, indent=2))
+            print(strict_json({**result.to_json(), "plots": plots}))
         else:
             print(result.text())
             if plots:
@@ -664,7 +664,7 @@ def scenario_command(command: str, args: Any) -> int:
         scenario, horizon=args.horizon, samples=args.samples, seed=args.seed, pivot=args.pivot
     )
     if args.json:
-        print(json.dumps(check.to_json(), indent=2))
+        print(strict_json(check.to_json()))
     else:
         print(check.text())
     return 0 if check.passed else 1
