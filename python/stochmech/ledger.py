@@ -387,6 +387,8 @@ class BidLedger:
         silently wrong ledger. ``penalty`` is required when the saved ledger used a custom
         schedule, and otherwise overrides the saved one when given.
         """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, got {type(data).__name__}")
         data = bytes(data)
         head = len(_FILE_MAGIC) + 8
         if len(data) < head + 12 or not data.startswith(_FILE_MAGIC):
