@@ -15,6 +15,7 @@ from stochmech._core import window as _window
 from stochmech.games.finite import Estimate, FiniteGame
 from stochmech.ledger import BidLedger, LedgerRecord, PowerPenalty
 from stochmech.mechanism import Clearing, DNBEMechanism, Market, Opening
+from stochmech.schemes import PayAsBid, PaymentScheme, PostedPrice, Settlement
 from stochmech.simulation import Simulation, SimulationResult, simulate
 from stochmech.supertype import Supertype
 
@@ -44,7 +45,11 @@ __all__ = [
     "LedgerRecord",
     "Market",
     "Opening",
+    "PayAsBid",
+    "PaymentScheme",
+    "PostedPrice",
     "PowerPenalty",
+    "Settlement",
     "Simulation",
     "SimulationResult",
     "Supertype",

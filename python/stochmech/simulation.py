@@ -410,6 +410,7 @@ class Simulation:
 
     def _play(self, size: int) -> None:
         snap = self._snapshot()
+        committed = False
         try:
             types, states, bids = self._draw(size)
             with _interrupts_held():
@@ -417,8 +418,11 @@ class Simulation:
                     self.market.settle(types, bids, states), size, self.theta.shape[0]
                 )
                 self._record(size, settled)
+                committed = True  # a Ctrl-C held above is raised after this point
         except BaseException:
-            self._restore(snap)
+            if not committed:
+                with _interrupts_held():
+                    self._restore(snap)
             raise
 
     def _record(self, size: int, settled: Settlement) -> None:

@@ -18,11 +18,6 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from stochmech import __version__
-from stochmech.cli.demand_response import (
-    DEFAULT_SCENARIO_HELP,
-    add_default_run_arguments,
-    run_default,
-)
 from stochmech.cli.demand_response import register as register_demand_response
 from stochmech.cli.lqg import register as register_lqg
 
@@ -85,18 +80,55 @@ def _scenario_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", action="store_true", help="always show a progress bar")
 
 
+DEFAULT_SCENARIO_HELP = (
+    "the demand-response market of the first paper (Section IV), shipped as "
+    "stochmech/scenarios/demand_response.toml: n providers (default 10) curtail x at cost "
+    "delta_i x^2/2; their cost parameters delta_i are IID beta prime(2, 3) (mean 1, variance 2: "
+    "the paper's 'beta with unit mean and variance 2' read as beta prime) discretized to K "
+    "levels (default 8); the reserve generator's delta_s has the same law; the shortage is "
+    "d = 1 every day. Provider 0 deviates (default: reports its cost one level higher every "
+    "day and declares the law those reports follow); the others are truthful. 100,000 days."
+)
+
+
 def _register_run(sub: argparse._SubParsersAction) -> None:
+    from stochmech.scenario import DEFAULT_DEVIATIONS
+
     p = sub.add_parser(
         "run",
         help="simulate a scenario file (without one: the built-in demand-response scenario)",
         description="Simulate the DNBE mechanism on a scenario: report each player's average "
-        "utility against its truthful long-run utility, payments, penalty days, the planner's "
-        "budget and the welfare, and plot utility convergence and penalty days. Without a "
-        "scenario file, the built-in default: " + DEFAULT_SCENARIO_HELP,
+        "utility against its exact and truthful long-run utilities, payments, penalty days, "
+        "the planner's budget and the welfare, and plot utility convergence and penalty days. "
+        "Ctrl-C saves a checkpoint and prints the command that resumes it. Without a "
+        "scenario file, the built-in scenario: " + DEFAULT_SCENARIO_HELP,
     )
     p.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
     _scenario_options(p)
-    add_default_run_arguments(p.add_argument_group("built-in default scenario (no scenario file)"))
+    ck = p.add_argument_group("checkpoints")
+    ck.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="save the simulation here at the end, every --checkpoint-every days, and on "
+        "Ctrl-C (default on Ctrl-C: <out>/checkpoint.stochmech)",
+    )
+    ck.add_argument(
+        "--checkpoint-every", type=int, metavar="DAYS", help="save a checkpoint every DAYS days"
+    )
+    ck.add_argument(
+        "--resume", metavar="PATH", help="continue the checkpoint PATH up to --days days"
+    )
+    d = p.add_argument_group("built-in scenario (no scenario file)")
+    d.add_argument("--players", type=int, help="providers n (default 10)")
+    d.add_argument("--types", type=int, help="levels K per cost law (default 8)")
+    d.add_argument(
+        "--deviation",
+        choices=sorted(DEFAULT_DEVIATIONS),
+        help="what provider 0 does: "
+        + "; ".join(f"{k}: {v}" for k, v in DEFAULT_DEVIATIONS.items())
+        + " (default inflate)",
+    )
+    d.add_argument("--shift", type=int, help="levels by which 'inflate' shifts (default 1)")
     p.set_defaults(func=_run)
 
 
@@ -123,11 +155,6 @@ def _register_audit(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.scenario is None:
-        args.days = 100_000 if args.days is None else args.days
-        args.seed = 0 if args.seed is None else args.seed
-        args.out = "stochmech-out" if args.out is None else args.out
-        return int(run_default(args))
     from stochmech.report import run_command
 
     return run_command(args)
