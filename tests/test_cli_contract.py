@@ -112,9 +112,11 @@ def test_json_is_strict_and_an_audit_failure_exits_1(tmp_path):
     assert data["passed"] is False
 
 
-def test_debug_shows_the_traceback():
-    with pytest.raises(ValueError, match="seed"):
-        main(["run", "--seed", "-1", "--no-plots", "--days", "10", "--debug"])
+def test_debug_shows_the_traceback(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(OSError):
+        main(["run", FEEDER, "--days", "50", "--out", str(afile), "--debug"])
 
 
 def test_an_internal_error_is_one_line_with_exit_3(monkeypatch):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import struct
 import threading
@@ -179,7 +180,9 @@ class BidLedger:
         from stochmech._validate import finite
 
         theta = _as_supertypes(supertypes)
-        gamma = finite(gamma, "gamma")
+        if isinstance(gamma, (bool, np.bool_)) or not isinstance(gamma, numbers.Real):
+            finite(gamma, "gamma")  # raises, naming the argument
+        gamma = float(gamma)
         self._core = _core.Ledger(theta, gamma)
         self._penalty = _check_penalty(penalty)
         self._lock = threading.Lock()
