@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -188,12 +189,10 @@ def test_cli_run_and_verify_scenario(tmp_path, capsys) -> None:
 
 
 def test_cli_errors(tmp_path, capsys) -> None:
-    import re
-
-    def refused(argv: list[str], match: str) -> None:
+    def refused(argv: list[str], pattern: str) -> None:
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and re.search(match, err), err
+        assert err.count("\n") == 1 and re.search(pattern, err), err
 
     path = tmp_path / "bad.toml"
     path.write_text(BASE.replace("r = -0.5", "r = 0.5"))
