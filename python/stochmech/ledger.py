@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import os
 import struct
 import threading
@@ -180,9 +179,7 @@ class BidLedger:
         from stochmech._validate import finite
 
         theta = _as_supertypes(supertypes)
-        if isinstance(gamma, (bool, np.bool_)) or not isinstance(gamma, numbers.Real):
-            finite(gamma, "gamma")  # raises, naming the argument
-        gamma = float(gamma)
+        gamma = finite(gamma, "gamma")
         self._core = _core.Ledger(theta, gamma)
         self._penalty = _check_penalty(penalty)
         self._lock = threading.Lock()
