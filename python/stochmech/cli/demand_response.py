@@ -1,10 +1,8 @@
-"""Command line of the demand-response market: default ``run``, ``figures``, ``incentives``.
+"""Command line of the demand-response market: ``figures`` and ``incentives``.
 
-* ``stochmech run`` (no scenario): :func:`run_default` runs the built-in demand-response
-  scenario (:data:`DEFAULT_SCENARIO_HELP`) and prints a report: social cost against the exact
-  optimum and the best posted price, each provider's average payment and utility, penalty days
-  and the planner's budget; it writes a convergence and penalty plot, the running averages
-  (CSV) and the report (JSON) to ``--out``.
+(``stochmech run`` without a scenario runs the built-in demand-response scenario, a scenario
+file shipped with the package, through the same code as any scenario: :mod:`stochmech.report`.)
+
 * ``stochmech figures``: Figs. 2-4 (:mod:`stochmech.markets.demand_response.figures`).
 * ``stochmech incentives``: the liar's utility under the mechanism, the posted price and pay as
   bid (:mod:`stochmech.markets.demand_response.incentives`).
@@ -16,79 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from stochmech.markets._sweeps import default_workers
-from stochmech.markets.demand_response import DemandResponseMarket, betaprime_supertype
 
-__all__ = [
-    "DEFAULT_SCENARIO_HELP",
-    "DEVIATIONS",
-    "add_default_run_arguments",
-    "default_market",
-    "register",
-    "run_default",
-]
-
-DEFAULT_SCENARIO_HELP = (
-    "Built-in default scenario: the demand-response market of the first paper (Section IV). "
-    "n providers (default 10) curtail x at cost delta_i x^2/2; their cost parameters delta_i "
-    "are IID beta prime(2, 3) (mean 1, variance 2: the paper's 'beta with unit mean and "
-    "variance 2' read as beta prime) discretized to K levels (default 8) by equal-probability "
-    "quantile bins at their conditional means; the reserve generator's delta_s has the same "
-    "law; the shortage is d = 1 every day. Provider 0 deviates (default: reports its cost one "
-    "level higher every day and declares the law those reports follow); the others are "
-    "truthful. The DNBE mechanism (gamma = 0.5, penalty l^1.5, Rust bid ledger) runs for "
-    "--days days (default 100,000)."
-)
-
-#: the deviations of ``stochmech run --deviation``
-DEVIATIONS = {
-    "inflate": "reports its cost --shift levels higher every day and declares the law those "
-    "reports follow (the ledger cannot see it)",
-    "inflate-naive": "reports its cost --shift levels higher every day but declares its true "
-    "law (the ledger's frequency test catches it)",
-    "claim-top": "declares and reports its highest cost level every day",
-    "none": "truthful like the others",
-}
-
-
-def default_market(providers: int = 10, levels: int = 8) -> DemandResponseMarket:
-    """The market of the default scenario (see :data:`DEFAULT_SCENARIO_HELP`).
-
-    Examples
-    --------
-    >>> m = default_market(3, 4)
-    >>> m.n_players, m.n_types, round(m.reserve.mean(), 12), m.shortage.mean()
-    (3, 4, 1.0, 1.0)
-    """
-    theta = betaprime_supertype(1.0, 2.0, levels)
-    return DemandResponseMarket([theta] * providers, theta, 1.0)
-
-
-# ---------------------------------------------------------------------------------------------
-# argument registration
-# ---------------------------------------------------------------------------------------------
-def add_default_run_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The options of the built-in default scenario (``stochmech run`` without a file)."""
-    parser.add_argument("--players", type=int, default=10, help="providers n (default 10)")
-    parser.add_argument("--types", type=int, default=8, help="levels K per cost law (default 8)")
-    parser.add_argument(
-        "--deviation",
-        choices=sorted(DEVIATIONS),
-        default="inflate",
-        help="what provider 0 does: "
-        + "; ".join(f"{k}: {v}" for k, v in DEVIATIONS.items())
-        + " (default inflate)",
-    )
-    parser.add_argument(
-        "--shift", type=int, default=1, help="levels by which 'inflate' shifts (default 1)"
-    )
+__all__ = ["register", "run_figures", "run_incentives"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -139,315 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     inc.set_defaults(func=run_incentives)
 
 
-# ---------------------------------------------------------------------------------------------
-# stochmech run (default scenario)
-# ---------------------------------------------------------------------------------------------
-def _int_option(args: argparse.Namespace, name: str, default: int, lo: int, hi: int) -> int:
-    value = getattr(args, name, None)
-    value = default if value is None else int(value)
-    if not lo <= value <= hi:
-        raise SystemExit(f"error: --{name} must be in {lo}..{hi}, got {value}")
-    return value
-
-
-def run_default(args: argparse.Namespace) -> int:
-    """``stochmech run`` without a scenario: the built-in demand-response scenario.
-
-    ``args`` needs ``days``, ``seed``, ``out`` and ``json``; ``players``, ``types``,
-    ``deviation``, ``shift`` and ``no_plots`` are optional (defaults 10, 8, "inflate", 1,
-    False).
-    """
-    from stochmech.markets.demand_response.incentives import Lie
-    from stochmech.mechanism import DNBEMechanism
-    from stochmech.simulation import simulate
-    from stochmech.strategies import Strategy, Truthful
-    from stochmech.supertype import point_mass
-
-    start = time.perf_counter()
-    days = int(args.days)
-    if days < 2:
-        raise SystemExit(f"error: --days must be >= 2, got {days}")
-    n = _int_option(args, "players", 10, 2, 64)
-    levels = _int_option(args, "types", 8, 1, 255)
-    deviation = getattr(args, "deviation", None) or "inflate"
-    if deviation not in DEVIATIONS:
-        raise SystemExit(f"error: --deviation must be one of {sorted(DEVIATIONS)}")
-    shift = getattr(args, "shift", None)
-    shift = 1 if shift is None else int(shift)
-    seed = int(args.seed)
-    out = Path(args.out if args.out is not None else "stochmech-out")
-
-    market = default_market(n, levels)
-    theta = market.supertype_bids()
-    mechanism = DNBEMechanism(market)
-    lie = None
-    if deviation in ("inflate", "inflate-naive"):
-        lie = Lie.inflate(shift, declare="induced" if deviation == "inflate" else "truthful")
-    elif deviation == "claim-top":
-        lie = Lie.claim(point_mass(float(market.type_values[-1])), "claims top cost always")
-    strategies: list[Strategy] = [Truthful() for _ in range(n)]
-    plan = None
-    if lie is not None:
-        plan = lie.plan(market, 0)
-        strategies[0] = plan.strategy
-
-    run = simulate(market, theta, strategies, days=days, seed=seed, progress=False)
-    truth = run if lie is None else simulate(market, theta, days=days, seed=seed, progress=False)
-    exact = market.expectations()
-    best = market.best_posted_price()
-    exact_truth = mechanism.long_run_utility(market, theta[0], theta, 0, np.eye(market.n_types))
-    exact_lie = exact_truth
-    if plan is not None:
-        declared = theta.copy()
-        declared[0] = plan.declared
-        exact_lie = mechanism.long_run_utility(market, theta[0], declared, 0, plan.kernel)
-
-    social = -run.average_welfare
-    reserve_cost = float(run.average_valuation.sum()) - run.average_welfare
-    groups = float(levels) ** (n - 1)
-    report: dict[str, Any] = {
-        "scenario": {
-            "description": DEFAULT_SCENARIO_HELP,
-            "providers": n,
-            "levels": levels,
-            "type_values": market.type_values.tolist(),
-            "variance_kept": market.providers[0].var(),
-            "shortage": 1.0,
-            "days": days,
-            "seed": seed,
-            "deviation": deviation,
-            "deviation_description": "none" if lie is None else lie.describe(),
-            "shift": shift if deviation in ("inflate", "inflate-naive") else None,
-        },
-        "social_cost": {
-            "this_run": social,
-            "all_truthful_same_days": -truth.average_welfare,
-            "optimum_exact": exact.social_cost,
-            "best_posted_price": best.price,
-            "best_posted_price_cost_exact": best.social_cost,
-            "excess_over_optimum_percent": 100 * (social / exact.social_cost - 1),
-            "posted_price_excess_over_optimum_percent": 100 * best.gap / exact.social_cost,
-        },
-        "providers": [
-            {
-                "provider": i,
-                "strategy": run.strategies[i] if i or lie is None else lie.name,
-                "payment_received": -float(run.average_payment[i]),
-                "payment_received_exact_truthful": float(exact.payment_received[i]),
-                "utility": float(run.average_utility[i]),
-                "utility_exact_truthful": float(exact.utility[i]),
-                "penalty_per_day": float(run.average_penalty[i]),
-                "penalty_days": int(run.penalty_days[i]),
-                "last_penalty_day": int(run.last_penalty_day[i]),
-            }
-            for i in range(n)
-        ],
-        "planner": {
-            "budget_per_day": run.budget,
-            "budget_per_day_exact_truthful": exact.planner_budget,
-            "reserve_cost_per_day": reserve_cost,
-            "note": "budget = net payments the planner receives per day (negative: it pays)",
-        },
-        "deviator": {
-            "provider": 0,
-            "utility": float(run.average_utility[0]),
-            "utility_truthful_same_days": float(truth.average_utility[0]),
-            "gain": float(run.average_utility[0] - truth.average_utility[0]),
-            "exact_long_run_gain": None
-            if not math.isfinite(exact_lie)
-            else exact_lie - exact_truth,
-            "caught_by_ledger": not math.isfinite(exact_lie),
-        },
-        "ledger": {
-            "joint_test_groups": groups,
-            "joint_test_has_power": groups <= days,
-        },
-    }
-    if getattr(args, "no_plots", False):
-        report["files"] = []
-    else:
-        report["files"] = [str(p) for p in _write_run_files(run, truth, market, report, out)]
-    report["seconds"] = time.perf_counter() - start
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
-    print(_format_report(report))
-    return 0
-
-
-def _format_report(r: dict[str, Any]) -> str:
-    sc, sco, pl, dv = r["scenario"], r["social_cost"], r["planner"], r["deviator"]
-    width = max(len(p["strategy"]) for p in r["providers"]) + 2
-    lines = [
-        "stochmech run: the demand-response market (first paper, Section IV), default scenario",
-        f"  {sc['providers']} providers, cost delta_i x^2/2 with delta_i ~ beta prime(2, 3) "
-        f"(mean 1, variance 2) on K = {sc['levels']} levels (variance kept "
-        f"{sc['variance_kept']:.3f});",
-        "  reserve delta_s: the same law; shortage d = 1; DNBE mechanism, gamma = 0.5, "
-        "penalty l^1.5;",
-        f"  {sc['days']:,} days, seed {sc['seed']}. Provider 0: {sc['deviation_description']}; "
-        "the others are truthful.",
-        "",
-        "Social cost per day",
-        f"  this run (simulated)            {sco['this_run']:.6f}   "
-        f"({sco['excess_over_optimum_percent']:+.2f} % vs the optimum)",
-        f"  all truthful, same days         {sco['all_truthful_same_days']:.6f}",
-        f"  optimum (exact)                 {sco['optimum_exact']:.6f}",
-        f"  best posted price (exact)       {sco['best_posted_price_cost_exact']:.6f}   "
-        f"(p* = {sco['best_posted_price']:.5f}, "
-        f"{sco['posted_price_excess_over_optimum_percent']:+.1f} % vs the optimum)",
-        "",
-        "Providers (per-day averages; payments are RECEIVED; exact = long-run value if truthful)",
-        f"  {'#':>3}  {'strategy':<{width}}{'payment':>12}{'exact':>11}{'utility':>12}{'exact':>11}"
-        f"{'penalty days':>14}{'last':>8}",
-    ]
-    for p in r["providers"]:
-        lines.append(
-            f"  {p['provider']:>3}  {p['strategy']:<{width}}{p['payment_received']:>12.3e}"
-            f"{p['payment_received_exact_truthful']:>11.3e}{p['utility']:>12.3e}"
-            f"{p['utility_exact_truthful']:>11.3e}{p['penalty_days']:>14,}"
-            f"{p['last_penalty_day']:>8}"
-        )
-    lines += [
-        "",
-        "Planner",
-        f"  budget (net payments received)  {pl['budget_per_day']:.6f} per day "
-        f"(exact if all truthful: {pl['budget_per_day_exact_truthful']:.6f})",
-        f"  reserve generation cost         {pl['reserve_cost_per_day']:.6f} per day",
-    ]
-    if sc["deviation"] != "none":
-        exact_gain = (
-            "minus infinity: the ledger penalizes it on all but finitely many days"
-            if dv["caught_by_ledger"]
-            else f"{dv['exact_long_run_gain']:+.3e}"
-        )
-        verdict = "gains" if dv["gain"] > 0 else "loses"
-        lines += [
-            "",
-            "Deviator (provider 0)",
-            f"  utility lying {dv['utility']:.4e} vs truthful on the same days "
-            f"{dv['utility_truthful_same_days']:.4e}: it {verdict} {abs(dv['gain']):.3e} per day",
-            f"  exact long-run gain of this lie: {exact_gain}",
-        ]
-    if not r["ledger"]["joint_test_has_power"]:
-        lines += [
-            "",
-            "Note: the joint-independence test has K^(n-1) = "
-            f"{r['ledger']['joint_test_groups']:.3g}"
-            " profile groups, far more than the days simulated; almost every group is seen about "
-            "once, so only the frequency test has power at this horizon.",
-        ]
-    if r["files"]:
-        lines += ["", "Files: " + ", ".join(r["files"])]
-    lines.append(f"({r['seconds']:.1f} s)")
-    return "\n".join(lines)
-
-
-def _write_run_files(
-    run: Any, truth: Any, market: DemandResponseMarket, report: dict[str, Any], out: Path
-) -> list[Path]:
-    """``run_convergence.png`` (running averages, penalty days), ``run_paths.csv`` and
-    ``run_report.json``."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    out.mkdir(parents=True, exist_ok=True)
-    days = run.checkpoints
-    sco = report["social_cost"]
-    exact_u = report["providers"][0]["utility_exact_truthful"]
-    n = run.utility_path.shape[1]
-
-    fig = Figure(figsize=(8.0, 9.6), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True)
-    ax1.plot(days, -run.welfare_path, color="C1", label="this run (simulated)")
-    if truth is not run:
-        ax1.plot(days, -truth.welfare_path, color="C0", ls="--", lw=1.0,
-                 label="all truthful, same days")  # fmt: skip
-    ax1.axhline(sco["optimum_exact"], color="C2", label="optimum (exact)")
-    ax1.axhline(sco["best_posted_price_cost_exact"], color="0.4", ls=":",
-                label=f"best posted price p* = {sco['best_posted_price']:.4g} (exact)")  # fmt: skip
-    ax1.set_ylabel("running average\nsocial cost per day")
-    ax1.set_yscale("log")
-    ax1.legend(fontsize=8)
-    ax1.set_title(
-        f"Default scenario: {n} providers, K = {report['scenario']['levels']} levels, "
-        f"{report['scenario']['days']:,} days, seed {report['scenario']['seed']}",
-        fontsize=10,
-    )
-
-    label0 = report["providers"][0]["strategy"]
-    ax2.plot(days, run.utility_path[:, 0], color="C3", label=f"provider 0 ({label0})")
-    if truth is not run:
-        ax2.plot(days, truth.utility_path[:, 0], color="C3", ls="--", lw=1.0,
-                 label="provider 0 if truthful, same days")  # fmt: skip
-    if n > 1:
-        ax2.plot(days, run.utility_path[:, 1], color="C0", lw=1.0, label="provider 1 (truthful)")
-    ax2.axhline(exact_u, color="C2", label="long-run utility if truthful (exact)")
-    ax2.set_ylabel("running average\nutility per day")
-    # the first days carry the penalties of the wide early window (order J_p(l)/l): zoom on
-    # the last two decades, where the averages settle
-    late = days >= max(1, days[-1] // 100)
-    window = np.concatenate(
-        [run.utility_path[late, : min(n, 2)].ravel(), truth.utility_path[late, 0], [exact_u]]
-    )
-    lo, hi = float(window.min()), float(window.max())
-    if lo < -100 * abs(exact_u):  # a caught liar: its average penalty grows without bound
-        thresh = 10 * abs(exact_u)
-        ax2.set_yscale("symlog", linthresh=thresh)
-        ax2.set_ylim(3 * float(run.utility_path[:, 0].min()), thresh)
-        first = math.ceil(math.log10(thresh))
-        last = math.ceil(math.log10(-3 * float(run.utility_path[:, 0].min())))
-        step = max(1, (last - first) // 4)
-        ax2.set_yticks([0.0] + [-(10.0**e) for e in range(first, last + 1, step)])
-    else:
-        pad = 0.25 * (hi - lo) + 0.05 * abs(exact_u)
-        ax2.set_ylim(lo - pad, hi + pad)
-        ax2.text(0.01, 0.03, "early days off scale (penalties of the first days, decaying "
-                 "like 1/l)", transform=ax2.transAxes, fontsize=7.5, color="0.35")  # fmt: skip
-    ax2.legend(fontsize=8)
-
-    for i in range(n):
-        ax3.step(days, run.penalty_path[:, i], where="post",
-                 color="C3" if i == 0 else "0.55", lw=1.4 if i == 0 else 0.8,
-                 label="provider 0" if i == 0 else ("truthful" if i == 1 else None))  # fmt: skip
-    if run.penalty_path.max() > 50:
-        ax3.set_yscale("symlog", linthresh=10.0)
-    else:
-        ax3.set_ylim(-0.2, run.penalty_path.max() + 1.0)
-        ax3.yaxis.get_major_locator().set_params(integer=True)
-    ax3.set_ylabel("cumulative\npenalty days")
-    ax3.set_xlabel("day l")
-    ax3.set_xscale("log")
-    ax3.legend(fontsize=8)
-    for ax in (ax1, ax2, ax3):
-        ax.grid(True, alpha=0.3)
-    png = out / "run_convergence.png"
-    fig.savefig(png, dpi=110)
-
-    csv = out / "run_paths.csv"
-    names = ["day", "social_cost", "social_cost_truthful", "budget"]
-    names += [f"utility_{i}" for i in range(n)] + [f"penalty_days_{i}" for i in range(n)]
-    data = np.column_stack(
-        [days, -run.welfare_path, -truth.welfare_path, run.budget_path, run.utility_path,
-         run.penalty_path]
-    )  # fmt: skip
-    header = (
-        "# stochmech run, default demand-response scenario: running averages at log-spaced "
-        f"days; {report['scenario']['deviation_description']} (provider 0)\n" + ",".join(names)
-    )
-    np.savetxt(csv, data, delimiter=",", header=header, comments="", fmt="%.10g")
-    side = out / "run_report.json"
-    side.write_text(json.dumps({**report, "files": None}, indent=2) + "\n", encoding="utf-8")
-    return [png, csv, side]
-
-
-# ---------------------------------------------------------------------------------------------
-# stochmech figures / incentives
-# ---------------------------------------------------------------------------------------------
 def _executor_for(workers: int | None) -> tuple[str, int | None]:
     if workers is not None and workers < 1:
-        raise SystemExit(f"error: --workers must be >= 1, got {workers}")
+        raise ValueError(f"--workers must be >= 1, got {workers}")
     return ("serial", None) if workers == 1 else ("process", workers)
 
 
@@ -464,13 +91,13 @@ def run_figures(args: argparse.Namespace) -> int:
             seed=int(args.seed),
         )
     except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+        raise ValueError(f"{err}") from None
     executor, workers = _executor_for(args.workers)
     written = write_figures(
         args.out, setup, which=sorted(set(args.only)), executor=executor, workers=workers
     )
     seconds = time.perf_counter() - start
-    result = {
+    result: dict[str, Any] = {
         "seconds": seconds,
         "choices": setup.choices(),
         "figures": [
@@ -518,9 +145,9 @@ def run_incentives(args: argparse.Namespace) -> int:
     from stochmech.markets.demand_response.incentives import compare_incentives
 
     if not 2 <= args.providers <= 64 or not 1 <= args.levels <= 127:
-        raise SystemExit("error: --providers must be in 2..64 and --levels in 1..127")
+        raise ValueError("--providers must be in 2..64 and --levels in 1..127")
     if args.days < 2 or args.replications < 2:
-        raise SystemExit("error: --days and --replications must be >= 2")
+        raise ValueError("--days and --replications must be >= 2")
     executor, workers = _executor_for(args.workers)
     start = time.perf_counter()
     cmp = compare_incentives(
