@@ -636,16 +636,14 @@ def scenario_command(command: str, args: Any) -> int:
     """``stochmech lqg run|verify SCENARIO.toml``: ``args`` carries the command-line flags.
 
     ``--horizon``, ``--seed``, ``--pivot`` (and ``--samples`` for verify) override the file.
+    Input errors are ``ValueError`` (the command line reports them in one line, exit status 2).
     """
 
-    try:
-        scenario = load_lqg_scenario(args.scenario)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+    scenario = load_lqg_scenario(args.scenario)  # a ValueError naming the file and the key
     for flag, minimum in (("horizon", 1), ("seed", 0), ("samples", 2)):
         value = getattr(args, flag, None)
         if value is not None and value < minimum:
-            raise SystemExit(f"error: --{flag} must be >= {minimum}, got {value}")
+            raise ValueError(f"--{flag} must be >= {minimum}, got {value}")
     if command == "run":
         result = run_scenario(scenario, horizon=args.horizon, seed=args.seed, pivot=args.pivot)
         plots: list[str] = []
