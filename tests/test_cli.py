@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -123,20 +124,22 @@ def test_run_without_a_scenario_runs_the_built_in_scenario_file(tmp_path, capsys
     assert built_in == from_file  # one code path, one report
 
 
-def test_bad_arguments(tmp_path) -> None:
+def refused(argv: list[str], capsys, match: str = "") -> None:
+    """An input error: exit status 2 and one line on stderr matching ``match``."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(match, err), err
+
+
+def test_bad_arguments(tmp_path, capsys) -> None:
     scenario = str(EXAMPLES / "feeder-inflate.toml")
-    with pytest.raises(SystemExit, match="--days must be >= 1, got 0"):
-        main(["run", scenario, "--days", "0"])
-    with pytest.raises(SystemExit, match=r"--player must be in 0\.\.1, got 7"):
-        main(["audit", scenario, "--player", "7"])
-    with pytest.raises(SystemExit, match="cannot read scenario file"):
-        main(["run", str(tmp_path / "missing.toml")])
+    refused(["run", scenario, "--days", "0"], capsys, "--days must be >= 1, got 0")
+    refused(["audit", scenario, "--player", "7"], capsys, r"--player must be in 0\.\.1, got 7")
+    refused(["run", str(tmp_path / "missing.toml")], capsys, "cannot read scenario file")
     bad = tmp_path / "bad.toml"
     bad.write_text("[game]\nkind = 'finite'\n")
-    with pytest.raises(SystemExit, match="missing key 'players'"):
-        main(["audit", str(bad)])
-    with pytest.raises(SystemExit):
-        main(["audit"])  # the scenario is required
+    refused(["audit", str(bad)], capsys, "missing key 'players'")
+    refused(["audit"], capsys)  # the scenario is required
 
 
 @pytest.mark.parametrize("name", ["stochmech.plots", "stochmech.report"])
@@ -161,12 +164,12 @@ def test_checkpoint_every_and_resume_give_the_uninterrupted_run(tmp_path, capsys
     assert main([*base, "--days", "7000"]) == 0
     assert resumed == json.loads(capsys.readouterr().out)
     assert first["days"] == 3000
-    with pytest.raises(SystemExit, match="past --days"):
-        main([*base, "--days", "100", "--resume", str(ck)])
-    with pytest.raises(SystemExit, match="different scenario"):
-        main(["run", str(EXAMPLES / "collusion.toml"), "--resume", str(ck), "--no-plots"])
-    with pytest.raises(SystemExit, match="cannot resume"):
-        main([*base, "--resume", str(tmp_path / "nothing.bin")])
+    assert main([*base, "--days", "100", "--resume", str(ck)]) == 2
+    assert "checkpoint is at day 3000, past --days 100" in capsys.readouterr().err
+    assert main(["run", str(EXAMPLES / "collusion.toml"), "--resume", str(ck), "--no-plots"]) == 2
+    assert "checkpoint of a different scenario" in capsys.readouterr().err
+    assert main([*base, "--resume", str(tmp_path / "nothing.bin")]) == 2
+    assert "cannot resume" in capsys.readouterr().err
 
 
 def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, capsys) -> None:

@@ -36,7 +36,7 @@ def window(day: Any, gamma: float = 0.5) -> float | np.ndarray:
     if not g > 0:
         raise ValueError(f"gamma must be a finite number > 0 (eq. 11), got {gamma!r}")
     if np.ndim(day) == 0:
-        return float(_core.window(integer(day, "day", minimum=1), g))
+        return float(_core.window(integer(day, "day", minimum=1, maximum=1 << 53), g))
     arr = np.asarray(day)
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         if (

@@ -486,6 +486,7 @@ def _build(data: dict[str, Any], default_name: str, source: str | None) -> Scena
         _keys(t, f"players[{j}]", {"name", "supertype", "strategy"}, ("supertype",))
 
     kind = _str(game_table.get("kind"), "game.kind", ("finite", "demand-response"))
+    game: TwoStageGame
     if kind == "finite":
         game, theta = _finite_game(game_table, tables)
     else:
@@ -775,7 +776,7 @@ def _bid(x: Any, where: str, game: TwoStageGame) -> np.ndarray:
         if game.type_values is None:
             raise _fail(where, "expected a pmf over the types (this game's types carry no values)")
         law = _law(x, where)
-        law = law if isinstance(law, Supertype) else Supertype([law], [1.0])
+        law = law if isinstance(law, Supertype) else Supertype(np.array([law]), np.array([1.0]))
         try:
             return law.pmf_on(game.type_values)
         except ValueError as err:

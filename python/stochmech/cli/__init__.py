@@ -2,6 +2,12 @@
 
 Subcommands register themselves in :func:`build_parser`; each is a function taking the parsed
 arguments and returning a process exit code.
+
+Exit status: 0 success; 1 an audit found a profitable deviation (or another check failed);
+2 an input error (bad option, scenario or file), reported as one line on stderr; 3 an
+internal error (a bug: please report it); 130 interrupted (Ctrl-C). No traceback is shown
+unless ``--debug`` is given (anywhere on the command line). ``--json`` output is strict JSON
+(numbers that are not finite appear as ``null``).
 """
 
 from __future__ import annotations
@@ -9,17 +15,49 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from stochmech import __version__
 from stochmech.cli.demand_response import register as register_demand_response
 from stochmech.cli.lqg import register as register_lqg
 
+#: exit statuses (see the module docstring)
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+#: exceptions that mean "the input is wrong" (argument, scenario, file, resources asked for)
+_INPUT_ERRORS = (ValueError, TypeError, OSError, OverflowError, MemoryError, RecursionError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_one_line(message)}\n")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, MemoryError):
+        return "not enough memory for this run (ask for fewer days, players or types)"
+    if isinstance(err, RecursionError):
+        return "the input is nested too deeply"
+    if isinstance(err, OSError) and err.strerror:
+        where = f": {err.filename!s}" if err.filename else ""
+        return f"{err.strerror}{where}"
+    return _one_line(str(err)) or type(err).__name__
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stochmech",
         description="Design, run and verify incentive-compatible mechanisms for repeated "
         "stochastic markets.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (anywhere on the line)"
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,13 +167,44 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Runs the command line; returns the exit status (see the module docstring)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in words
+    words = [w for w in words if w != "--debug"]
+    try:
+        args = build_parser().parse_args(words)
+    except SystemExit as stop:  # --help, or a usage error already printed on one line
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     try:
         return int(args.func(args))
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
         sys.stderr.close()
-        return 0
+        return EXIT_OK
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("stochmech: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            message = _one_line(stop.code).removeprefix("error: ")
+            print(f"stochmech: error: {message}", file=sys.stderr)
+            return EXIT_USAGE
+        return EXIT_OK if stop.code is None else int(stop.code)
+    except _INPUT_ERRORS as err:
+        if debug:
+            raise
+        print(f"stochmech: error: {_describe(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as err:
+        if debug:
+            raise
+        print(
+            f"stochmech: internal error: {type(err).__name__}: {_describe(err)} "
+            "(run again with --debug for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Any
 
 import numpy as np
 
@@ -96,7 +97,7 @@ def run_figures(args: argparse.Namespace) -> int:
         args.out, setup, which=sorted(set(args.only)), executor=executor, workers=workers
     )
     seconds = time.perf_counter() - start
-    result = {
+    result: dict[str, Any] = {
         "seconds": seconds,
         "choices": setup.choices(),
         "figures": [
