@@ -164,12 +164,13 @@ def test_checkpoint_every_and_resume_give_the_uninterrupted_run(tmp_path, capsys
     assert main([*base, "--days", "7000"]) == 0
     assert resumed == json.loads(capsys.readouterr().out)
     assert first["days"] == 3000
-    assert main([*base, "--days", "100", "--resume", str(ck)]) == 2
-    assert "checkpoint is at day 3000, past --days 100" in capsys.readouterr().err
-    assert main(["run", str(EXAMPLES / "collusion.toml"), "--resume", str(ck), "--no-plots"]) == 2
-    assert "checkpoint of a different scenario" in capsys.readouterr().err
-    assert main([*base, "--resume", str(tmp_path / "nothing.bin")]) == 2
-    assert "cannot resume" in capsys.readouterr().err
+    refused([*base, "--days", "100", "--resume", str(ck)], capsys, "past --days")
+    refused(
+        ["run", str(EXAMPLES / "collusion.toml"), "--resume", str(ck), "--no-plots"],
+        capsys,
+        "different scenario",
+    )
+    refused([*base, "--resume", str(tmp_path / "nothing.bin")], capsys, "cannot resume")
 
 
 def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, capsys) -> None:

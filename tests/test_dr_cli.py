@@ -100,7 +100,8 @@ def test_the_built_in_options_need_the_built_in_scenario(tmp_path, capsys):
 
     scenario = Path(__file__).parent.parent / "examples" / "feeder-inflate.toml"
     assert main(["run", str(scenario), "--players", "3", "--out", str(tmp_path)]) == 2
-    assert "--players applies to the built-in scenario only" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "built-in scenario only" in err, err
 
 
 def test_figures_command(tmp_path, capsys):

@@ -22,8 +22,8 @@ def window(day: np.ndarray, gamma: float = 0.5) -> np.ndarray: ...
 def window(day: Any, gamma: float = 0.5) -> float | np.ndarray:
     """Detection window r(l) = sqrt(ln(2 l^(1+gamma)) / (2 l)) of eq. (11), for days l >= 1.
 
-    ``day`` is one day (returns a float) or an array of days (returns a float64 array of the
-    same shape, computed in one call to the Rust core).
+    ``day`` is one day (an integer; returns a float) or a numpy array of days (returns a
+    float64 array of the same shape, computed in one call to the Rust core).
 
     Examples
     --------
@@ -35,9 +35,10 @@ def window(day: Any, gamma: float = 0.5) -> float | np.ndarray:
     g = finite(gamma, "gamma")
     if not g > 0:
         raise ValueError(f"gamma must be a finite number > 0 (eq. 11), got {gamma!r}")
-    if np.ndim(day) == 0:
-        return float(_core.window(integer(day, "day", minimum=1, maximum=1 << 53), g))
-    arr = np.asarray(day)
+    if not isinstance(day, np.ndarray) or day.ndim == 0:
+        one = day.item() if isinstance(day, np.ndarray) else day
+        return float(_core.window(integer(one, "day", minimum=1, maximum=1 << 53), g))
+    arr = day
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         if (
             not np.issubdtype(arr.dtype, np.floating)
@@ -45,5 +46,7 @@ def window(day: Any, gamma: float = 0.5) -> float | np.ndarray:
             or np.any(arr != np.round(arr))
         ):
             raise ValueError(f"day must hold integers, got {arr.ravel()[:5]!r}")
+    if arr.size and (arr.max() > 1 << 53):
+        raise ValueError(f"day must be <= 2^53, got {arr.max()!r}")
     flat = np.ascontiguousarray(arr, dtype=np.int64).ravel()
     return _core.window_array(flat, g).reshape(arr.shape)

@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _executor_for(workers: int | None) -> tuple[str, int | None]:
     if workers is not None and workers < 1:
-        raise SystemExit(f"error: --workers must be >= 1, got {workers}")
+        raise ValueError(f"--workers must be >= 1, got {workers}")
     return ("serial", None) if workers == 1 else ("process", workers)
 
 
@@ -91,7 +91,7 @@ def run_figures(args: argparse.Namespace) -> int:
             seed=int(args.seed),
         )
     except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+        raise ValueError(f"{err}") from None
     executor, workers = _executor_for(args.workers)
     written = write_figures(
         args.out, setup, which=sorted(set(args.only)), executor=executor, workers=workers
@@ -145,9 +145,9 @@ def run_incentives(args: argparse.Namespace) -> int:
     from stochmech.markets.demand_response.incentives import compare_incentives
 
     if not 2 <= args.providers <= 64 or not 1 <= args.levels <= 127:
-        raise SystemExit("error: --providers must be in 2..64 and --levels in 1..127")
+        raise ValueError("--providers must be in 2..64 and --levels in 1..127")
     if args.days < 2 or args.replications < 2:
-        raise SystemExit("error: --days and --replications must be >= 2")
+        raise ValueError("--days and --replications must be >= 2")
     executor, workers = _executor_for(args.workers)
     start = time.perf_counter()
     cmp = compare_incentives(
