@@ -30,6 +30,7 @@ __all__ = [
     "resume_command",
     "run_command",
     "run_summary",
+    "truthful_risks",
     "truthful_utilities",
 ]
 
@@ -89,6 +90,52 @@ def joint_test_groups(scenario: Scenario) -> float:
     return float(game.n_types) ** (game.n_players - 1)
 
 
+def truthful_risks(
+    scenario: Scenario, supertype_bids: np.ndarray, days: int
+) -> list[dict[str, Any]]:
+    """Each player's truthful risk over ``days`` days at a declaration (one row per player;
+    the reports pass the true supertypes, i.e. truthful bidding): the expected penalty
+    a truthful bidder pays through the frequency test (:func:`stochmech.audit.truthful_risk`,
+    exact with two types, exact up to day 500 and an upper bound after with more), and a bound
+    on P(any flag after day 100). Zero when the scenario's penalties are off."""
+    from stochmech.audit.risk import truthful_risk
+
+    m = scenario.mechanism
+    cache: dict[bytes, dict[str, Any]] = {}
+    out = []
+    for row in np.asarray(supertype_bids, dtype=float):
+        key = row.tobytes()
+        if key not in cache:
+            if not m.penalize:
+                cache[key] = {
+                    "expected_penalty": 0.0,
+                    "expected_penalty_per_day": 0.0,
+                    "exact": True,
+                    "any_flag_after_100": 0.0,
+                }
+            else:
+                risk = truthful_risk(
+                    row[None, :], 0, int(days), gamma=m.gamma, penalty=m.penalty, joint=False
+                )
+                cache[key] = {
+                    "expected_penalty": risk.expected_penalty,
+                    "expected_penalty_per_day": risk.expected_penalty_per_day,
+                    "exact": risk.exact,
+                    "any_flag_after_100": risk.any_flag_after(min(100, int(days))),
+                }
+        out.append(dict(cache[key]))
+    return out
+
+
+def _coverage(scenario: Scenario, supertype_bids: np.ndarray, days: int) -> str:
+    from stochmech.audit.coalitions import coverage_warning
+
+    n, k = np.shape(supertype_bids)
+    return coverage_warning(
+        n, k, int(days), supertypes=supertype_bids, gamma=scenario.mechanism.gamma
+    )
+
+
 def run_summary(scenario: Scenario, result: SimulationResult) -> dict[str, Any]:
     """The JSON-ready report of a run."""
     from stochmech.markets.demand_response import DemandResponseMarket
@@ -96,6 +143,7 @@ def run_summary(scenario: Scenario, result: SimulationResult) -> dict[str, Any]:
     truthful = truthful_utilities(scenario, result.supertype_bids)
     exact = exact_utilities(scenario, result.supertype_bids)
     groups = joint_test_groups(scenario)
+    risks = truthful_risks(scenario, scenario.true_supertypes, result.days)
     m = scenario.mechanism
     market: dict[str, Any] | None = None
     game = scenario.game
@@ -136,6 +184,7 @@ def run_summary(scenario: Scenario, result: SimulationResult) -> dict[str, Any]:
                 "truthful_utility": float(truthful[i]),
                 "exact_utility": _finite_or_none(exact[i]),
                 "caught_by_ledger": exact[i] == -np.inf,
+                "truthful_risk": risks[i],
                 "average_payment": float(result.average_payment[i]),
                 "average_penalty": float(result.average_penalty[i]),
                 "penalty_days": int(result.penalty_days[i]),
@@ -149,6 +198,7 @@ def run_summary(scenario: Scenario, result: SimulationResult) -> dict[str, Any]:
         "optimal_welfare": result.optimal_welfare,
         "ledger": {"joint_test_groups": groups, "joint_test_has_power": groups <= result.days},
         "market": market,
+        "coverage": _coverage(scenario, result.supertype_bids, result.days),
     }
 
 
@@ -170,17 +220,21 @@ def format_run(summary: dict[str, Any]) -> str:
         f"{summary['first_stage_outcome']}",
         "",
         f"{'player':<16} {'strategy':<44} {'utility/day':>12} {'exact':>12} "
-        f"{'if truthful':>12} {'paid/day':>11} {'pen. days':>9} {'last pen.':>9}",
+        f"{'if truthful':>12} {'risk/day':>10} {'paid/day':>11} {'pen. days':>9} "
+        f"{'last pen.':>9}",
     ]
     for p in summary["players"]:
         if p["exact_utility"] is not None:
             exact = f"{p['exact_utility']:>12.5g}"
         else:
             exact = f"{'-inf caught' if p['caught_by_ledger'] else '-':>12}"
+        risk = p["truthful_risk"]
+        mark = "" if risk["exact"] else "<"
         lines.append(
             f"{p['name'][:16]:<16} {p['strategy'][:44]:<44} {p['average_utility']:>12.5g} "
-            f"{exact} {p['truthful_utility']:>12.5g} {p['average_payment']:>11.5g} "
-            f"{p['penalty_days']:>9} {p['last_penalty_day']:>9}"
+            f"{exact} {p['truthful_utility']:>12.5g} "
+            f"{mark + format(risk['expected_penalty_per_day'], '.3g'):>10} "
+            f"{p['average_payment']:>11.5g} {p['penalty_days']:>9} {p['last_penalty_day']:>9}"
         )
     gap = summary["optimal_welfare"] - summary["average_welfare"]
     lines += [
@@ -190,9 +244,13 @@ def format_run(summary: dict[str, Any]) -> str:
         "finitely many days.",
         "'if truthful': the long-run utility of bidding truthfully against the others' "
         "declarations (W*(theta_i, theta_hat_-i) - W*(theta_hat_-i)).",
+        "'risk/day': the expected penalty per day the player would pay bidding truthfully "
+        f"over {summary['days']} days through the frequency test (exact; '<' an upper bound).",
         f"planner's budget: {summary['planner_budget_per_day']:+.6g} per day (payments received)",
         f"average welfare: {summary['average_welfare']:.6g}; W*(theta) = "
         f"{summary['optimal_welfare']:.6g} (gap {gap:+.3g})",
+        "",
+        summary["coverage"],
     ]
     mk = summary.get("market")
     if mk is not None:
@@ -205,15 +263,6 @@ def format_run(summary: dict[str, Any]) -> str:
             f"  best posted price (exact)  {mk['best_posted_price_cost_exact']:.6f}   "
             f"(p* = {mk['best_posted_price']:.5f}, "
             f"{mk['posted_price_excess_over_optimum_percent']:+.1f} % vs the optimum)",
-        ]
-    led = summary["ledger"]
-    if not led["joint_test_has_power"]:
-        lines += [
-            "",
-            "Note: the joint-independence test has K^(n-1) = "
-            f"{led['joint_test_groups']:.3g} profile groups, far more than the days simulated; "
-            "almost every group is seen about once, so only the frequency test has power at "
-            'this horizon (docs/modelling.md, "The joint test at large n").',
         ]
     return "\n".join(lines)
 
@@ -377,12 +426,17 @@ def audit_command(args: argparse.Namespace) -> int:
         for r in reports:
             plots += [str(p) for p in plot_audit(r, out, prefix=f"player{r.player}_")]
     passed = all(r.passed for r in reports)
+    declared = scenario.true_supertypes
+    horizon = args.days if args.days is not None else scenario.days
+    risks = truthful_risks(scenario, declared, horizon)
+    coverage = _coverage(scenario, declared, horizon)
     if args.json:
         data = {
             "scenario": scenario.name,
             "source": scenario.source,
             "passed": passed,
-            "audits": [r.to_dict() for r in reports],
+            "audits": [{**r.to_dict(), "truthful_risk": risks[r.player]} for r in reports],
+            "coverage": coverage,
             "plots": plots,
         }
         print(json.dumps(data, indent=2, allow_nan=False))
@@ -392,6 +446,16 @@ def audit_command(args: argparse.Namespace) -> int:
         for r in reports:
             print()
             print(str(r))
+            risk = risks[r.player]
+            bound = "" if risk["exact"] else " (upper bound)"
+            print(
+                f"Truthful risk of player {r.player} (bidding truthfully): expected penalty "
+                f"{risk['expected_penalty']:.4g} over {horizon} days "
+                f"({risk['expected_penalty_per_day']:.3g} per day{bound}); "
+                f"P(any flag after day 100) <= {risk['any_flag_after_100']:.3g}."
+            )
+        print()
+        print(coverage)
         print()
         print(
             f"Overall: {'PASS' if passed else 'FAIL'} ({len(reports)} player"
