@@ -290,7 +290,8 @@ def test_wrapper_overhead(benchmark, capsys, n, k):
         return min(times)
 
     from stochmech import _core
-    from stochmech.ledger import PowerPenalty, window_sequence
+    from stochmech._window import window
+    from stochmech.ledger import PowerPenalty
 
     parts = {
         "BidLedger.record": best(lambda led: led.record(bids), lambda: BidLedger(theta)),
@@ -300,7 +301,7 @@ def test_wrapper_overhead(benchmark, capsys, n, k):
         ),
         "check_bids": best(lambda _: BidLedger(theta).check(bids)),
         "J_p(l) = l**1.5": best(lambda _: PowerPenalty()(days)),
-        "r(l) (window_sequence)": best(lambda _: window_sequence(days, 0.5)),
+        "r(l) (window)": best(lambda _: window(days, 0.5)),
         "penalty array (np.where)": best(lambda _: np.where(flags, schedule[:, None], 0.0)),
     }
     benchmark.pedantic(lambda: BidLedger(theta).record(bids), rounds=1, iterations=1)
