@@ -181,16 +181,21 @@ def audit_command(args: argparse.Namespace) -> int:
             raise SystemExit(f"error: --player must be in 0..{n - 1}, got {p}")
     if args.history_days is not None and args.history_days < 2:
         raise SystemExit(f"error: --history-days must be >= 2, got {args.history_days}")
-    reports = [
-        scenario.audit(
-            p,
-            days=args.days,
-            seed=args.seed,
-            history_days=args.history_days,
-            progress=args.progress or None,
-        )
-        for p in players
-    ]
+    from stochmech.cli._executors import executor_from_args, progress_from_args
+
+    with executor_from_args(args, local_default=False) as (executor, workers):
+        reports = [
+            scenario.audit(
+                p,
+                days=args.days,
+                seed=args.seed,
+                history_days=args.history_days,
+                progress=progress_from_args(args),
+                executor=executor,
+                workers=workers,
+            )
+            for p in players
+        ]
     plots: list[str] = []
     if not args.no_plots:
         from stochmech.plots import plot_audit

@@ -26,6 +26,7 @@ import numpy as np
 
 from stochmech._json import jsonable
 from stochmech._persist import pickle_sealed, unpickle_sealed, write_atomically
+from stochmech._seeding import SeedLike, normalize_seed, seed_record, spawn
 from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, Opening, check_supertypes
 from stochmech.strategies import History, PlayerContext, Strategy, Truthful
@@ -79,7 +80,7 @@ class SimulationResult:
     """
 
     days: int
-    seed: int
+    seed: int | np.random.SeedSequence
     strategies: list[str]
     supertype_bids: np.ndarray
     opening: Opening
@@ -106,7 +107,7 @@ class SimulationResult:
         """A JSON-ready dictionary of the headline figures."""
         return {
             "days": self.days,
-            "seed": self.seed,
+            "seed": seed_record(self.seed),
             "strategies": self.strategies,
             "first_stage_outcome": jsonable(self.opening.o1),
             "first_stage_payments": self.opening.first_stage_payments.tolist(),
@@ -171,7 +172,7 @@ class Simulation:
         game: TwoStageGame,
         true_supertypes: Any,
         strategies: Sequence[Strategy] | None = None,
-        seed: int = 0,
+        seed: SeedLike = 0,
         *,
         mechanism: DNBEMechanism | None = None,
         chunk: int = 1 << 16,
@@ -194,11 +195,11 @@ class Simulation:
                 raise ValueError(f"strategy of player {i} is not a Strategy: {s!r}")
         self.game = game
         self.theta = theta
-        self.seed = int(seed)
+        self.seed = normalize_seed(seed)
         self.chunk = chunk
         self.strategies = [copy.deepcopy(s) for s in strategies]
 
-        streams = np.random.SeedSequence(self.seed).spawn(2 + n)
+        streams = spawn(self.seed, 2 + n)
         self._type_rng = np.random.default_rng(streams[0])
         self._state_rng = np.random.default_rng(streams[1])
         self._player_rngs = [np.random.default_rng(s) for s in streams[2:]]
@@ -392,7 +393,7 @@ def simulate(
     true_supertypes: Any,
     strategies: Sequence[Strategy] | None = None,
     days: int = 100_000,
-    seed: int = 0,
+    seed: SeedLike = 0,
     *,
     mechanism: DNBEMechanism | None = None,
     chunk: int = 1 << 16,
@@ -411,8 +412,9 @@ def simulate(
         :class:`~stochmech.strategies.Truthful`.
     days : int
         Horizon L.
-    seed : int
-        Seed of every random stream (same seed, same result).
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator
+        Seed of every random stream (same seed, same result; a ``Generator`` is consumed:
+        four words drawn from it seed the run, see ``stochmech._seeding``).
     mechanism : DNBEMechanism, optional
         Default ``DNBEMechanism(game)``.
     chunk : int

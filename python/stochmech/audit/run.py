@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record
 from stochmech.audit.adversaries import WindowExploit, comonotone_collusion, yesterdays_type
 from stochmech.audit.bounds import (
     CorrelatedDeviation,
@@ -38,6 +39,7 @@ from stochmech.audit.checks import (
     planner_budget,
 )
 from stochmech.games.base import TwoStageGame
+from stochmech.markets._sweeps import ExecutorLike, run_tasks
 from stochmech.mechanism import DNBEMechanism, check_supertypes
 from stochmech.simulation import SimulationResult, simulate
 from stochmech.strategies import (
@@ -373,7 +375,7 @@ class AuditReport:
     declared: np.ndarray
     days: int
     history_days: int
-    seed: int
+    seed: int | np.random.SeedSequence
     batches: int
     z: float
     tolerance: float
@@ -456,7 +458,7 @@ class AuditReport:
             "declared": self.declared.tolist(),
             "days": self.days,
             "history_days": self.history_days,
-            "seed": self.seed,
+            "seed": seed_record(self.seed),
             "batches": self.batches,
             "z": self.z,
             "tolerance": self.tolerance,
@@ -494,7 +496,8 @@ class AuditReport:
             f"{'on' if m['first_stage_payment'] else 'OFF'}, penalties "
             f"{'on' if m['penalize'] else 'OFF'}",
             f"simulation: {self.days} days ({self.history_days} for history-dependent "
-            f"strategies), seed {self.seed}, common random numbers, {self.batches} batches, "
+            f"strategies), seed {describe_seed(self.seed)}, common random numbers, "
+            f"{self.batches} batches, "
             f"a gain counts above {self.z:g} standard errors",
             f"true supertype of player {self.player}: "
             + _fmt_pmf(self.true_supertypes[self.player]),
@@ -597,6 +600,21 @@ def window_radius(days: int, gamma: float) -> float:
     return math.sqrt(math.log(2.0 * days ** (1.0 + gamma)) / (2.0 * days))
 
 
+def _simulate_task(
+    game: TwoStageGame,
+    theta: np.ndarray,
+    profile: list[Strategy],
+    horizon: int,
+    seed: int | np.random.SeedSequence,
+    mechanism: DNBEMechanism,
+    progress: bool | None,
+) -> SimulationResult:
+    """One simulation of the audit (module level, so that it travels to worker processes)."""
+    return simulate(
+        game, theta, profile, horizon, seed, mechanism=mechanism, progress=progress, daily=True
+    )
+
+
 def _others_key(others: Mapping[int, Strategy]) -> tuple[tuple[int, int], ...]:
     return tuple(sorted((j, id(s)) for j, s in others.items()))
 
@@ -611,12 +629,14 @@ def audit(
     deviations: Sequence[Deviation] | None = None,
     days: int = 50_000,
     history_days: int | None = None,
-    seed: int = 0,
+    seed: SeedLike = 0,
     batches: int = 20,
     z: float = 3.0,
     tolerance: float = 1e-9,
     resolution: int | None = None,
     progress: bool | None = None,
+    executor: ExecutorLike = None,
+    workers: int | None = None,
 ) -> AuditReport:
     """Audits the incentives of ``player``: LP bounds, simulated deviations, IR, efficiency.
 
@@ -638,8 +658,9 @@ def audit(
     history_days : int, optional
         Horizon for deviations that involve history-dependent strategies (played day by day in
         Python); default ``min(days, 20_000)``.
-    seed : int
-        Every deviation is played with this seed against a truthful run with the same seed.
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator
+        Every deviation is played with this seed against a truthful run with the same seed (a
+        ``Generator`` is consumed once, so all runs still share their random numbers).
     batches : int
         Batches for the batch-means standard errors.
     z : float
@@ -649,7 +670,16 @@ def audit(
     resolution : int, optional
         Resolution of the grid of declarations for the LP search.
     progress : bool, optional
-        Passed to :func:`~stochmech.simulation.simulate`.
+        With a serial executor, passed to :func:`~stochmech.simulation.simulate`; otherwise a
+        progress bar counts the finished simulations (default: on a terminal).
+    executor : Executor, dask Client, "process", "serial" or None
+        Where the simulations (the truthful run, each baseline, each deviation) run; default
+        one after the other in this process. Any ``concurrent.futures.Executor``, a
+        ``distributed.Client`` or any object whose ``submit`` returns futures works (see
+        :func:`stochmech.markets._sweeps.run_tasks`); the report is identical whatever the
+        executor.
+    workers : int, optional
+        Size of the local pool with ``executor="process"``.
 
     Returns
     -------
@@ -672,6 +702,7 @@ def audit(
     mech = _mechanism_for(game, mechanism)
     theta = check_supertypes(game, true_supertypes)
     i = _player(game, player)
+    seed = normalize_seed(seed)
     days = int(days)
     if days < 2:
         raise ValueError(f"days must be >= 2, got {days}")
@@ -716,23 +747,19 @@ def audit(
             horizon=hdays if slow else days,
         )
 
-    # all-truthful run: individual rationality, efficiency, budget
-    truthful_all = simulate(
-        game, theta, [Truthful() for _ in range(game.n_players)], days, seed,
-        mechanism=mech, progress=progress, daily=True,
-    )  # fmt: skip
-    baselines: dict[tuple[Any, ...], SimulationResult] = {}
-    allowances: dict[int, float] = {}
-
-    def run(profile: list[Strategy], horizon: int) -> SimulationResult:
-        return simulate(
-            game, theta, profile, horizon, seed, mechanism=mech, progress=progress, daily=True
-        )
-
-    rows = []
+    # every simulation first (the all-truthful run for individual rationality, efficiency
+    # and budget; one truthful baseline per horizon and set of others; one run per deviation),
+    # as independent tasks that may run anywhere, then the rows from their results
+    deviations = list(deviations)
     for dev in deviations:
         if not isinstance(dev, Deviation):
             raise ValueError(f"deviations must be Deviation objects, got {dev!r}")
+    serial = executor is None or executor == "serial"
+    sim_progress = progress if serial else False
+    jobs: list[tuple[list[Strategy], int]] = [([Truthful() for _ in range(game.n_players)], days)]
+    baseline_job: dict[tuple[Any, ...], int] = {}
+    plan = []
+    for dev in deviations:
         profile_others = {**others, **dict(dev.others)}
         baseline_profile = [
             profile_others.get(j, Truthful()) if j != i else Truthful()
@@ -743,10 +770,26 @@ def audit(
         slow = any(s.history_dependent for s in deviation_profile)
         horizon = hdays if slow else days
         key = (horizon, _others_key(profile_others))
-        if key not in baselines:
-            baselines[key] = run(baseline_profile, horizon)
-        truth = baselines[key]
-        played = run(deviation_profile, horizon)
+        if key not in baseline_job:
+            baseline_job[key] = len(jobs)
+            jobs.append((baseline_profile, horizon))
+        plan.append((dev, deviation_profile, horizon, baseline_job[key], len(jobs)))
+        jobs.append((deviation_profile, horizon))
+    results = run_tasks(
+        _simulate_task,
+        [(game, theta, profile, horizon, seed, mech, sim_progress) for profile, horizon in jobs],
+        executor,
+        workers=workers,
+        progress=None if serial else progress,
+        desc=f"audit of player {i}",
+    )
+    truthful_all = results[0]
+    allowances: dict[int, float] = {}
+
+    rows = []
+    for dev, deviation_profile, horizon, truth_at, played_at in plan:
+        truth = results[truth_at]
+        played = results[played_at]
         diff = played.daily_utility[:, i] - truth.daily_utility[:, i]
         gain, se = batch_means(diff, batches)
         # batch means with few batches can underestimate: never report less than the IID error
@@ -814,7 +857,7 @@ def audit(
         declared=declared,
         days=days,
         history_days=hdays,
-        seed=int(seed),
+        seed=seed,
         batches=int(batches),
         z=float(z),
         tolerance=float(tolerance),

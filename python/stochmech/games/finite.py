@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._seeding import normalize_seed, seed_sequence
 from stochmech.games.base import TwoStageGame
 
 __all__ = ["Estimate", "FiniteGame"]
@@ -154,7 +155,7 @@ class FiniteGame(TwoStageGame):
             self.type_values = tv
         self.expectation = expectation
         self.samples = int(samples)
-        self.seed = int(seed)
+        self.seed = normalize_seed(seed)
         self.max_profiles = int(max_profiles)
         self._cache: dict[tuple[Any, ...], Any] = {}
 
@@ -256,7 +257,7 @@ class FiniteGame(TwoStageGame):
         """
         m, k = theta.shape
         if self.expectation == "monte-carlo" and m > 0:
-            rng = np.random.default_rng(self.seed)
+            rng = np.random.default_rng(seed_sequence(self.seed))
             cdf = np.cumsum(theta, axis=1)
             cdf[:, -1] = 1.0
             u = rng.random((self.samples, m))

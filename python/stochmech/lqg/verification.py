@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stochmech._seeding import SeedLike, normalize_seed, seed_sequence
 from stochmech.lqg._validation import check_int
 from stochmech.lqg.layered import History, LayeredBatch, LayeredVCG, Strategy
 
@@ -399,7 +400,7 @@ def monte_carlo_gain(
     baseline: Strategy | None = None,
     *,
     n_samples: int = 4000,
-    seed: int = 0,
+    seed: SeedLike = 0,
     transfers: bool = True,
     exact: bool = True,
     label: str | None = None,
@@ -424,7 +425,7 @@ def monte_carlo_gain(
     if agent >= mech.agents.n:
         raise ValueError(f"agent must be < {mech.agents.n}, got {agent}")
     n_samples = check_int("n_samples", n_samples, minimum=2)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed_sequence(seed))
     diffs = np.empty(n_samples)
     chunk = max(1, min(n_samples, 2_000_000 // (mech.horizon * mech.agents.n * 8) + 1))
     for start in range(0, n_samples, chunk):
@@ -473,13 +474,15 @@ def theorem3_table(
     deviations: Iterable[Deviation] | None = None,
     *,
     n_samples: int = 4000,
-    seed: int = 0,
+    seed: SeedLike = 0,
 ) -> list[tuple[DeviationEstimate, DeviationEstimate]]:
     """For each deviation: (gain under the mechanism, gain without transfers).
 
     The default list is :func:`standard_deviations` plus the most profitable scaled lie WITHOUT
     transfers (:func:`best_scaled_deviation`), which shows what the transfers prevent.
+    Every estimate uses the same input paths (a ``Generator`` seed is consumed once).
     """
+    seed = normalize_seed(seed)
     if deviations is None:
         devs = [*standard_deviations(agent, mech.horizon), best_scaled_deviation(mech, agent)]
     else:
@@ -537,7 +540,7 @@ class WelfareCheck:
 
 
 def check_expected_welfare(
-    mech: LayeredVCG, *, n_samples: int = 4000, seed: int = 0
+    mech: LayeredVCG, *, n_samples: int = 4000, seed: SeedLike = 0
 ) -> WelfareCheck:
     """Compare the Riccati value with the mechanism's welfare (exactly and by Monte Carlo)."""
     ag, sol, horizon = mech.agents, mech.solution, mech.horizon
@@ -549,7 +552,7 @@ def check_expected_welfare(
         f = sol.closed_loop[t]
         cov = f @ cov @ f.T + np.diag(ag.sigma)
     exact_value = float(exact_expected_utilities(mech, transfers=False).sum())
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed_sequence(seed))
     welfare = mech.run_batch(ag.sample_layer_inputs(horizon, rng, size=n_samples)).welfare
     return WelfareCheck(
         riccati=mech.expected_welfare(),

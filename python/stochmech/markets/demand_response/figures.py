@@ -51,19 +51,27 @@ from typing import Any
 import numpy as np
 
 from stochmech._json import jsonable
-from stochmech.markets._sweeps import ExecutorLike, mean_and_se, replication_seeds, run_tasks
+from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record
+from stochmech.markets._sweeps import (
+    ExecutorLike,
+    checkpointed_simulation,
+    mean_and_se,
+    replication_seeds,
+    run_tasks,
+)
 from stochmech.markets.demand_response.incentives import simulate_baselines
 from stochmech.markets.demand_response.market import (
     DemandResponseMarket,
     betaprime_parameters,
     betaprime_supertype,
 )
-from stochmech.simulation import simulate
+from stochmech.simulation import Simulation
 from stochmech.supertype import Supertype
 
 __all__ = [
     "DEFAULT_MEANS",
     "DEFAULT_NS",
+    "Checkpoints",
     "FigureData",
     "FigureFiles",
     "FigureSetup",
@@ -106,8 +114,9 @@ class FigureSetup:
         Horizon L of each simulated run.
     replications : int
         Independent runs R per point (>= 2, for the standard errors).
-    seed : int
-        Seed of the runs (run r of every point uses the same derived seed).
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator
+        Seed of the runs (run r of every point uses the same derived seed). A ``Generator`` is
+        consumed once, when the setup is made, and stored as a ``SeedSequence``.
     """
 
     levels: int = 8
@@ -120,10 +129,11 @@ class FigureSetup:
     fixed_cost: float = 4.0
     days: int = 50_000
     replications: int = 8
-    seed: int = 0
+    seed: SeedLike = 0
 
     def __post_init__(self) -> None:
-        for name in ("levels", "n_providers", "days", "replications", "seed"):
+        object.__setattr__(self, "seed", normalize_seed(self.seed))
+        for name in ("levels", "n_providers", "days", "replications"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -175,7 +185,7 @@ class FigureSetup:
             "reserve_variance_kept": self.reserve_law().var(),
             "days_per_run": self.days,
             "runs_per_point": self.replications,
-            "seed": self.seed,
+            "seed": seed_record(self.seed),
             "mechanism": "DNBE mechanism, window gamma = 0.5, penalty J_p(l) = l^1.5, Rust "
             "bid ledger; truthful bids",
             "error_bars": "±2 standard errors over the independent runs",
@@ -202,8 +212,9 @@ class FigureSetup:
             f"{reserve}. Simulation: the DNBE mechanism (truthful bids, Rust bid ledger, "
             "gamma = 0.5, J_p(l) = l^1.5), mean of "
             f"R = {self.replications} independent runs of L = {self.days:,} days, bars ±2 "
-            f"standard errors over runs, seed {self.seed}, common random numbers across the "
-            "sweep. Exact: the Laplace-transform quadrature of the same discrete laws."
+            f"standard errors over runs, seed {describe_seed(self.seed)}, common random "
+            "numbers across the sweep. Exact: the Laplace-transform quadrature of the same "
+            "discrete laws."
         )
 
 
@@ -291,31 +302,87 @@ class FigureFiles:
 # ---------------------------------------------------------------------------------------------
 # simulation tasks (module level: they travel to process pools)
 # ---------------------------------------------------------------------------------------------
-def _mechanism_task(market: DemandResponseMarket, days: int, seed: int) -> np.ndarray:
+@dataclass(frozen=True)
+class Checkpoints:
+    """Where the runs of a sweep save themselves, and how often (see
+    :func:`~stochmech.markets._sweeps.checkpointed_simulation`).
+
+    Run r of point j of figure ``key`` is saved to
+    ``folder/<key>_p<j>_r<r>_s<seed of the run>.sim`` every ``every`` days; a run whose file
+    exists resumes from it (a lost worker, or the same sweep started again). Use one folder
+    per setup: a file is only identified by its figure, point, replication and seed.
+    """
+
+    folder: Path
+    every: int = 100_000
+
+    def path(self, key: str, point: int, rep: int, seed: int) -> Path:
+        return Path(self.folder) / f"{key}_p{point}_r{rep}_s{seed}.sim"
+
+
+def _truthful_run(
+    market: DemandResponseMarket, days: int, seed: int, checkpoint: Path | None, every: int
+) -> Any:
+    def make() -> Simulation:
+        return Simulation(market, market.supertype_bids(), seed=seed)
+
+    return checkpointed_simulation(make, days, checkpoint, every)
+
+
+def _mechanism_task(
+    market: DemandResponseMarket,
+    days: int,
+    seed: int,
+    checkpoint: Path | None = None,
+    every: int = 100_000,
+) -> np.ndarray:
     """One truthful run: [social cost, payments received (n), average penalty (n)]."""
-    run = simulate(market, market.supertype_bids(), days=days, seed=seed, progress=False)
+    run = _truthful_run(market, days, seed, checkpoint, every)
     return np.concatenate([[-run.average_welfare], -run.average_payment, run.average_penalty])
 
 
 def _posted_price_task(
-    market: DemandResponseMarket, prices: np.ndarray, days: int, seed: int
+    market: DemandResponseMarket,
+    prices: np.ndarray,
+    days: int,
+    seed: int,
+    checkpoint: Path | None = None,
+    every: int = 100_000,
 ) -> np.ndarray:
     """The mechanism and the posted prices on the same days: [mechanism cost, costs (P)]."""
-    run = simulate(market, market.supertype_bids(), days=days, seed=seed, progress=False)
+    run = _truthful_run(market, days, seed, checkpoint, every)
     base = simulate_baselines(market, days=days, seed=seed, prices=prices)
     return np.concatenate([[-run.average_welfare], base.price_social_cost])
 
 
+def _checkpoints(checkpoints: Checkpoints | str | Path | None) -> Checkpoints | None:
+    if checkpoints is None or isinstance(checkpoints, Checkpoints):
+        out = checkpoints
+    else:
+        out = Checkpoints(Path(checkpoints))
+    if out is not None:
+        Path(out.folder).mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def _sweep(
+    key: str,
     markets: Sequence[DemandResponseMarket],
     setup: FigureSetup,
     executor: ExecutorLike,
     workers: int | None,
+    progress: bool | None,
+    checkpoints: Checkpoints | str | Path | None,
 ) -> list[np.ndarray]:
     """Runs every market R times; returns one (R, 1 + 2n) array per market."""
     seeds = replication_seeds(setup.seed, setup.replications)
-    tasks = [(m, setup.days, s) for m in markets for s in seeds]
-    out = run_tasks(_mechanism_task, tasks, executor, workers=workers)
+    cp = _checkpoints(checkpoints)
+    tasks = [
+        (m, setup.days, s) if cp is None else (m, setup.days, s, cp.path(key, j, r, s), cp.every)
+        for j, m in enumerate(markets)
+        for r, s in enumerate(seeds)
+    ]
+    out = run_tasks(_mechanism_task, tasks, executor, workers=workers, progress=progress, desc=key)
     r = len(seeds)
     return [np.array(out[j * r : (j + 1) * r]) for j in range(len(markets))]
 
@@ -329,12 +396,20 @@ def figure2(
     *,
     executor: ExecutorLike = "process",
     workers: int | None = None,
+    progress: bool | None = False,
+    checkpoints: Checkpoints | str | Path | None = None,
 ) -> FigureData:
     """Fig. 2: the expected social cost against the number of providers.
 
     Columns: ``n``, ``exact`` (E[d^2/(2S)]), ``simulated`` and ``simulated_se`` (the
     mechanism's average social cost), ``best_posted_price`` (the exact social cost of the best
     posted price, for reference).
+
+    ``executor`` runs the R runs of every point: "process" (a local pool of ``workers``),
+    "serial"/None, any ``concurrent.futures.Executor``, or a Dask ``distributed.Client``
+    (docs/dask.md); the figure is identical whatever runs it. ``progress`` shows a bar of
+    finished runs (None: on a terminal). ``checkpoints`` (a :class:`Checkpoints` or a folder)
+    makes every run save itself and resume from its file.
     """
     setup = FigureSetup() if setup is None else setup
     ns = [int(n) for n in ns]
@@ -342,7 +417,7 @@ def figure2(
     if not ns or bad:
         raise ValueError(f"ns must be numbers of providers in 1..64, got {bad or ns}")
     markets = [setup.market(n) for n in ns]
-    runs = _sweep(markets, setup, executor, workers)
+    runs = _sweep("fig2", markets, setup, executor, workers, progress, checkpoints)
     sim, se = zip(*(mean_and_se(r[:, 0]) for r in runs), strict=True)
     exact = np.array([m.expected_social_cost() for m in markets])
     posted = np.array([m.best_posted_price().social_cost for m in markets])
@@ -390,6 +465,8 @@ def figure3(
     *,
     executor: ExecutorLike = "process",
     workers: int | None = None,
+    progress: bool | None = False,
+    checkpoints: Checkpoints | str | Path | None = None,
 ) -> FigureData:
     """Fig. 3: the average payment received by the fixed provider against the others' mean.
 
@@ -398,13 +475,14 @@ def figure3(
     ``setup.var``. Columns: ``mean``, ``exact`` (its long-run payment received, -p_1^F),
     ``simulated``, ``simulated_se`` and ``simulated_penalty`` (the average penalty it paid:
     a provider that always bids one type with a point-mass declaration is never flagged).
+    ``executor``, ``workers``, ``progress`` and ``checkpoints`` as in :func:`figure2`.
     """
     setup = FigureSetup() if setup is None else setup
     means = [float(m) for m in means]
     if not means or not all(math.isfinite(m) and m > 0 for m in means):
         raise ValueError(f"means must be positive and finite, got {means}")
     markets = [_figure3_market(setup, m) for m in means]
-    runs = _sweep(markets, setup, executor, workers)
+    runs = _sweep("fig3", markets, setup, executor, workers, progress, checkpoints)
     n = setup.n_providers
     sim, se = zip(*(mean_and_se(r[:, 1]) for r in runs), strict=True)
     penalty = np.array([r[:, 1 + n].mean() for r in runs])
@@ -444,6 +522,8 @@ def figure4(
     *,
     executor: ExecutorLike = "process",
     workers: int | None = None,
+    progress: bool | None = False,
+    checkpoints: Checkpoints | str | Path | None = None,
 ) -> FigureData:
     """Fig. 4: the posted-price social cost against the price, and the mechanism's cost.
 
@@ -454,6 +534,8 @@ def figure4(
     Columns: ``price``, ``exact``, ``simulated``, ``simulated_se`` (posted price). Extras:
     the best price, its exact and simulated cost, the mechanism's exact and simulated cost and
     the gap at the best price (exact, and simulated with a paired standard error).
+    ``executor``, ``workers``, ``progress`` and ``checkpoints`` as in :func:`figure2` (only the
+    mechanism's runs are checkpointed; the posted prices are cheap to replay).
     """
     setup = FigureSetup() if setup is None else setup
     market = setup.market(setup.n_providers)
@@ -467,12 +549,16 @@ def figure4(
         grid = np.union1d(grid, [best.price])
     at_best = int(np.flatnonzero(grid == best.price)[0])
     seeds = replication_seeds(setup.seed, setup.replications)
+    cp = _checkpoints(checkpoints)
+    tasks = [
+        (market, grid, setup.days, s)
+        if cp is None
+        else (market, grid, setup.days, s, cp.path("fig4", 0, r, s), cp.every)
+        for r, s in enumerate(seeds)
+    ]
     out = np.array(
         run_tasks(
-            _posted_price_task,
-            [(market, grid, setup.days, s) for s in seeds],
-            executor,
-            workers=workers,
+            _posted_price_task, tasks, executor, workers=workers, progress=progress, desc="fig4"
         )
     )
     mech, mech_se = mean_and_se(out[:, 0])
@@ -609,18 +695,27 @@ def write_figures(
     means: Sequence[float] = DEFAULT_MEANS,
     executor: ExecutorLike = "process",
     workers: int | None = None,
+    progress: bool | None = False,
+    checkpoints: Checkpoints | str | Path | None = None,
 ) -> list[tuple[FigureData, FigureFiles]]:
     """Computes and writes Figs. 2-4 (PNG, CSV, JSON sidecar) into ``out_dir``.
 
-    Returns each figure's data and the paths written.
+    Returns each figure's data and the paths written. ``executor``, ``workers``, ``progress``
+    and ``checkpoints`` as in :func:`figure2`.
     """
     setup = FigureSetup() if setup is None else setup
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    run = {
+        "executor": executor,
+        "workers": workers,
+        "progress": progress,
+        "checkpoints": checkpoints,
+    }
     makers = {
-        2: lambda: figure2(setup, ns, executor=executor, workers=workers),
-        3: lambda: figure3(setup, means, executor=executor, workers=workers),
-        4: lambda: figure4(setup, executor=executor, workers=workers),
+        2: lambda: figure2(setup, ns, **run),
+        3: lambda: figure3(setup, means, **run),
+        4: lambda: figure4(setup, **run),
     }
     bad = [w for w in which if w not in makers]
     if bad:

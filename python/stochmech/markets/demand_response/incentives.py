@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record, spawn
 from stochmech.markets._sweeps import ExecutorLike, mean_and_se, replication_seeds, run_tasks
 from stochmech.markets.demand_response.market import (
     RESERVE,
@@ -298,7 +299,7 @@ def _replay(
                 f"strategy of player {i} is history-dependent; the baselines take stationary "
                 "strategies"
             )
-    streams = np.random.SeedSequence(int(seed)).spawn(2 + n)
+    streams = spawn(seed, 2 + n)
     type_rng = np.random.default_rng(streams[0])
     state_rng = np.random.default_rng(streams[1])
     player_rngs = [np.random.default_rng(s) for s in streams[2:]]
@@ -385,7 +386,7 @@ class BaselineRun:
     """
 
     days: int
-    seed: int
+    seed: int | np.random.SeedSequence
     declared: np.ndarray
     posted_price: float
     posted_payment: np.ndarray
@@ -404,7 +405,7 @@ def simulate_baselines(
     true_supertypes: Any = None,
     strategies: Sequence[Strategy] | None = None,
     days: int = 100_000,
-    seed: int = 0,
+    seed: SeedLike = 0,
     *,
     prices: Any = None,
     chunk: int = _CHUNK,
@@ -449,6 +450,7 @@ def simulate_baselines(
     grid = np.zeros(0) if prices is None else np.atleast_1d(np.asarray(prices, dtype=float))
     if grid.ndim != 1 or not np.all(np.isfinite(grid)):
         raise ValueError(f"prices must be a 1-D array of finite numbers, got {prices!r}")
+    seed = normalize_seed(seed)
     declared, batches = _replay(market, theta, strategies, days, seed, int(chunk))
     price = discovered_price(market, declared)
     tv = market.type_values
@@ -489,7 +491,7 @@ def simulate_baselines(
     var_grid = np.maximum(grid_sq / days - mean_grid**2, 0.0) * days / (days - 1)
     return BaselineRun(
         days=days,
-        seed=int(seed),
+        seed=seed,
         declared=declared,
         posted_price=price,
         posted_payment=sums["pp_pay"] / days,
@@ -667,7 +669,7 @@ class IncentiveComparison:
     n_types: int
     days: int
     replications: int
-    seed: int
+    seed: int | np.random.SeedSequence
     posted_price: float
     setup: str
 
@@ -681,7 +683,8 @@ class IncentiveComparison:
         """The comparison as an aligned text table."""
         lines = [
             f"Provider {self.player}'s utility per day, the others truthful; {self.setup}.",
-            f"{self.replications} replications x {self.days} days, seed {self.seed}, common "
+            f"{self.replications} replications x {self.days} days, "
+            f"seed {describe_seed(self.seed)}, common "
             "random numbers. gain = utility lying - utility truthful on the same days;",
             "w/o pen. = the gain without the mechanism's penalties (for lies the ledger does not"
             " catch they are a transient of the first days); exact = the long-run value.",
@@ -724,7 +727,7 @@ class IncentiveComparison:
             "n_types": self.n_types,
             "days": self.days,
             "replications": self.replications,
-            "seed": self.seed,
+            "seed": seed_record(self.seed),
             "posted_price_truthful": self.posted_price,
             "truthful_exact": self.truthful_exact,
             "truthful_simulated": self.truthful_simulated,
@@ -783,9 +786,10 @@ def compare_incentives(
     levels: int = 8,
     days: int = 20_000,
     replications: int = 8,
-    seed: int = 0,
+    seed: SeedLike = 0,
     executor: ExecutorLike = "process",
     workers: int | None = None,
+    progress: bool | None = False,
 ) -> IncentiveComparison:
     """The liar's utility under the mechanism, the posted price and pay as bid, side by side.
 
@@ -801,7 +805,10 @@ def compare_incentives(
         Each replication runs the truth and every lie for ``days`` days with the same seed.
     executor, workers
         Where the replications run (see :func:`stochmech.markets._sweeps.run_tasks`):
-        a local process pool by default, ``None`` for serial, or any Executor.
+        a local process pool by default, ``None`` for serial, any Executor or a Dask
+        ``distributed.Client``.
+    progress : bool, optional
+        A progress bar of finished replications (None: on a terminal).
 
     Returns
     -------
@@ -829,9 +836,14 @@ def compare_incentives(
         prof: list[Strategy] = [Truthful() for _ in range(n)]
         prof[player] = plan.strategy
         profiles.append(prof)
+    seed = normalize_seed(seed)
     seeds = replication_seeds(seed, replications)
     tasks = [(market, prof, player, days, s) for s in seeds for prof in profiles]
-    out = np.array(run_tasks(_replication, tasks, executor, workers=workers))
+    out = np.array(
+        run_tasks(
+            _replication, tasks, executor, workers=workers, progress=progress, desc="incentives"
+        )
+    )
     out = out.reshape(len(seeds), len(profiles), 5)
 
     truth_exact = exact_utilities(market, None, player, mechanism)
@@ -874,7 +886,7 @@ def compare_incentives(
         n_types=market.n_types,
         days=days,
         replications=len(seeds),
-        seed=int(seed),
+        seed=seed,
         posted_price=discovered_price(market, market.supertype_bids()),
         setup=_describe_market(market),
     )
