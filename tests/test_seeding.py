@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from stochmech import FiniteGame, simulate
-from stochmech._seeding import child_seed, normalize_seed, seed_record, spawn
+from stochmech._seeding import child_seed, normalize_seed, spawn
 from stochmech.markets._sweeps import checkpointed_simulation, replication_seeds, run_tasks
 from stochmech.markets.demand_response.figures import (
     Checkpoints,
@@ -17,7 +17,6 @@ from stochmech.markets.demand_response.figures import (
     _mechanism_task,
     figure2,
 )
-from stochmech.markets.demand_response.incentives import simulate_baselines
 from stochmech.simulation import Simulation
 
 V = np.zeros((2, 2, 2, 2))
@@ -109,10 +108,9 @@ def test_figure_setup_and_baselines_take_any_seed() -> None:
         figure2(setup, [2], executor=None).to_dict() == figure2(again, [2], executor=None).to_dict()
     )
     market = setup.market(2)
-    a = simulate_baselines(market, days=300, seed=np.random.SeedSequence(5), prices=[0.5])
-    b = simulate_baselines(market, days=300, seed=5, prices=[0.5])
-    assert np.array_equal(a.price_social_cost, b.price_social_cost)
-    assert seed_record(a.seed) == {"entropy": 5, "spawn_key": []} and b.seed == 5
+    a = market.monte_carlo(300, seed=np.random.SeedSequence(5))
+    b = market.monte_carlo(300, seed=5)
+    assert a.social_cost == b.social_cost and np.array_equal(a.curtailment, b.curtailment)
 
 
 # ----- checkpoints -------------------------------------------------------------------------------
@@ -126,7 +124,7 @@ def test_checkpointed_simulation_resumes_bit_identically(tmp_path) -> None:
     path = tmp_path / "run.sim"
     # a worker dies after 2,000 days: its last checkpoint is on disk
     make().run(2000).save(path)
-    resumed = checkpointed_simulation(make, 5200, path, every=700)  # saves every 500 days
+    resumed = checkpointed_simulation(make, 5200, path, every=700)  # saves on 500-day chunks
     assert _same(plain, resumed) and plain.average_welfare == resumed.average_welfare
     assert Simulation.load(path).day == 5200
     assert _same(checkpointed_simulation(make, 5200, path, every=700), plain)  # finished file

@@ -17,9 +17,12 @@ rebuilds the same streams.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
+
+from stochmech._validate import integer
 
 __all__ = [
     "SeedLike",
@@ -52,14 +55,12 @@ def normalize_seed(seed: Any, name: str = "seed") -> int | np.random.SeedSequenc
     if isinstance(seed, np.random.Generator):
         words = seed.integers(2**63, size=4, dtype=np.int64)
         return np.random.SeedSequence([int(w) for w in words])
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Real):
         raise ValueError(
             f"{name} must be a non-negative int, a numpy SeedSequence or a numpy Generator, "
             f"got {seed!r}"
         )
-    if int(seed) < 0:
-        raise ValueError(f"{name} must be >= 0, got {seed!r}")
-    return int(seed)
+    return integer(seed, name, minimum=0)
 
 
 def seed_sequence(seed: Any, name: str = "seed") -> np.random.SeedSequence:

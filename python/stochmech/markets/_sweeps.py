@@ -199,9 +199,9 @@ def checkpointed_simulation(
     """Runs a :class:`~stochmech.simulation.Simulation` to ``days`` days, saving it to
     ``path`` about every ``every`` days; returns its result.
 
-    Saves happen on multiples of the simulation's ``chunk`` (``every`` is rounded to one, at
-    least one chunk): a simulation split at its batch boundaries replays exactly the draws of
-    an uninterrupted run, whatever the game's ``sample_states`` does with the batch size.
+    Saves happen at the first chunk boundary after each ``every`` days
+    (:meth:`~stochmech.simulation.Simulation.run` with ``checkpoint``): a simulation split at
+    its batch boundaries replays exactly the draws of an uninterrupted run.
 
     If ``path`` exists, the saved simulation is loaded and continued instead of calling
     ``make()`` (a lost worker, or an interrupted sweep run again, loses at most ``every`` days
@@ -222,11 +222,8 @@ def checkpointed_simulation(
     sim = Simulation.load(path) if path.exists() else make()
     if sim.day > days:
         raise ValueError(f"checkpoint {str(path)!r} is at day {sim.day}, beyond the {days} asked")
-    step = max(1, round(every / sim.chunk)) * sim.chunk
-    while sim.day < days:
-        target = min(days, (sim.day // step + 1) * step)
-        sim.run(target - sim.day, progress=False)
-        sim.save(path)
+    if sim.day < days:
+        sim.run(days - sim.day, progress=False, checkpoint=path, checkpoint_every=every)
     return sim.result()
 
 

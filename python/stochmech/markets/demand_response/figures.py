@@ -10,8 +10,8 @@ bid ledger, first- and second-stage payments, penalties):
   always 4, against the mean of the other providers' supertypes (variance 2);
 * Fig. 4 (:func:`figure4`): the posted-price social cost against the price, with the
   mechanism's cost as a line and the gap at the best price (the posted price is simulated on
-  the same days as the mechanism, see
-  :func:`stochmech.markets.demand_response.incentives.simulate_baselines`).
+  the same days as the mechanism: the same engine and seed with
+  :class:`~stochmech.schemes.PostedPrice`).
 
 The paper leaves several choices open; :class:`FigureSetup` fixes them (docs/modelling.md,
 "Choices for Figs. 2-4") and every caption states them: the shortage d = 1, the beta-prime
@@ -59,13 +59,13 @@ from stochmech.markets._sweeps import (
     replication_seeds,
     run_tasks,
 )
-from stochmech.markets.demand_response.incentives import simulate_baselines
 from stochmech.markets.demand_response.market import (
     DemandResponseMarket,
     betaprime_parameters,
     betaprime_supertype,
 )
-from stochmech.simulation import Simulation
+from stochmech.schemes import PostedPrice
+from stochmech.simulation import Simulation, simulate
 from stochmech.supertype import Supertype
 
 __all__ = [
@@ -212,9 +212,9 @@ class FigureSetup:
             f"{reserve}. Simulation: the DNBE mechanism (truthful bids, Rust bid ledger, "
             "gamma = 0.5, J_p(l) = l^1.5), mean of "
             f"R = {self.replications} independent runs of L = {self.days:,} days, bars ±2 "
-            f"standard errors over runs, seed {describe_seed(self.seed)}, common random "
-            "numbers across the sweep. Exact: the Laplace-transform quadrature of the same "
-            "discrete laws."
+            f"standard errors over runs, seed {describe_seed(self.seed)}, common random numbers "
+            "across the "
+            "sweep. Exact: the Laplace-transform quadrature of the same discrete laws."
         )
 
 
@@ -349,10 +349,17 @@ def _posted_price_task(
     checkpoint: Path | None = None,
     every: int = 100_000,
 ) -> np.ndarray:
-    """The mechanism and the posted prices on the same days: [mechanism cost, costs (P)]."""
+    """The mechanism and the posted prices on the same days (one engine, one seed):
+    [mechanism cost, costs (P)]."""
+    theta = market.supertype_bids()
     run = _truthful_run(market, days, seed, checkpoint, every)
-    base = simulate_baselines(market, days=days, seed=seed, prices=prices)
-    return np.concatenate([[-run.average_welfare], base.price_social_cost])
+    costs = [
+        -simulate(
+            market, theta, days=days, seed=seed, mechanism=PostedPrice(float(p))
+        ).average_welfare
+        for p in prices
+    ]
+    return np.concatenate([[-run.average_welfare], costs])
 
 
 def _checkpoints(checkpoints: Checkpoints | str | Path | None) -> Checkpoints | None:
@@ -535,7 +542,7 @@ def figure4(
     the best price, its exact and simulated cost, the mechanism's exact and simulated cost and
     the gap at the best price (exact, and simulated with a paired standard error).
     ``executor``, ``workers``, ``progress`` and ``checkpoints`` as in :func:`figure2` (only the
-    mechanism's runs are checkpointed; the posted prices are cheap to replay).
+    mechanism's runs are checkpointed).
     """
     setup = FigureSetup() if setup is None else setup
     market = setup.market(setup.n_providers)
