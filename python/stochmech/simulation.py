@@ -37,9 +37,10 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._display import fmt_array, html_table, pandas, short_repr
 from stochmech._json import jsonable
 from stochmech._persist import pickle_sealed, unpickle_sealed, write_atomically
-from stochmech._seeding import SeedLike, normalize_seed, seed_record, spawn
+from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record, spawn
 from stochmech._validate import integer
 from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, Opening, check_supertypes
@@ -138,6 +139,102 @@ class SimulationResult:
             "average_welfare": self.average_welfare,
             "optimal_welfare": self.optimal_welfare,
         }
+
+    # ----- notebooks -----
+    def _lines(self) -> list[tuple[str, Any]]:
+        share = (
+            f" ({100 * self.average_welfare / self.optimal_welfare:.2f} % of W* "
+            f"{self.optimal_welfare:.5g})"
+            if self.optimal_welfare
+            else f" (W* {self.optimal_welfare:.5g})"
+        )
+        return [
+            ("average utility", fmt_array(self.average_utility)),
+            ("average payment", fmt_array(self.average_payment)),
+            ("penalty days", fmt_array(self.penalty_days)),
+            ("welfare / day", f"{self.average_welfare:.5g}{share}"),
+            ("planner budget / day", f"{self.budget:.5g}"),
+        ]
+
+    def _title(self) -> str:
+        n = self.average_utility.shape[0]
+        return (
+            f"SimulationResult: {self.days:,} days, {n} player{'s' if n != 1 else ''}, "
+            f"{self.scheme}, seed {describe_seed(self.seed)}"
+        )
+
+    def __repr__(self) -> str:
+        return short_repr(self._title(), self._lines())
+
+    def _repr_html_(self) -> str:
+        cols = ["player", "strategy", "utility", "valuation", "payment", "penalty", "penalty days"]
+        rows = [
+            [
+                i,
+                self.strategies[i],
+                self.average_utility[i],
+                self.average_valuation[i],
+                self.average_payment[i],
+                self.average_penalty[i],
+                self.penalty_days[i],
+            ]
+            for i in range(self.average_utility.shape[0])
+        ]
+        return html_table(self._title(), self._lines()[3:], cols, rows)
+
+    def to_pandas(self, kind: str = "paths") -> Any:
+        """A pandas DataFrame (pandas is the optional extra ``stochmech[pandas]``).
+
+        ``kind``:
+
+        * ``"paths"`` (default): one row per checkpoint day (index ``day``), columns
+          ``utility_<i>`` and ``penalty_days_<i>`` per player, ``welfare`` and ``budget``
+          (running averages);
+        * ``"daily"``: one row per day 1..L, columns ``utility_<i>``, ``flagged_<i>``,
+          ``welfare`` and ``budget`` (needs a run with ``daily=True``);
+        * ``"players"``: one row per player with the averages of the horizon.
+
+        Examples
+        --------
+        >>> from stochmech.games.finite import FiniteGame
+        >>> v = np.zeros((2, 2, 2, 2)); v[:, :, 1, 1] = [[0.0, 2.0], [0.0, 2.0]]
+        >>> res = simulate(FiniteGame(v, [[0.0, 9.0], [1.0, 1.0]]), [[.5, .5], [.5, .5]],
+        ...                days=1000, daily=True)
+        >>> res.to_pandas().columns.tolist()
+        ['utility_0', 'utility_1', 'penalty_days_0', 'penalty_days_1', 'welfare', 'budget']
+        >>> res.to_pandas("daily").shape, res.to_pandas("players").shape
+        ((1000, 6), (2, 7))
+        """
+        pd = pandas()
+        n = self.average_utility.shape[0]
+        if kind == "paths":
+            data: dict[str, Any] = {f"utility_{i}": self.utility_path[:, i] for i in range(n)}
+            data |= {f"penalty_days_{i}": self.penalty_path[:, i] for i in range(n)}
+            data |= {"welfare": self.welfare_path, "budget": self.budget_path}
+            return pd.DataFrame(data, index=pd.Index(self.checkpoints, name="day"))
+        if kind == "daily":
+            if self.daily_utility is None:
+                raise ValueError("kind='daily' needs a run with daily=True")
+            assert self.daily_flags is not None
+            data = {f"utility_{i}": self.daily_utility[:, i] for i in range(n)}
+            data |= {f"flagged_{i}": self.daily_flags[:, i] for i in range(n)}
+            data |= {"welfare": self.daily_welfare, "budget": self.daily_budget}
+            days = np.arange(1, self.days + 1, dtype=np.int64)
+            return pd.DataFrame(data, index=pd.Index(days, name="day"))
+        if kind == "players":
+            return pd.DataFrame(
+                {
+                    "strategy": self.strategies,
+                    "average_utility": self.average_utility,
+                    "average_valuation": self.average_valuation,
+                    "average_payment": self.average_payment,
+                    "average_penalty": self.average_penalty,
+                    "penalty_days": self.penalty_days,
+                    "last_penalty_day": self.last_penalty_day,
+                },
+                index=pd.Index(np.arange(n), name="player"),
+            )
+        raise ValueError(f"kind must be 'paths', 'daily' or 'players', got {kind!r}")
 
 
 _POINTS_PER_DECADE = 24

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._display import html_table, pandas, short_repr
 from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record
 from stochmech.audit.adversaries import WindowExploit, comonotone_collusion, yesterdays_type
 from stochmech.audit.bounds import (
@@ -176,6 +177,53 @@ class DeviationResult:
             "verdict": self.verdict,
             "catch": self.catch.to_dict(),
         }
+
+    def __repr__(self) -> str:
+        exact = "n/a" if self.exact_gain is None else f"{self.exact_gain:.4g}"
+        return short_repr(
+            f"DeviationResult: {self.name} ({self.kind}, {self.days:,} days)",
+            [
+                ("simulated gain", f"{self.simulated_gain:.4g} ± {self.stderr:.2g} (1 s.e.)"),
+                ("exact gain", exact),
+                ("verdict", self.verdict),
+            ],
+        )
+
+    def _repr_html_(self) -> str:
+        return html_table(
+            f"DeviationResult: {self.name}",
+            [(k, v) for k, v in _row_fields(self).items() if k != "name"],
+        )
+
+    def to_pandas(self) -> Any:
+        """The running average gain and cumulative penalty days at the checkpoint days
+        (index ``day``), as a pandas DataFrame (optional extra ``stochmech[pandas]``)."""
+        pd = pandas()
+        if self.checkpoints is None:
+            raise ValueError(f"row {self.name!r} has no paths")
+        return pd.DataFrame(
+            {"gain": self.gain_path, "penalty_days": self.penalty_path},
+            index=pd.Index(self.checkpoints, name="day"),
+        )
+
+
+def _row_fields(r: DeviationResult) -> dict[str, Any]:
+    """The scalar fields of an audit row (one DataFrame row)."""
+    return {
+        "name": r.name,
+        "kind": r.kind,
+        "strategy": r.strategy,
+        "days": r.days,
+        "simulated_gain": r.simulated_gain,
+        "stderr": r.stderr,
+        "exact_gain": r.exact_gain,
+        "lp_bound": r.lp_bound,
+        "allowance": r.allowance,
+        "significant": r.significant,
+        "gains": r.gains,
+        "verdict": r.verdict,
+        "flagged_every_day_from": r.catch.flagged_every_day_from,
+    }
 
 
 def _num(x: float | None) -> float | str | None:
@@ -488,6 +536,56 @@ class AuditReport:
             "budget": self.budget.to_dict(),
             "deviations": [r.to_dict() for r in self.rows],
         }
+
+    def _title(self) -> str:
+        return (
+            f"AuditReport: player {self.player}, {'PASS' if self.passed else 'FAIL'} "
+            f"({len(self.rows)} deviations, {self.days:,} days, seed {describe_seed(self.seed)})"
+        )
+
+    def _lines(self) -> list[tuple[str, Any]]:
+        best = max(self.rows, key=lambda r: r.simulated_gain, default=None)
+        lines: list[tuple[str, Any]] = [
+            ("epsilon (LP)", f"{self.epsilon_lp:.4g}"),
+            ("truthful utility", f"{self.truthful_utility:.5g}"),
+        ]
+        if best is not None:
+            lines.append(
+                (
+                    "best simulated gain",
+                    f"{best.simulated_gain:.4g} ± {best.stderr:.2g} ({best.name})",
+                )
+            )
+        lines.append(("failures", "; ".join(self.failures) if self.failures else "none"))
+        return lines
+
+    def __repr__(self) -> str:
+        return short_repr(self._title(), self._lines())
+
+    def _repr_html_(self) -> str:
+        fields = [_row_fields(r) for r in self.rows]
+        cols = list(fields[0]) if fields else []
+        return html_table(
+            self._title(), self._lines(), cols, [list(f.values()) for f in fields], max_rows=40
+        )
+
+    def to_pandas(self) -> Any:
+        """One row per simulated deviation (name, kind, strategy, days, simulated gain and
+        its standard error, exact gain, LP bound, allowance, verdict, ...), as a pandas
+        DataFrame (optional extra ``stochmech[pandas]``).
+
+        Examples
+        --------
+        >>> from stochmech.games.finite import FiniteGame
+        >>> v = np.zeros((2, 2, 2, 2)); v[:, :, 1, 1] = [[0.0, 2.0], [0.0, 2.0]]
+        >>> game = FiniteGame(v, [[0.0, 9.0], [1.0, 1.0]])
+        >>> report = audit(game, [[.5, .5], [.5, .5]], days=600, history_days=300, resolution=2)
+        >>> df = report.to_pandas()
+        >>> len(df) == len(report.rows), "simulated_gain" in df.columns
+        (True, True)
+        """
+        pd = pandas()
+        return pd.DataFrame([_row_fields(r) for r in self.rows])
 
     def __str__(self) -> str:
         m = self.mechanism

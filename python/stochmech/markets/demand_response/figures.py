@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._display import html_table, pandas, short_repr
 from stochmech._json import jsonable
 from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record
 from stochmech.markets._sweeps import (
@@ -267,6 +268,51 @@ class FigureData:
             "columns": {k: np.asarray(v).tolist() for k, v in self.columns.items()},
             "exact_curve": {k: np.asarray(v).tolist() for k, v in self.curve.items()},
         }
+
+    def __repr__(self) -> str:
+        names = list(self.columns)
+        x = np.asarray(self.columns[names[0]])
+        return short_repr(
+            f"FigureData {self.key}: {self.title}",
+            [
+                ("points", f"{x.size} ({names[0]} from {x.min():.4g} to {x.max():.4g})"),
+                ("columns", ", ".join(names)),
+                ("max |z|", f"{self.max_abs_z():.3g} (simulated vs exact, in standard errors)"),
+            ],
+        )
+
+    def _repr_html_(self) -> str:
+        names = list(self.columns)
+        rows = np.column_stack([np.asarray(self.columns[k], dtype=float) for k in names])
+        return html_table(
+            f"FigureData {self.key}: {self.title}",
+            [("max |z|", f"{self.max_abs_z():.3g}"), ("caption", self.caption)],
+            names,
+            rows.tolist(),
+            max_rows=60,
+        )
+
+    def to_pandas(self, curve: bool = False) -> Any:
+        """The columns (one row per simulated point, indexed by the x column), or with
+        ``curve=True`` the exact curve on its fine grid, as a pandas DataFrame (optional extra
+        ``stochmech[pandas]``). ``df.attrs`` holds the title and caption.
+
+        Examples
+        --------
+        >>> setup = FigureSetup(levels=3, days=500, replications=2)
+        >>> df = figure2(setup, ns=[1, 2], executor=None).to_pandas()
+        >>> df.index.name, df.columns.tolist()[:2]
+        ('n', ['exact', 'simulated'])
+        """
+        pd = pandas()
+        data = self.curve if curve else self.columns
+        names = list(data)
+        df = pd.DataFrame(
+            {k: np.asarray(data[k]) for k in names[1:]},
+            index=pd.Index(np.asarray(data[names[0]]), name=names[0]),
+        )
+        df.attrs.update(title=self.title, caption=self.caption, figure=self.key)
+        return df
 
     def write_csv(self, path: str | Path) -> Path:
         """Writes the columns as CSV, with the title and caption as ``#`` comment lines."""
@@ -616,12 +662,22 @@ def figure4(
 # ---------------------------------------------------------------------------------------------
 # drawing
 # ---------------------------------------------------------------------------------------------
-def plot_figure(fig_data: FigureData, path: str | Path) -> Path:
-    """Draws one figure (values on top, simulated minus exact below, caption) as a PNG."""
+def plot_figure(fig_data: FigureData, *, ax: Any = None) -> Any:
+    """Draws one figure; returns the matplotlib Figure (save it with ``fig.savefig``).
+
+    Without ``ax``: a Figure with the values on top, simulated minus exact (in % of exact)
+    below and the caption under them, as :func:`write_figures` saves it. With ``ax``: only the
+    values, drawn on that Axes (e.g. one panel of a notebook's ``plt.subplots``).
+
+    Examples
+    --------
+    >>> fig_data = figure2(FigureSetup(levels=3, days=500, replications=2), [1, 2], executor=None)
+    >>> len(plot_figure(fig_data).axes)
+    2
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    path = Path(path)
     cols = fig_data.columns
     xname = next(iter(cols))
     x = np.asarray(cols[xname], dtype=float)
@@ -632,13 +688,16 @@ def plot_figure(fig_data: FigureData, path: str | Path) -> Path:
     wrapped = textwrap.wrap(fig_data.caption, 125)
     caption_in = len(wrapped) * 7.0 * 1.32 / 72.0 + 0.15
     height = 6.2 + caption_in
-    fig = Figure(figsize=(8.0, height))
-    FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2, 1, height_ratios=[3.0, 1.25], hspace=0.08, left=0.12,
-                            right=0.97, top=1 - 0.4 / height,
-                            bottom=(caption_in + 0.6) / height)  # fmt: skip
-    ax = fig.add_subplot(grid[0])
-    res = fig.add_subplot(grid[1], sharex=ax)
+    own = ax is None
+    if own:
+        fig = Figure(figsize=(8.0, height))
+        FigureCanvasAgg(fig)
+        grid = fig.add_gridspec(2, 1, height_ratios=[3.0, 1.25], hspace=0.08, left=0.12,
+                                right=0.97, top=1 - 0.4 / height,
+                                bottom=(caption_in + 0.6) / height)  # fmt: skip
+        ax = fig.add_subplot(grid[0])
+    else:
+        fig = ax.figure
     curve = fig_data.curve
     cx = np.asarray(curve[xname], dtype=float)
     key = fig_data.key
@@ -678,7 +737,11 @@ def plot_figure(fig_data: FigureData, path: str | Path) -> Path:
     ax.set_title(fig_data.title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=9, loc="lower left" if key == "fig4" else "best")
+    if not own:
+        ax.set_xlabel(fig_data.xlabel)
+        return fig
     ax.tick_params(labelbottom=False)
+    res = fig.add_subplot(grid[1], sharex=ax)
 
     scale = np.where(exact != 0, np.abs(exact), 1.0)
     res.errorbar(x, 100 * (sim - exact) / scale, yerr=200 * se / scale, fmt="o", ms=4, color="C1",
@@ -689,8 +752,7 @@ def plot_figure(fig_data: FigureData, path: str | Path) -> Path:
     res.grid(True, alpha=0.3)
     fig.text(0.02, 0.08 / height, "\n".join(wrapped), fontsize=7.0, va="bottom", ha="left",
              linespacing=1.25)  # fmt: skip
-    fig.savefig(path, dpi=120)
-    return path
+    return fig
 
 
 def write_figures(
@@ -735,7 +797,8 @@ def write_figures(
             3: "fig3_payment_vs_others_mean",
             4: "fig4_posted_price",
         }[number]
-        png = plot_figure(data, out / f"{stem}.png")
+        png = out / f"{stem}.png"
+        plot_figure(data).savefig(png, dpi=120)
         csv = data.write_csv(out / f"{stem}.csv")
         side = out / f"{stem}.json"
         side.write_text(json.dumps(data.to_dict(), indent=2) + "\n", encoding="utf-8")
