@@ -88,6 +88,6 @@ def test_cli_scheduler_option_runs_figures_and_audit(client, tmp_path, capsys) -
     assert json.loads(capsys.readouterr().out) == serial
 
 
-def test_cli_refuses_workers_with_scheduler() -> None:
-    with pytest.raises(SystemExit, match="not both"):
-        main(["figures", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
+def test_cli_refuses_workers_with_scheduler(capsys) -> None:
+    assert main(["figures", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "not both" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from stochmech.lqg.scenario import (
 )
 from stochmech.lqg.verification import ScaledDeviation, deviation_gains, monte_carlo_gain
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "lqg"
 
 BASE = """
 horizon = 5
@@ -147,7 +147,7 @@ def test_structural_errors() -> None:
         load_lqg_scenario("/nonexistent/x.toml")
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("lqg-*.toml")))
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")))
 def test_example_files_load_and_hold(path: Path) -> None:
     s = load_lqg_scenario(path)
     assert s.name == path.stem.removeprefix("lqg-")
@@ -157,7 +157,7 @@ def test_example_files_load_and_hold(path: Path) -> None:
 
 
 def test_power_system_file_is_the_builtin_example() -> None:
-    s = load_lqg_scenario(EXAMPLES / "lqg-power-system.toml")
+    s = load_lqg_scenario(EXAMPLES / "power-system.toml")
     ex = power_system_example()
     assert s.names == ex.names
     for key in ("a", "b", "q", "r", "sigma", "zeta"):

@@ -1,16 +1,20 @@
 # Type stubs for the private native module stochmech._core (hand-written; keep in sync with
 # rust/python/src). Public wrappers live in the stochmech package.
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Self
+
+__all__ = ["Ledger", "__version__", "window"]
 
 __version__: str
 
 def window(l: int, gamma: float) -> float: ...
 
+@final
 class Ledger:
-    def __init__(self, supertypes: npt.NDArray[np.float64], gamma: float) -> None: ...
+    def __new__(cls, supertypes: npt.NDArray[np.float64], gamma: float) -> Self: ...
     @staticmethod
     def from_bytes(data: bytes) -> Ledger: ...
     def to_bytes(self) -> bytes: ...

@@ -72,6 +72,10 @@ class PowerPenalty:
     exponent: float = 1.5
 
     def __post_init__(self) -> None:
+        from stochmech._validate import finite
+
+        finite(self.scale, "penalty scale")
+        finite(self.exponent, "penalty exponent")
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"penalty scale must be a finite number > 0, got {self.scale!r}")
         if not (math.isfinite(self.exponent) and self.exponent > 1):
@@ -206,8 +210,10 @@ class BidLedger:
         gamma: float = 0.5,
         penalty: PowerPenalty | PenaltySchedule | None = None,
     ) -> None:
+        from stochmech._validate import finite
+
         theta = _as_supertypes(supertypes)
-        gamma = float(gamma)
+        gamma = finite(gamma, "gamma")
         self._core = _core.Ledger(theta, gamma)
         self._penalty = _check_penalty(penalty)
         self._lock = threading.Lock()

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from stochmech._seeding import normalize_seed, seed_sequence
+from stochmech._validate import integer
 from stochmech.games.base import TwoStageGame
 
 __all__ = ["Estimate", "FiniteGame"]
@@ -138,10 +139,19 @@ class FiniteGame(TwoStageGame):
             )
         if expectation not in ("exact", "monte-carlo"):
             raise ValueError(f"expectation must be 'exact' or 'monte-carlo', got {expectation!r}")
-        if int(samples) < 2:
-            raise ValueError(f"samples must be >= 2, got {samples!r}")
-        if int(max_profiles) < 1:
-            raise ValueError(f"max_profiles must be >= 1, got {max_profiles!r}")
+        samples = integer(samples, "samples", minimum=2, maximum=1 << 40)
+        seed = normalize_seed(seed)
+        max_profiles = integer(max_profiles, "max_profiles", minimum=1)
+        # every welfare value and payment is a sum of at most n valuations and one cost, and a
+        # payment a difference of three such sums: refuse tables for which that overflows
+        with np.errstate(over="ignore"):
+            bound = float(np.abs(v).max(axis=(1, 2, 3)).sum() + np.abs(c).max())
+            four = 4.0 * bound
+        if not np.isfinite(four):
+            raise ValueError(
+                "valuations and cost are too large: sums of valuations and costs overflow to "
+                f"infinity (sum of the largest magnitudes = {bound!r})"
+            )
         self.valuation_table = v
         self.cost_table = c
         self.n_players = n
@@ -154,9 +164,9 @@ class FiniteGame(TwoStageGame):
                 raise ValueError(f"type_values must have shape ({k},), got {tv.shape}")
             self.type_values = tv
         self.expectation = expectation
-        self.samples = int(samples)
-        self.seed = normalize_seed(seed)
-        self.max_profiles = int(max_profiles)
+        self.samples = samples
+        self.seed = seed
+        self.max_profiles = max_profiles
         self._cache: dict[tuple[Any, ...], Any] = {}
 
     def __repr__(self) -> str:
