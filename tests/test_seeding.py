@@ -188,3 +188,18 @@ def test_any_object_with_submit_is_an_executor(capsys) -> None:
     assert "2/2" in capsys.readouterr().err
     with pytest.raises(ValueError, match="executor must be"):
         run_tasks(pow, [(2, 3)], "cluster")
+
+
+def test_simulation_with_a_seed_sequence_saves_and_resumes(tmp_path) -> None:
+    seed = np.random.default_rng(8)  # consumed into a SeedSequence with a 4-word entropy
+    sim = Simulation(GAME, THETA, seed=seed).run(1500)
+    assert isinstance(sim.seed, np.random.SeedSequence)
+    sim.save(tmp_path / "s.sim")
+    back = Simulation.load(tmp_path / "s.sim")
+    assert back.seed.entropy == sim.seed.entropy and back.seed.spawn_key == sim.seed.spawn_key
+    once = simulate(GAME, THETA, days=3000, seed=np.random.default_rng(8))
+    assert _same(back.run(1500).result(), once)
+    game = FiniteGame(V, [[0.0, 9.0], [1.0, 1.0]], seed=np.random.SeedSequence(3, spawn_key=(1,)))
+    game_sim = Simulation(game, THETA, seed=2).run(10)
+    game_sim.save(tmp_path / "g.sim")
+    assert Simulation.load(tmp_path / "g.sim").game.seed.spawn_key == (1,)
