@@ -164,12 +164,13 @@ def test_checkpoint_every_and_resume_give_the_uninterrupted_run(tmp_path, capsys
     assert main([*base, "--days", "7000"]) == 0
     assert resumed == json.loads(capsys.readouterr().out)
     assert first["days"] == 3000
-    with pytest.raises(SystemExit, match="past --days"):
-        main([*base, "--days", "100", "--resume", str(ck)])
-    with pytest.raises(SystemExit, match="different scenario"):
-        main(["run", str(EXAMPLES / "collusion.toml"), "--resume", str(ck), "--no-plots"])
-    with pytest.raises(SystemExit, match="cannot resume"):
-        main([*base, "--resume", str(tmp_path / "nothing.bin")])
+    refused([*base, "--days", "100", "--resume", str(ck)], capsys, "past --days")
+    refused(
+        ["run", str(EXAMPLES / "collusion.toml"), "--resume", str(ck), "--no-plots"],
+        capsys,
+        "different scenario",
+    )
+    refused([*base, "--resume", str(tmp_path / "nothing.bin")], capsys, "cannot resume")
 
 
 def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, capsys) -> None:

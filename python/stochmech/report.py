@@ -282,12 +282,12 @@ def _load(args: argparse.Namespace) -> Scenario:
                     raise ValueError(f"--{flag} applies to the built-in scenario only")
             scenario = load_scenario(args.scenario)
     except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+        raise ValueError(f"{err}") from None
     for flag in ("days", "seed", "checkpoint_every"):
         value = getattr(args, flag, None)
         low = 0 if flag == "seed" else 1
         if value is not None and value < low:
-            raise SystemExit(f"error: --{flag.replace('_', '-')} must be >= {low}, got {value}")
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= {low}, got {value}")
     return scenario
 
 
@@ -324,7 +324,7 @@ def _simulation(args: argparse.Namespace, scenario: Scenario) -> Simulation:
     try:
         sim = Simulation.load(args.resume)
     except (OSError, ValueError) as err:
-        raise SystemExit(f"error: cannot resume from {args.resume!r}: {err}") from None
+        raise ValueError(f"cannot resume from {args.resume!r}: {err}") from None
     game = scenario.game
     same = (
         (sim.game.n_players, sim.game.n_types) == (game.n_players, game.n_types)
@@ -333,9 +333,9 @@ def _simulation(args: argparse.Namespace, scenario: Scenario) -> Simulation:
         and repr(sim.scheme) == repr(scenario.mechanism)
     )
     if not same:
-        raise SystemExit(f"error: {args.resume!r} is a checkpoint of a different scenario")
+        raise ValueError(f"{args.resume!r} is a checkpoint of a different scenario")
     if args.seed is not None and args.seed != sim.seed:
-        raise SystemExit(f"error: {args.resume!r} was run with seed {sim.seed}, not {args.seed}")
+        raise ValueError(f"{args.resume!r} was run with seed {sim.seed}, not {args.seed}")
     return sim
 
 
@@ -349,7 +349,7 @@ def run_command(args: argparse.Namespace) -> int:
     days = scenario.days if args.days is None else args.days
     sim = _simulation(args, scenario)
     if sim.day > days:
-        raise SystemExit(f"error: the checkpoint is at day {sim.day}, past --days {days}")
+        raise ValueError(f"the checkpoint is at day {sim.day}, past --days {days}")
     given = getattr(args, "checkpoint", None)
     checkpoint = Path(given) if given else _out_dir(args, scenario) / "checkpoint.stochmech"
     try:
@@ -410,9 +410,9 @@ def audit_command(args: argparse.Namespace) -> int:
     n = scenario.game.n_players
     for p in players:
         if not 0 <= p < n:
-            raise SystemExit(f"error: --player must be in 0..{n - 1}, got {p}")
+            raise ValueError(f"--player must be in 0..{n - 1}, got {p}")
     if args.history_days is not None and args.history_days < 2:
-        raise SystemExit(f"error: --history-days must be >= 2, got {args.history_days}")
+        raise ValueError(f"--history-days must be >= 2, got {args.history_days}")
     from stochmech.cli._executors import executor_from_args, progress_from_args
 
     with executor_from_args(args, local_default=False) as (executor, workers):

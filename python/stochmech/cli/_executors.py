@@ -49,10 +49,10 @@ def executor_from_args(
     workers = getattr(args, "workers", None)
     scheduler = getattr(args, "scheduler", None)
     if workers is not None and workers < 1:
-        raise SystemExit(f"error: --workers must be >= 1, got {workers}")
+        raise ValueError(f"--workers must be >= 1, got {workers}")
     if scheduler is not None:
         if workers is not None:
-            raise SystemExit("error: give --workers or --scheduler, not both")
+            raise ValueError("give --workers or --scheduler, not both")
         try:
             from distributed import Client
         except ImportError:

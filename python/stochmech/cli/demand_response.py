@@ -91,7 +91,7 @@ def run_figures(args: argparse.Namespace) -> int:
             seed=int(args.seed),
         )
     except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+        raise ValueError(f"{err}") from None
     with executor_from_args(args) as (executor, workers):
         written = write_figures(
             args.out,
@@ -151,9 +151,9 @@ def run_incentives(args: argparse.Namespace) -> int:
     from stochmech.markets.demand_response.incentives import compare_incentives
 
     if not 2 <= args.providers <= 64 or not 1 <= args.levels <= 127:
-        raise SystemExit("error: --providers must be in 2..64 and --levels in 1..127")
+        raise ValueError("--providers must be in 2..64 and --levels in 1..127")
     if args.days < 2 or args.replications < 2:
-        raise SystemExit("error: --days and --replications must be >= 2")
+        raise ValueError("--days and --replications must be >= 2")
     start = time.perf_counter()
     with executor_from_args(args) as (executor, workers):
         cmp = compare_incentives(

@@ -84,9 +84,9 @@ def _run(args: argparse.Namespace) -> int:
         return scenario_command("run", args)
     _defaults(args, horizon=48, seed=0, pivot="clarke")
     if args.horizon < 1:
-        raise SystemExit(f"error: --horizon must be >= 1, got {args.horizon}")
+        raise ValueError(f"--horizon must be >= 1, got {args.horizon}")
     if args.seed < 0:
-        raise SystemExit(f"error: --seed must be >= 0, got {args.seed}")
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     ex, mech, run, gap = _simulate(args)
     plots = [] if args.no_plots else [str(p) for p in _plot(run, ex.names, args.out)]
     paid = run.payments.sum(axis=0)
@@ -153,10 +153,10 @@ def _verify(args: argparse.Namespace) -> int:
         return scenario_command("verify", args)
     _defaults(args, horizon=12, samples=4000, seed=0)
     if args.horizon < 1 or args.samples < 2:
-        raise SystemExit("error: --horizon must be >= 1 and --samples >= 2")
+        raise ValueError("--horizon must be >= 1 and --samples >= 2")
     ex = power_system_example()
     if not 0 <= args.agent < ex.agents.n:
-        raise SystemExit(f"error: --agent must be in 0..{ex.agents.n - 1}, got {args.agent}")
+        raise ValueError(f"--agent must be in 0..{ex.agents.n - 1}, got {args.agent}")
     mech = LayeredVCG(ex.agents, args.horizon)
     rows = theorem3_table(mech, args.agent, n_samples=args.samples, seed=args.seed)
     if args.json:
