@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from stochmech._seeding import normalize_seed, seed_sequence
+from stochmech._seeding import SeedLike, normalize_seed, seed_sequence
 from stochmech._validate import integer
 from stochmech.games.base import TwoStageGame
 
@@ -98,7 +98,7 @@ class FiniteGame(TwoStageGame):
         profiles (seeded by ``seed``) and returns :class:`Estimate` values.
     samples : int, default 200_000
         Monte Carlo sample size.
-    seed : int, default 0
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator, default 0
         Seed of the Monte Carlo samples (the same for every expectation: common random numbers).
     max_profiles : int, default 2**20
         Largest K^n enumerated exactly.
@@ -126,7 +126,7 @@ class FiniteGame(TwoStageGame):
         type_values: Any = None,
         expectation: str = "exact",
         samples: int = 200_000,
-        seed: int = 0,
+        seed: SeedLike = 0,
         max_profiles: int = 1 << 20,
     ) -> None:
         v = _finite_array(valuations, 4, "valuations")

@@ -159,11 +159,12 @@ def run_tasks(
     bar = None
     try:
         if _submits(executor):
+            submitter: Any = executor
             bar = _progress_bar(progress, len(tasks), desc)
-            if _is_dask_client(executor):
-                futures = [executor.submit(fn, *t, pure=False) for t in tasks]
+            if _is_dask_client(submitter):
+                futures = [submitter.submit(fn, *t, pure=False) for t in tasks]
             else:
-                futures = [executor.submit(fn, *t) for t in tasks]
+                futures = [submitter.submit(fn, *t) for t in tasks]
             return _gather(futures, bar)
         if executor is not None and executor not in ("serial", "process"):
             raise ValueError(

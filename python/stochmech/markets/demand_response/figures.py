@@ -775,7 +775,7 @@ def write_figures(
     setup = FigureSetup() if setup is None else setup
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    run = {
+    run: dict[str, Any] = {
         "executor": executor,
         "workers": workers,
         "progress": progress,
