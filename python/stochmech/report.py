@@ -10,7 +10,6 @@ a run, usable without the command line.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import signal
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._json import strict_json
 from stochmech.scenario import Scenario, default_scenario, load_scenario
 from stochmech.simulation import Simulation, SimulationResult
 
@@ -321,9 +321,15 @@ def resume_command(args: argparse.Namespace, days: int, checkpoint: Path) -> str
 def _simulation(args: argparse.Namespace, scenario: Scenario) -> Simulation:
     if not getattr(args, "resume", None):
         return scenario.simulation(args.seed)
+    from stochmech._persist import read_file
+    from stochmech._state import players_to_supply
+
     try:
-        sim = Simulation.load(args.resume)
-    except (OSError, ValueError) as err:
+        data = read_file(args.resume, "checkpoint")
+        # strategies that hold code are not in the file: the scenario gives them again
+        given = {i: scenario.strategies[i] for i in players_to_supply(data)}
+        sim = Simulation.from_bytes(data, strategies=given)
+    except (OSError, ValueError, IndexError) as err:
         raise ValueError(f"cannot resume from {args.resume!r}: {err}") from None
     game = scenario.game
     same = (
@@ -390,7 +396,7 @@ def run_command(args: argparse.Namespace) -> int:
         ]
     summary["plots"] = plots
     if args.json:
-        print(json.dumps(summary, indent=2, allow_nan=False))
+        print(strict_json(summary))
         return 0
     print(format_run(summary))
     if plots:
@@ -453,7 +459,7 @@ def audit_command(args: argparse.Namespace) -> int:
             "coverage": coverage,
             "plots": plots,
         }
-        print(json.dumps(data, indent=2, allow_nan=False))
+        print(strict_json(data))
     else:
         head = f"Scenario {scenario.name!r}"
         print(head + (f": {scenario.description}" if scenario.description else ""))

@@ -13,12 +13,12 @@ Every command takes ``--json`` to print machine-readable results instead of text
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Any
 
 import numpy as np
 
+from stochmech._json import strict_json
 from stochmech.cli._executors import (
     add_executor_arguments,
     executor_from_args,
@@ -124,7 +124,7 @@ def run_figures(args: argparse.Namespace) -> int:
         ],
     }
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(strict_json(result))
         return 0
     print(
         f"Figures of the demand-response market: K = {setup.levels} levels, "
@@ -168,7 +168,7 @@ def run_incentives(args: argparse.Namespace) -> int:
         )
     seconds = time.perf_counter() - start
     if args.json:
-        print(json.dumps({**cmp.to_dict(), "seconds": seconds}, indent=2))
+        print(strict_json({**cmp.to_dict(), "seconds": seconds}))
         return 0
     print(cmp.table())
     print(f"({seconds:.1f} s)")

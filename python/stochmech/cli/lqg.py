@@ -12,11 +12,11 @@ Both report individual rationality and the ISO's budget per layer.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 import numpy as np
 
+from stochmech._json import strict_json
 from stochmech.lqg.examples import power_system_example
 from stochmech.lqg.layered import LayeredRun, LayeredVCG
 from stochmech.lqg.scenario import ir_budget_json, mechanism_ir_budget_lines, scenario_command
@@ -119,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
         **ir_budget_json(mech, ex.names),
     }
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(strict_json(result))
         return 0
     print(
         f"Layered VCG, built-in example: T = {args.horizon}, seed = {args.seed}, "
@@ -173,11 +173,7 @@ def _verify(args: argparse.Namespace) -> int:
             for w, wo in rows
         ]
         extra = ir_budget_json(mech, ex.names)
-        print(
-            json.dumps(
-                {"agent": args.agent, "samples": args.samples, "rows": out, **extra}, indent=2
-            )
-        )
+        print(strict_json({"agent": args.agent, "samples": args.samples, "rows": out, **extra}))
         return 0
     print(
         f"Theorem 3 check for agent {args.agent} ({ex.names[args.agent]}), T = {args.horizon}, "

@@ -38,11 +38,8 @@ from stochmech.schemes import PayAsBid, PaymentScheme, PostedPrice
 from stochmech.simulation import Simulation
 from stochmech.strategies import (
     PlayerContext,
-    StationaryMisreport,
     Strategy,
-    SupertypeLie,
     Truthful,
-    shift_kernel,
 )
 from stochmech.supertype import Supertype, point_mass
 
@@ -186,14 +183,30 @@ class Lie:
             "and reports the type at its true quantile under that law every day"
         )
 
+    def spec(self) -> dict[str, Any]:
+        """The lie as a strategy spec of the one registry
+        (:data:`stochmech.scenario.STRATEGY_KINDS`, the format of scenario files).
+
+        Examples
+        --------
+        >>> Lie.inflate(2).spec()
+        {'kind': 'inflate', 'steps': 2, 'declare': 'induced'}
+        """
+        if self.kind == "inflate":
+            kind = "inflate" if self.steps >= 1 else "shift"
+            return {"kind": kind, "steps": self.steps, "declare": self.declare}
+        assert self.claimed is not None
+        law = {"values": self.claimed.values.tolist(), "probs": self.claimed.probs.tolist()}
+        return {"kind": "supertype-lie", "bid": law, "coupling": "quantile"}
+
     def strategy(self, market: DemandResponseMarket, player: int) -> Strategy:
         """The strategy that plays this lie for ``player`` of ``market``."""
-        if self.kind == "inflate":
-            kernel = shift_kernel(market.n_types, self.steps)
-            declare: Any = "induced" if self.declare == "induced" else "truthful"
-            return StationaryMisreport(kernel, supertype_bid=declare)
-        assert self.claimed is not None
-        return SupertypeLie(self.claimed.pmf_on(market.type_values), coupling="quantile")
+        from stochmech.scenario import strategy_from_spec
+
+        try:
+            return strategy_from_spec(self.spec(), market, player)[0]
+        except ValueError as err:
+            raise ValueError(f"lie {self.name!r}: {err}") from None
 
     def plan(self, market: DemandResponseMarket, player: int) -> LiePlan:
         """The declaration, the report kernel, the joint law of (type, report) and the strategy
