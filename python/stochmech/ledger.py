@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from stochmech import _core
+from stochmech._display import fmt_array, html_table, pandas, short_repr
 from stochmech._persist import write_atomically
 from stochmech._window import window
 
@@ -109,6 +110,39 @@ class LedgerRecord:
     window: np.ndarray
     marginal: np.ndarray | None = None
     joint: np.ndarray | None = None
+
+    def _lines(self) -> list[tuple[str, Any]]:
+        days = self.days
+        span = f"{int(days[0]):,}..{int(days[-1]):,}" if days.size else "none"
+        return [
+            ("days", span),
+            ("penalty days", fmt_array(self.flags.sum(axis=0))),
+            ("total penalty", fmt_array(self.penalty.sum(axis=0))),
+            ("window r(l)", f"{float(self.window[-1]):.4g} on the last day" if days.size else ""),
+        ]
+
+    def __repr__(self) -> str:
+        n = self.flags.shape[1] if self.flags.ndim == 2 else 0
+        return short_repr(f"LedgerRecord: {self.days.size:,} days, {n} players", self._lines())
+
+    def _repr_html_(self) -> str:
+        n = self.flags.shape[1] if self.flags.ndim == 2 else 0
+        return html_table(f"LedgerRecord: {self.days.size:,} days, {n} players", self._lines())
+
+    def to_pandas(self) -> Any:
+        """One row per day (index ``day``): ``window``, and per player ``flagged_<i>``,
+        ``penalty_<i>`` (and ``marginal_<i>``, ``joint_<i>`` with ``detail=True``), as a pandas
+        DataFrame (optional extra ``stochmech[pandas]``)."""
+        pd = pandas()
+        n = self.flags.shape[1]
+        data: dict[str, Any] = {"window": self.window}
+        data |= {f"flagged_{i}": self.flags[:, i] for i in range(n)}
+        data |= {f"penalty_{i}": self.penalty[:, i] for i in range(n)}
+        if self.marginal is not None:
+            data |= {f"marginal_{i}": self.marginal[:, i] for i in range(n)}
+        if self.joint is not None:
+            data |= {f"joint_{i}": self.joint[:, i] for i in range(n)}
+        return pd.DataFrame(data, index=pd.Index(self.days, name="day"))
 
 
 def _as_supertypes(supertypes: Any) -> np.ndarray:
