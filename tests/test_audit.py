@@ -387,7 +387,7 @@ def test_bad_input_names_the_value() -> None:
         audit(game, theta, 0, others={0: Truthful()})
     with pytest.raises(ValueError, match=r"others\[1\] is not a Strategy: 'truthful'"):
         audit(game, theta, 0, others={1: "truthful"})
-    with pytest.raises(ValueError, match=r"signal probabilities sum to 0\.5"):
+    with pytest.raises(ValueError, match=r"signal pmf sums to 0\.5"):
         DaySignal([0.25, 0.25])
     with pytest.raises(ValueError, match="margin must be in"):
         WindowExploit(np.zeros((3, 3)), margin=2)

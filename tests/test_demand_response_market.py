@@ -249,11 +249,11 @@ def test_bad_bids_types_states_and_players():
         m.optimal_welfare(wrong)
     wrong = bids.copy()
     wrong[2, 4] = np.nan
-    with pytest.raises(ValueError, match=r"\[2, 4\] = nan is not a probability"):
+    with pytest.raises(ValueError, match=r"player 2: probability of type 4 is nan"):
         m.expected_valuations(wrong)
     wrong = bids.copy()
     wrong[0, :2] = [1.5, -0.5]
-    with pytest.raises(ValueError, match=r"\[0, 1\] = -0\.5 is not a probability"):
+    with pytest.raises(ValueError, match=r"player 0: probability of type 1 is -0\.5"):
         m.first_stage(wrong)
     with pytest.raises(ValueError, match="player 3 is out of range"):
         m.optimal_welfare_without(bids, 3)

@@ -620,7 +620,7 @@ def _get_scheme(
 ) -> tuple[Any, Any, Any, np.ndarray]:
     """The game, the scheme, its running state and the supertype bids of a simulation."""
     from stochmech.mechanism import check_supertypes
-    from stochmech.schemes import PayAsBid, PostedPrice, _PostedPriceRun
+    from stochmech.schemes import PayAsBid, PostedPrice, PostedPriceRun
 
     if not isinstance(state, dict):
         raise _Bad("the payment scheme must be described by a JSON object")
@@ -664,7 +664,7 @@ def _get_scheme(
     scheme = PostedPrice(price)
     if getattr(game, "price_response", None) is None:
         raise _Bad(f"a {type(game).__name__} has no posted price")
-    return game, scheme, _PostedPriceRun(game, posted, game.first_stage(bids)), bids
+    return game, scheme, PostedPriceRun(game, posted, game.first_stage(bids)), bids
 
 
 # ---------------------------------------------------------------------------------------------
@@ -735,7 +735,7 @@ def _put_simulation(sim: Simulation, packer: Packer) -> dict[str, Any]:
 
 def _get_simulation(r: _Reader, state: Any, supplied: Mapping[str, Any], fresh: bool) -> Simulation:
     from stochmech.mechanism import check_supertypes
-    from stochmech.simulation import Simulation, _checkpoint_grid
+    from stochmech.simulation import Simulation
     from stochmech.strategies import History, PlayerContext
 
     keys = {"scheme", "theta", "seed", "chunk", "daily", "day", "strategies", "rngs", "sums"}
@@ -796,7 +796,7 @@ def _get_simulation(r: _Reader, state: Any, supplied: Mapping[str, Any], fresh: 
         series[name] = [arr] if arr.shape[0] else []
     ps = r.obj(state["paths"], "paths", {"day", "utility", "welfare", "budget", "penalty"})
     path_days = r.array(ps["day"], "path days", "i", (None,))
-    grid = _checkpoint_grid(day)
+    grid = checkpoint_grid(day)
     if not np.array_equal(path_days, grid):
         raise _Bad(f"the checkpoint days do not match the {day} days played")
     c = path_days.shape[0]
@@ -914,3 +914,20 @@ def _market_from_pickle(data: bytes, supplied: dict[str, Any]) -> Market:
 
 def _simulation_from_pickle(data: bytes, supplied: dict[str, Any]) -> Simulation:
     return simulation_from_bytes(data, supplied, fresh=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+# ---------------------------------------------------------------------------------------------
+
+_POINTS_PER_DECADE = 24
+
+
+def checkpoint_grid(upto: int) -> np.ndarray:
+    """Log-spaced days 1 <= d <= upto on a fixed grid (independent of the horizon, so that a
+    resumed run keeps the same checkpoints as an uninterrupted one)."""
+    if upto < 1:
+        return np.zeros(0, dtype=np.int64)
+    count = int(np.ceil(np.log10(upto) * _POINTS_PER_DECADE)) + 2
+    grid = np.unique(np.round(10 ** (np.arange(count) / _POINTS_PER_DECADE)).astype(np.int64))
+    return grid[grid <= upto]

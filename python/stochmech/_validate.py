@@ -26,7 +26,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PMF_TOLERANCE", "finite", "integer", "player", "pmf", "pmf_rows"]
+__all__ = [
+    "PMF_TOLERANCE",
+    "finite",
+    "integer",
+    "penalty_schedule",
+    "penalty_values",
+    "player",
+    "pmf",
+    "pmf_rows",
+]
 
 #: how far from one the probabilities of a pmf may sum
 PMF_TOLERANCE = 1e-9
@@ -82,19 +91,26 @@ def pmf(p: Any, k: int, what: str) -> np.ndarray:
     if bad.size:
         t = int(bad[0])
         raise ValueError(f"{what}: probability of type {t} is {float(arr[t])!r}")
-    total = float(arr.sum())
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(arr.sum())
     if abs(total - 1.0) > PMF_TOLERANCE:
         raise ValueError(f"{what} sums to {total!r}, not 1 (within {PMF_TOLERANCE})")
     return arr
 
 
-def pmf_rows(x: Any, shape: tuple[int, int], what: str = "supertype bid") -> np.ndarray:
-    """An (n, K) array of pmfs (one row per player) as a float64 copy."""
+def pmf_rows(x: Any, shape: tuple[int, int] | None, what: str = "supertype bid") -> np.ndarray:
+    """An (n, K) array of pmfs (one row per player) as a float64 copy.
+
+    With ``shape=None`` any non-empty (n, K) array is accepted.
+    """
+    want = "(n, K)" if shape is None else str(shape)
     try:
         arr = np.array(x, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{what}s must be an {shape} array of pmfs: {err}") from None
-    if arr.shape != shape:
+        raise ValueError(f"{what}s must be an {want} array of pmfs: {err}") from None
+    if shape is None and (arr.ndim != 2 or 0 in arr.shape):
+        raise ValueError(f"{what}s must be a non-empty {want} array of pmfs, got shape {arr.shape}")
+    if shape is not None and arr.shape != shape:
         raise ValueError(f"{what}s must have shape {shape}, got {arr.shape}")
     bad = np.argwhere(~np.isfinite(arr) | (arr < 0))
     if bad.size:
@@ -103,7 +119,8 @@ def pmf_rows(x: Any, shape: tuple[int, int], what: str = "supertype bid") -> np.
             f"{what} of player {i}: probability of type {t} is {float(arr[i, t])!r}; "
             "probabilities must be finite and >= 0"
         )
-    sums = arr.sum(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = arr.sum(axis=1)
     off = np.flatnonzero(np.abs(sums - 1.0) > PMF_TOLERANCE)
     if off.size:
         i = int(off[0])
@@ -111,3 +128,34 @@ def pmf_rows(x: Any, shape: tuple[int, int], what: str = "supertype bid") -> np.
             f"{what} of player {i} sums to {float(sums[i])!r}, not 1 (within {PMF_TOLERANCE})"
         )
     return arr
+
+
+def penalty_schedule(penalty: Any) -> Any:
+    """A penalty schedule J_p: ``None`` gives the default ``PowerPenalty()``; else a callable."""
+    if penalty is None:
+        from stochmech.ledger import PowerPenalty
+
+        return PowerPenalty()
+    if not callable(penalty):
+        raise ValueError(
+            f"penalty must be a PowerPenalty or a callable of the day array, got {penalty!r}"
+        )
+    return penalty
+
+
+def penalty_values(penalty: Any, days: np.ndarray) -> np.ndarray:
+    """J_p on a batch of days, checked finite and non-negative before anything is recorded."""
+    values = np.asarray(penalty(days.copy()), dtype=np.float64)  # a copy: it may be modified
+    if values.shape != days.shape:
+        raise ValueError(
+            f"the penalty schedule returned shape {values.shape} for {days.shape[0]} days; "
+            "it must be vectorized over the day array"
+        )
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    if bad.size:
+        j = int(bad[0])
+        raise ValueError(
+            f"the penalty schedule gave J_p({int(days[j])}) = {float(values[j])!r}; "
+            "penalties must be finite and >= 0 (eq. 12)"
+        )
+    return values

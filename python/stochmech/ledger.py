@@ -27,7 +27,7 @@ import struct
 import threading
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ import numpy as np
 from stochmech import _core
 from stochmech._display import fmt_array, html_table, pandas, short_repr
 from stochmech._persist import write_atomically
+from stochmech._validate import penalty_schedule, penalty_values
 from stochmech._window import window
 
 __all__ = ["BidLedger", "LedgerRecord", "PowerPenalty"]
@@ -86,7 +87,6 @@ class PowerPenalty:
 PenaltySchedule = Callable[[np.ndarray], np.ndarray]
 
 
-@dataclass(frozen=True)
 class LedgerRecord:
     """What :meth:`BidLedger.record` returns for a batch of L days and n players.
 
@@ -99,17 +99,59 @@ class LedgerRecord:
     penalty : (L, n) float64
         ``J_p(l) * flags``: the penalty each player pays that day.
     window : (L,) float64
-        r(l) of eq. (11).
+        r(l) of eq. (11), computed on first access (from ``days`` and ``gamma``) unless given.
     marginal, joint : (L, n) float64 or None
         With ``detail=True``: ``max_t |f_i,t(l)|`` and ``max_{d in Delta^n} |h_i,d(l)|``.
+
+    A record is read-only: setting an attribute raises ``dataclasses.FrozenInstanceError``.
+
+    Examples
+    --------
+    >>> rec = LedgerRecord(np.array([1, 2]), np.zeros((2, 1), bool), np.zeros((2, 1)))
+    >>> rec.window.round(4).tolist()
+    [0.5887, 0.6582]
     """
 
+    __slots__ = ("_gamma", "_window", "days", "flags", "joint", "marginal", "penalty")
     days: np.ndarray
     flags: np.ndarray
     penalty: np.ndarray
-    window: np.ndarray
-    marginal: np.ndarray | None = None
-    joint: np.ndarray | None = None
+    marginal: np.ndarray | None
+    joint: np.ndarray | None
+
+    def __init__(
+        self,
+        days: np.ndarray,
+        flags: np.ndarray,
+        penalty: np.ndarray,
+        window: np.ndarray | None = None,
+        marginal: np.ndarray | None = None,
+        joint: np.ndarray | None = None,
+        *,
+        gamma: float = 0.5,
+    ) -> None:
+        values = (gamma, window, days, flags, joint, marginal, penalty)
+        for name, value in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    @property
+    def window(self) -> np.ndarray:
+        """r(l) of eq. (11) on each day of the record (computed by the Rust core once)."""
+        w = self._window
+        if w is None:
+            w = window(self.days, self._gamma)
+            object.__setattr__(self, "_window", w)
+        return w
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        args = (self.days, self.flags, self.penalty, self.window, self.marginal, self.joint)
+        return (LedgerRecord, args)
 
     def _lines(self) -> list[tuple[str, Any]]:
         days = self.days
@@ -266,7 +308,7 @@ class BidLedger:
         theta, types = _as_type_spaces(supertypes)
         gamma = finite(gamma, "gamma")
         self._core = _core.Ledger(theta, types, gamma)
-        self._penalty = _check_penalty(penalty)
+        self._penalty = penalty_schedule(penalty)
         self._lock = threading.Lock()
 
     # ----- construction helpers -----
@@ -274,7 +316,7 @@ class BidLedger:
     def _from_core(cls, core: _core.Ledger, penalty: Any) -> BidLedger:
         obj = cls.__new__(cls)
         obj._core = core
-        obj._penalty = _check_penalty(penalty)
+        obj._penalty = penalty_schedule(penalty)
         obj._lock = threading.Lock()
         return obj
 
@@ -445,13 +487,13 @@ class BidLedger:
         with self._lock:
             days = np.arange(self.day + 1, self.day + 1 + arr.shape[0], dtype=np.int64)
             self._core.check_bids(arr)
-            schedule = _evaluate_penalty(self._penalty, days)
+            schedule = penalty_values(self._penalty, days)
             flags, marginal, joint = self._core.record(arr, bool(detail))
         return LedgerRecord(
             days=days,
             flags=flags,
             penalty=np.where(flags, schedule[:, None], 0.0),
-            window=window(days, self.gamma),
+            gamma=self.gamma,
             marginal=marginal,
             joint=joint,
         )
@@ -529,7 +571,7 @@ class BidLedger:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._core = _core.Ledger.from_bytes(state["core"])
-        self._penalty = _check_penalty(state["penalty"])
+        self._penalty = penalty_schedule(state["penalty"])
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -555,31 +597,3 @@ def _saved_penalty(spec: Any) -> PowerPenalty:
         raise ValueError(
             f"ledger file header holds an invalid penalty {spec!r:.80}: {err}"
         ) from None
-
-
-def _check_penalty(penalty: Any) -> PowerPenalty | PenaltySchedule:
-    if penalty is None:
-        return PowerPenalty()
-    if not callable(penalty):
-        raise ValueError(
-            f"penalty must be a PowerPenalty or a callable of the day array, got {penalty!r}"
-        )
-    return penalty
-
-
-def _evaluate_penalty(penalty: PenaltySchedule, days: np.ndarray) -> np.ndarray:
-    """J_p on a batch of days, checked finite and non-negative before anything is recorded."""
-    values = np.asarray(penalty(days.copy()), dtype=np.float64)  # a copy: it may be modified
-    if values.shape != days.shape:
-        raise ValueError(
-            f"the penalty schedule returned shape {values.shape} for {days.shape[0]} days; "
-            "it must be vectorized over the day array"
-        )
-    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
-    if bad.size:
-        j = int(bad[0])
-        raise ValueError(
-            f"the penalty schedule gave J_p({int(days[j])}) = {float(values[j])!r}; "
-            "penalties must be finite and >= 0 (eq. 12)"
-        )
-    return values

@@ -98,6 +98,7 @@ from typing import Any
 import numpy as np
 
 from stochmech._seeding import SeedLike
+from stochmech._validate import pmf
 from stochmech.audit import AuditReport, DaySignal, Deviation, WindowExploit, audit
 from stochmech.audit import default_deviations as _default_deviations
 from stochmech.audit.adversaries import yesterdays_type
@@ -212,9 +213,10 @@ def _pmf(x: Any, k: int, where: str) -> np.ndarray:
     neg = np.flatnonzero(arr < 0)
     if neg.size:
         raise _fail(f"{where}[{neg[0]}]", f"probability {float(arr[neg[0]])!r} is negative")
-    if abs(arr.sum() - 1.0) > 1e-9:
-        raise _fail(where, f"probabilities sum to {float(arr.sum())!r}, not 1")
-    return arr
+    try:
+        return pmf(arr, k, "pmf")
+    except ValueError as err:
+        raise _fail(where, str(err)) from None
 
 
 def _law(x: Any, where: str) -> Supertype | float:

@@ -46,6 +46,7 @@ __all__ = [
     "PayAsBid",
     "PaymentScheme",
     "PostedPrice",
+    "PostedPriceRun",
     "SchemeRun",
     "Settlement",
     "check_settlement",
@@ -253,14 +254,14 @@ class PostedPrice:
             )
         return float(discover(supertype_bids))
 
-    def start(self, game: TwoStageGame, supertype_bids: np.ndarray) -> _PostedPriceRun:
+    def start(self, game: TwoStageGame, supertype_bids: np.ndarray) -> PostedPriceRun:
         if getattr(game, "price_response", None) is None:
             raise ValueError(
                 f"{type(game).__name__} does not define price_response(price, types, states): "
                 "no posted price on this game"
             )
         price = self.price_for(game, supertype_bids)
-        return _PostedPriceRun(game, price, game.first_stage(supertype_bids))
+        return PostedPriceRun(game, price, game.first_stage(supertype_bids))
 
     def long_run_utility(
         self,
@@ -279,7 +280,10 @@ class PostedPrice:
         return "PostedPrice()" if self.price is None else f"PostedPrice({self.price!r})"
 
 
-class _PostedPriceRun:
+class PostedPriceRun:
+    """The running state of a :class:`PostedPrice` scheme (what its ``start`` returns): the
+    game, the posted price, the first-stage outcome and the zero opening payments."""
+
     def __init__(self, game: TwoStageGame, price: float, o1: Any) -> None:
         self.game = game
         self.price = price

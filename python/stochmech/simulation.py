@@ -234,19 +234,6 @@ class SimulationResult:
         raise ValueError(f"kind must be 'paths', 'daily' or 'players', got {kind!r}")
 
 
-_POINTS_PER_DECADE = 24
-
-
-def _checkpoint_grid(upto: int) -> np.ndarray:
-    """Log-spaced days 1 <= d <= upto on a fixed grid (independent of the horizon, so that a
-    resumed run keeps the same checkpoints as an uninterrupted one)."""
-    if upto < 1:
-        return np.zeros(0, dtype=np.int64)
-    count = int(np.ceil(np.log10(upto) * _POINTS_PER_DECADE)) + 2
-    grid = np.unique(np.round(10 ** (np.arange(count) / _POINTS_PER_DECADE)).astype(np.int64))
-    return grid[grid <= upto]
-
-
 def _running(previous: np.ndarray | float, values: np.ndarray) -> np.ndarray:
     """previous + cumulative sums of ``values`` along axis 0, added one day at a time.
 
@@ -536,7 +523,7 @@ class Simulation:
         cum_p = self._penalty_days + np.cumsum(flags, axis=0)
         first = self.day
         new_paths: dict[str, list[Any]] = {key: [] for key in self._paths}
-        for point in _checkpoint_grid(first + size):
+        for point in _state.checkpoint_grid(first + size):
             if point > first:
                 row = point - first - 1
                 new_paths["day"].append(int(point))

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from stochmech._validate import integer
+from stochmech._validate import pmf as _check_pmf
 
 __all__ = [
     "FixedBid",
@@ -70,21 +71,6 @@ def _float_array(x: Any, what: str) -> np.ndarray:
         return np.array(x, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{what} must be an array of numbers, got {x!r:.80}: {err}") from None
-
-
-def _check_pmf(p: Any, k: int, what: str) -> np.ndarray:
-    arr = _float_array(p, what)
-    if arr.shape != (k,):
-        raise ValueError(f"{what} must be a pmf over {k} types, got shape {arr.shape}")
-    bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
-    if bad.size:
-        t = int(bad[0])
-        raise ValueError(f"{what}: probability of type {t} is {float(arr[t])!r}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = float(arr.sum())
-    if abs(total - 1.0) > 1e-9:
-        raise ValueError(f"{what} sums to {total!r}, not 1")
-    return arr
 
 
 def _draw(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:

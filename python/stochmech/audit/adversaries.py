@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._validate import pmf as _pmf
 from stochmech.strategies import History, PlayerContext, PublicSignalCollusion, Strategy
 
 __all__ = [
@@ -72,11 +73,10 @@ class DaySignal:
     """
 
     def __init__(self, probs: Any, salt: int = 0) -> None:
-        p = np.array(probs, dtype=float).reshape(-1)
-        if p.size == 0 or not np.all(np.isfinite(p)) or np.any(p < 0):
-            raise ValueError(f"signal probabilities must be finite and >= 0, got {probs!r}")
-        if abs(p.sum() - 1.0) > 1e-9:
-            raise ValueError(f"signal probabilities sum to {float(p.sum())!r}, not 1")
+        flat = np.array(probs, dtype=float).reshape(-1)
+        if flat.size == 0:
+            raise ValueError(f"signal probabilities must be a non-empty pmf, got {probs!r}")
+        p = _pmf(flat, flat.size, "signal pmf")
         self.probs = p
         self.salt = int(salt)
         self._cdf = np.cumsum(p)
@@ -101,16 +101,17 @@ class DaySignal:
 
 def yesterdays_type(own_type: int, history: History, rng: np.random.Generator) -> int:
     """A policy for :class:`~stochmech.strategies.HistoryDependent`: bid yesterday's true type
-    (today's on day 1). Its bids have the right law and are independent of the others' bids,
-    so no test fires; it only loses the link between bid and type.
+        (today's on day 1). Its bids have the right law and are independent of the others' bids,
+        so no test fires; it only loses the link between bid and type.
 
-    Examples
-    --------
-    >>> from stochmech.strategies import History, PlayerContext
-    >>> ctx = PlayerContext(player=0, supertype=np.array([0.5, 0.5]), n_types=2)
-    >>> h = History(context=ctx, supertype_bid=ctx.supertype, o1=0, own_types=[1, 0])
-    >>> yesterdays_type(1, h, np.random.default_rng(0))
-    0
+        Examples
+        --------
+        >>> from stochmech._validate import pmf as _pmf
+    from stochmech.strategies import History, PlayerContext
+        >>> ctx = PlayerContext(player=0, supertype=np.array([0.5, 0.5]), n_types=2)
+        >>> h = History(context=ctx, supertype_bid=ctx.supertype, o1=0, own_types=[1, 0])
+        >>> yesterdays_type(1, h, np.random.default_rng(0))
+        0
     """
     return history.own_types[-1] if history.own_types else own_type
 
@@ -233,12 +234,3 @@ class WindowExploit(Strategy):
 # ---------------------------------------------------------------------------------------------
 # individual rationality, efficiency, budget
 # ---------------------------------------------------------------------------------------------
-
-
-def _pmf(p: Any, k: int, what: str) -> np.ndarray:
-    arr = np.array(p, dtype=np.float64)
-    if arr.shape != (k,) or not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"{what} must be a pmf over {k} types, got {p!r}")
-    if abs(arr.sum() - 1.0) > 1e-9:
-        raise ValueError(f"{what} sums to {float(arr.sum())!r}, not 1")
-    return arr

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linprog
 
+from stochmech._validate import pmf as _pmf
 from stochmech.audit.adversaries import DaySignal, quantile_coupling
 from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, check_supertypes
@@ -38,6 +39,7 @@ __all__ = [
     "best_supertype_lie",
     "profile_payoffs",
     "simplex_grid",
+    "state_law",
     "stationary_gain",
     "stationary_kernel",
     "window_deviation_bound",
@@ -63,22 +65,6 @@ def player_index(game: TwoStageGame, player: Any) -> int:
     if not 0 <= int(player) < game.n_players:
         raise ValueError(f"player {player} does not exist (n = {game.n_players})")
     return int(player)
-
-
-def _pmf(p: Any, k: int, what: str) -> np.ndarray:
-    try:
-        arr = np.array(p, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{what} must be a pmf over {k} types: {err}") from None
-    if arr.shape != (k,):
-        raise ValueError(f"{what} must be a pmf over {k} types, got shape {arr.shape}")
-    bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
-    if bad.size:
-        t = int(bad[0])
-        raise ValueError(f"{what}: probability of type {t} is {float(arr[t])!r}")
-    if abs(arr.sum() - 1.0) > 1e-9:
-        raise ValueError(f"{what} sums to {float(arr.sum())!r}, not 1")
-    return arr
 
 
 def _f(x: Any) -> float:
@@ -458,8 +444,21 @@ def window_deviation_bound(
 # ---------------------------------------------------------------------------------------------
 
 
-def _state_law(game: TwoStageGame) -> tuple[list[Any], np.ndarray]:
-    """The exogenous states as a list of one-day batches, with their probabilities."""
+def state_law(game: TwoStageGame) -> tuple[list[Any], np.ndarray]:
+    """The exogenous states of ``game`` as a list of one-day batches, with their probabilities.
+
+    A game without an exogenous state has one "state", ``None``, of probability 1; a game whose
+    state has no finite law (``state_support()`` is None) is refused with a ``ValueError``.
+
+    Examples
+    --------
+    >>> from stochmech.games.finite import FiniteGame
+    >>> v = np.zeros((2, 2, 2, 2))
+    >>> game = FiniteGame(v, [[0.0, 9.0], [1.0, 1.0]])
+    >>> states, probs = state_law(game)
+    >>> states, probs.tolist()
+    ([None], [1.0])
+    """
     if game.sample_states(np.random.default_rng(0), 1) is None:
         return [None], np.ones(1)
     support = game.state_support()
@@ -520,7 +519,7 @@ def profile_payoffs(
     types = np.empty((count * k, game.n_players), dtype=np.int64)
     types[:, others] = np.repeat(profiles, k, axis=0)
     types[:, i] = np.tile(np.arange(k), count)
-    states, probs = _state_law(game)
+    states, probs = state_law(game)
     table = np.zeros((count, k, k))
     for state, prob in zip(states, probs, strict=True):
         batch = None if state is None else np.repeat(state, count * k, axis=0)

@@ -42,8 +42,9 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._validate import integer, pmf_rows
 from stochmech._window import window
-from stochmech.audit.risk import _check_days, _check_supertypes, _flag_probabilities
+from stochmech.audit.risk import flag_probabilities
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import PowerPenalty
 
@@ -266,8 +267,8 @@ def calibrate(
     grow with gamma and do not depend on the exponent, so the smallest feasible gamma detects
     every reference lie soonest.
     """
-    theta = _check_supertypes(supertypes)
-    horizon = _check_days(days)
+    theta = pmf_rows(supertypes, None, "supertype")
+    horizon = integer(days, "days", minimum=1)
     if isinstance(game_or_value_scale, TwoStageGame):
         utility = truthful_utility_scale(game_or_value_scale, theta)
         positive = utility[utility > 0]
@@ -314,7 +315,7 @@ def calibrate(
     rows = np.unique(theta, axis=0)
     grid: list[dict[str, Any]] = []
     for g in grid_g:
-        probs = np.stack([_flag_probabilities(row, day_arr, g)[0] for row in rows])
+        probs = np.stack([flag_probabilities(row, day_arr, gamma=g)[0] for row in rows])
         tail = float(probs[:, m:].sum(axis=1).max()) if m < horizon else 0.0
         det = tuple(detection_day(x, g) for x in lie_sizes)
         for a in grid_a:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from stochmech._json import jsonable
-from stochmech.audit.bounds import _f, mechanism_for
+from stochmech.audit.bounds import mechanism_for
 from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, check_supertypes
 from stochmech.simulation import SimulationResult
@@ -123,9 +123,9 @@ def individual_rationality(
     """
     mech = mechanism_for(game, mechanism)
     theta = check_supertypes(game, true_supertypes)
-    welfare = _f(game.optimal_welfare(theta))
+    welfare = float(game.optimal_welfare(theta))
     margins = np.array(
-        [welfare - _f(game.optimal_welfare_without(theta, i)) for i in range(game.n_players)]
+        [welfare - float(game.optimal_welfare_without(theta, i)) for i in range(game.n_players)]
     )
     if mech.first_stage_payment:
         expected = margins.copy()
@@ -232,7 +232,7 @@ def efficiency(
     """
     theta = check_supertypes(game, true_supertypes)
     out = EfficiencyCheck(
-        optimal_welfare=_f(game.optimal_welfare(theta)),
+        optimal_welfare=float(game.optimal_welfare(theta)),
         first_stage=game.first_stage(theta),
         enumerated_welfare=_enumerated_first_stage(game, theta),
     )

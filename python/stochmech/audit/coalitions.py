@@ -37,11 +37,12 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._validate import pmf, pmf_rows
 from stochmech.audit.adversaries import DaySignal, quantile_coupling
-from stochmech.audit.bounds import _state_law, mechanism_for
+from stochmech.audit.bounds import mechanism_for, state_law
 from stochmech.audit.calibrate import detection_day
 from stochmech.audit.checks import CatchTimes, batch_means, catch_times
-from stochmech.audit.risk import _check_supertypes, sample_truthful_bids
+from stochmech.audit.risk import sample_truthful_bids
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import BidLedger
 from stochmech.mechanism import DNBEMechanism, check_supertypes
@@ -76,7 +77,7 @@ def joint_drift(supertypes: Any, members: Sequence[int], coupling: Any) -> float
     >>> joint_drift([[0.5, 0.5]] * 3, [0, 1], pi)
     0.125
     """
-    theta = _check_supertypes(supertypes)
+    theta = pmf_rows(supertypes, None, "supertype")
     n, k = theta.shape
     idx = [int(m) for m in members]
     if len(set(idx)) != len(idx) or any(not 0 <= m < n for m in idx):
@@ -267,8 +268,9 @@ def coalition_gain_exact(
     bids = check_supertypes(game, supertype_bids)
     n, k = theta.shape
     w = np.asarray(signal_probs, dtype=float).reshape(-1)
-    if w.size == 0 or np.any(~np.isfinite(w)) or np.any(w < 0) or abs(w.sum() - 1) > 1e-9:
-        raise ValueError(f"signal_probs must be a pmf, got {signal_probs!r}")
+    if w.size == 0:
+        raise ValueError(f"signal_probs must be a non-empty pmf, got {signal_probs!r}")
+    w = pmf(w, w.size, "signal_probs")
     members = sorted(int(j) for j in kernels)
     if not members or any(not 0 <= j < n for j in members):
         raise ValueError(f"kernels must be keyed by players of 0..{n - 1}, got {sorted(kernels)}")
@@ -277,8 +279,7 @@ def coalition_gain_exact(
         kj = np.asarray(kernels[j], dtype=float)
         if kj.shape != (w.size, k, k):
             raise ValueError(f"kernels[{j}] must have shape {(w.size, k, k)}, got {kj.shape}")
-        if np.any(kj < 0) or np.abs(kj.sum(axis=2) - 1).max() > 1e-9:
-            raise ValueError(f"kernels[{j}] rows must be pmfs")
+        pmf_rows(kj.reshape(-1, k), (w.size * k, k), f"kernels[{j}] row")
         kern[j] = kj
     size = k**n * w.size * k ** len(members)
     if size > _MAX_ENUMERATION:
@@ -310,7 +311,7 @@ def coalition_gain_exact(
     prob = np.array(prob_l)
     opening = mech.opening(bids)
     o1 = opening.o1
-    states, sprobs = _state_law(game)
+    states, sprobs = state_law(game)
     term = np.zeros(n)
     for state, sp in zip(states, sprobs, strict=True):
         batch = None if state is None else np.repeat(state, len(prob), axis=0)
@@ -534,7 +535,7 @@ def joint_test_power(
     (True, 296)
     """
     theta = np.asarray(supertype, dtype=float)
-    _check_supertypes(theta[None, :])
+    pmf_rows(theta[None, :], None, "supertype")
     k = theta.size
     if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days < 2:
         raise ValueError(f"days must be an integer >= 2, got {days!r}")
@@ -628,7 +629,7 @@ def coverage_warning(
     )
     ring = None
     if supertypes is not None:
-        theta = _check_supertypes(supertypes)
+        theta = pmf_rows(supertypes, None, "supertype")
         # the ring of the two players with the most concentrated declarations drifts most
         top = np.sort(theta.max(axis=1))[::-1]
         best = max(

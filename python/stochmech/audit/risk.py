@@ -46,15 +46,9 @@ import numpy as np
 from scipy.special import gammaln
 from scipy.stats import binom
 
+from stochmech._validate import integer, penalty_schedule, penalty_values, pmf_rows
 from stochmech._window import window
-from stochmech.ledger import (
-    BidLedger,
-    PenaltySchedule,
-    PowerPenalty,
-    _as_supertypes,
-    _check_penalty,
-    _evaluate_penalty,
-)
+from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
 
 __all__ = ["TruthfulRisk", "flag_probabilities", "truthful_risk"]
 
@@ -64,25 +58,11 @@ _SENSITIVE = 1e-12
 
 
 def _check_supertypes(supertypes: Any) -> np.ndarray:
-    theta = _as_supertypes(supertypes)
-    bad = np.argwhere(~np.isfinite(theta) | (theta < 0))
-    if bad.size:
-        i, t = (int(x) for x in bad[0])
-        raise ValueError(
-            f"supertypes[{i}][{t}] = {float(theta[i, t])!r} is not a probability (finite, >= 0)"
-        )
-    sums = theta.sum(axis=1)
-    off = np.flatnonzero(np.abs(sums - 1.0) > 1e-9)
-    if off.size:
-        i = int(off[0])
-        raise ValueError(f"supertypes[{i}] sums to {float(sums[i])!r}, not 1")
-    return theta
+    return pmf_rows(supertypes, None, "supertype")
 
 
 def _check_days(days: Any) -> int:
-    if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or int(days) < 1:
-        raise ValueError(f"days must be an integer >= 1, got {days!r}")
-    return int(days)
+    return integer(days, "days", minimum=1)
 
 
 def _check_gamma(gamma: Any) -> float:
@@ -402,7 +382,7 @@ class TruthfulRisk:
 
     def cumulative_penalty(self) -> np.ndarray:
         """Expected penalty through each day 1..L (frequency test's bound), (L,)."""
-        jp = _evaluate_penalty(self.penalty, np.arange(1, self.days + 1, dtype=np.int64))
+        jp = penalty_values(self.penalty, np.arange(1, self.days + 1, dtype=np.int64))
         return np.cumsum(jp * self.flag_probability)
 
     def to_dict(self) -> dict[str, Any]:
@@ -502,9 +482,9 @@ def truthful_risk(
     i = int(player)
     horizon = _check_days(days)
     g = _check_gamma(gamma)
-    schedule = _check_penalty(penalty)
+    schedule = penalty_schedule(penalty)
     day_arr = np.arange(1, horizon + 1, dtype=np.int64)
-    jp = _evaluate_penalty(schedule, day_arr)
+    jp = penalty_values(schedule, day_arr)
     upper, lower, exact = _flag_probabilities(theta[i], day_arr, g, _check_exact_days(exact_days))
     result: dict[str, Any] = {}
     if joint and n >= 2:

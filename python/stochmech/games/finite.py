@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from stochmech._seeding import SeedLike, normalize_seed, seed_sequence
-from stochmech._validate import integer
+from stochmech._validate import integer, pmf_rows
 from stochmech.games.base import TwoStageGame
 
 __all__ = ["Estimate", "FiniteGame"]
@@ -185,22 +185,7 @@ class FiniteGame(TwoStageGame):
     def check_supertypes(self, supertypes: Any, rows: int | None = None) -> np.ndarray:
         """Validates an (n, K) array of pmfs; returns it as float64."""
         rows = self.n_players if rows is None else rows
-        theta = _finite_array(supertypes, 2, "supertypes")
-        if theta.shape != (rows, self.n_types):
-            raise ValueError(
-                f"supertypes must have shape ({rows}, {self.n_types}), got {theta.shape}"
-            )
-        neg = np.argwhere(theta < 0)
-        if neg.size:
-            i, t = (int(x) for x in neg[0])
-            raise ValueError(
-                f"supertype of player {i}: probability of type {t} is {float(theta[i, t])!r} < 0"
-            )
-        sums = theta.sum(axis=1)
-        off = np.flatnonzero(np.abs(sums - 1.0) > 1e-9)
-        if off.size:
-            i = int(off[0])
-            raise ValueError(f"supertype of player {i} sums to {float(sums[i])!r}, not 1")
+        theta = pmf_rows(supertypes, (rows, self.n_types), "supertype")
         return theta
 
     def _check_types(self, types: Any) -> np.ndarray:

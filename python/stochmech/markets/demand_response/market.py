@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from stochmech._seeding import SeedLike, seed_sequence
+from stochmech._validate import pmf_rows
 from stochmech.games.base import TwoStageGame
 from stochmech.markets._inverse_sum import (
     InverseSumMoments,
@@ -41,7 +42,7 @@ from stochmech.markets._inverse_sum import (
     inverse_sum_moments,
     shifted_inverse,
 )
-from stochmech.supertype import PMF_TOLERANCE, Supertype, point_mass
+from stochmech.supertype import Supertype, point_mass
 
 __all__ = [
     "RESERVE",
@@ -474,19 +475,7 @@ class DemandResponseMarket(TwoStageGame):
         return int(player)
 
     def _check_bids(self, supertypes: ArrayLike) -> np.ndarray:
-        bids = np.asarray(supertypes, dtype=float)
-        shape = (self.n_players, self.n_types)
-        if bids.shape != shape:
-            raise ValueError(f"supertype bids must have shape {shape}, got {bids.shape}")
-        bad: np.ndarray = np.argwhere(~np.isfinite(bids) | (bids < 0))
-        if bad.size:
-            i, k = bad[0]
-            raise ValueError(f"supertype bid [{i}, {k}] = {bids[i, k]} is not a probability")
-        sums = bids.sum(axis=1)
-        bad = np.flatnonzero(np.abs(sums - 1.0) > PMF_TOLERANCE)
-        if bad.size:
-            raise ValueError(f"supertype bid of player {bad[0]} sums to {sums[bad[0]]}, not 1")
-        return bids
+        return pmf_rows(supertypes, (self.n_players, self.n_types), "supertype bid")
 
     def _check_types(self, types: ArrayLike) -> np.ndarray:
         arr = np.asarray(types)
