@@ -173,7 +173,7 @@ supertype = 1.0
         (FINITE + "[[players]]\nsupertype = [0.5, 0.5]\n", r"describes 2 players but there are 1"),
         (
             FINITE + "[[players]]\nsupertype = [0.5, 0.6]\n[[players]]\nsupertype = [1, 0]\n",
-            r"players\[0\].supertype: probabilities sum to 1.1",
+            r"players\[0\].supertype: pmf sums to 1.1",
         ),
         (
             FINITE + "[[players]]\nsupertype = [1.5, -0.5]\n[[players]]\nsupertype = [1, 0]\n",

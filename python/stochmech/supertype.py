@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from stochmech._validate import PMF_TOLERANCE, pmf
+from stochmech._validate import PMF_TOLERANCE
 
 __all__ = ["PMF_TOLERANCE", "Supertype", "point_mass"]
 
@@ -104,7 +104,9 @@ class Supertype:
         bad = np.flatnonzero(probs < 0)
         if bad.size:
             raise ValueError(f"probs[{bad[0]}] = {probs[bad[0]]} is negative")
-        pmf(probs, probs.size, "probs")
+        total = float(probs.sum())
+        if abs(total - 1.0) > PMF_TOLERANCE:
+            raise ValueError(f"probs must sum to 1 (within {PMF_TOLERANCE}), got sum {total}")
         order = np.argsort(values, kind="stable")
         dup = np.flatnonzero(np.diff(values[order]) == 0)
         if dup.size:

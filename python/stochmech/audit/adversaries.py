@@ -101,17 +101,16 @@ class DaySignal:
 
 def yesterdays_type(own_type: int, history: History, rng: np.random.Generator) -> int:
     """A policy for :class:`~stochmech.strategies.HistoryDependent`: bid yesterday's true type
-        (today's on day 1). Its bids have the right law and are independent of the others' bids,
-        so no test fires; it only loses the link between bid and type.
+    (today's on day 1). Its bids have the right law and are independent of the others' bids,
+    so no test fires; it only loses the link between bid and type.
 
-        Examples
-        --------
-        >>> from stochmech._validate import pmf as _pmf
-    from stochmech.strategies import History, PlayerContext
-        >>> ctx = PlayerContext(player=0, supertype=np.array([0.5, 0.5]), n_types=2)
-        >>> h = History(context=ctx, supertype_bid=ctx.supertype, o1=0, own_types=[1, 0])
-        >>> yesterdays_type(1, h, np.random.default_rng(0))
-        0
+    Examples
+    --------
+    >>> from stochmech.strategies import History, PlayerContext
+    >>> ctx = PlayerContext(player=0, supertype=np.array([0.5, 0.5]), n_types=2)
+    >>> h = History(context=ctx, supertype_bid=ctx.supertype, o1=0, own_types=[1, 0])
+    >>> yesterdays_type(1, h, np.random.default_rng(0))
+    0
     """
     return history.own_types[-1] if history.own_types else own_type
 
