@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from stochmech._persist import pickle_sealed, unpickle_sealed, write_atomically
+from stochmech._ragged import check_bids_in_range, pad_pmfs
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
 
@@ -33,28 +34,12 @@ _MARKET_VERSION = 1
 
 
 def check_supertypes(game: TwoStageGame, supertypes: Any) -> np.ndarray:
-    """Validates an (n, K) array of pmfs for ``game``; returns a float64 copy."""
-    try:
-        theta = np.array(supertypes, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"supertype bids must be an (n, K) array of pmfs: {err}") from None
-    shape = (game.n_players, game.n_types)
-    if theta.shape != shape:
-        raise ValueError(f"supertype bids must have shape {shape}, got {theta.shape}")
-    bad = np.argwhere(~np.isfinite(theta) | (theta < 0))
-    if bad.size:
-        i, t = (int(x) for x in bad[0])
-        raise ValueError(
-            f"supertype bid of player {i}: probability of type {t} is {float(theta[i, t])!r}; "
-            "probabilities must be finite and >= 0"
-        )
-    sums = theta.sum(axis=1)
-    off = np.flatnonzero(np.abs(sums - 1.0) > 1e-9)
-    if off.size:
-        i = int(off[0])
-        total = float(sums[i])
-        raise ValueError(f"supertype bid of player {i} sums to {total!r}, not 1 (within 1e-9)")
-    return theta
+    """Validates supertype bids for ``game``; returns the padded (n, K) float64 copy.
+
+    ``supertypes`` is an (n, K) array of pmfs (K = max K_i; zeros beyond each player's own
+    K_i) or a sequence of n 1-D pmfs, row i of length K_i.
+    """
+    return pad_pmfs(supertypes, game.type_counts, "supertype bids")
 
 
 @dataclass(frozen=True)
@@ -211,7 +196,7 @@ class Market:
     Parameters
     ----------
     mechanism : DNBEMechanism
-    supertype_bids : array_like, shape (n, K)
+    supertype_bids : array_like, shape (n, K), or sequence of n pmfs of lengths K_i
         The supertypes the players declared on day 1.
 
     Examples
@@ -256,6 +241,7 @@ class Market:
         """
         ledger = self.ledger
         bids = ledger._as_bids(type_bids)
+        check_bids_in_range(bids, self.game.type_counts, ledger.day + 1)
         ledger.check(bids)
         game = self.game
         o2 = game.second_stage(self.o1, bids, states)

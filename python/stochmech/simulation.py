@@ -26,9 +26,10 @@ import numpy as np
 
 from stochmech._json import jsonable
 from stochmech._persist import pickle_sealed, unpickle_sealed, write_atomically
+from stochmech._ragged import pad_pmfs, padded_cdf, player_contexts
 from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, Opening, check_supertypes
-from stochmech.strategies import History, PlayerContext, Strategy, Truthful
+from stochmech.strategies import History, Strategy, Truthful
 
 __all__ = ["Simulation", "SimulationResult", "simulate"]
 
@@ -181,7 +182,7 @@ class Simulation:
         if mechanism.game is not game:
             raise ValueError("mechanism was built for a different game")
         theta = check_supertypes(game, true_supertypes)
-        n, k = theta.shape
+        n = theta.shape[0]
         chunk = int(chunk)
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {chunk}")
@@ -203,24 +204,20 @@ class Simulation:
         self._state_rng = np.random.default_rng(streams[1])
         self._player_rngs = [np.random.default_rng(s) for s in streams[2:]]
 
-        contexts = [
-            PlayerContext(
-                player=i, supertype=theta[i].copy(), n_types=k, type_values=game.type_values
-            )
-            for i in range(n)
-        ]
+        contexts = player_contexts(game, theta)
         for s, ctx in zip(self.strategies, contexts, strict=True):
             s.prepare(ctx)
-        self.supertype_bids = np.array(
-            [s.supertype_bid(ctx) for s, ctx in zip(self.strategies, contexts, strict=True)]
+        self.supertype_bids = pad_pmfs(
+            [s.supertype_bid(ctx) for s, ctx in zip(self.strategies, contexts, strict=True)],
+            game.type_counts,
+            "supertype bids of the strategies",
         )
         self.market = mechanism.open(self.supertype_bids)
         self._histories = [
             History(context=ctx, supertype_bid=self.supertype_bids[i], o1=self.market.o1)
             for i, ctx in enumerate(contexts)
         ]
-        self._cdf = np.cumsum(theta, axis=1)
-        self._cdf[:, -1] = 1.0
+        self._cdf = padded_cdf(theta, game.type_counts)
         self.day = 0
         self._sums = {name: np.zeros(n) for name in ("utility", "valuation", "payment", "penalty")}
         self._welfare = 0.0
@@ -271,12 +268,14 @@ class Simulation:
         return self
 
     def _play(self, size: int) -> None:
-        game, n, k = self.game, self.theta.shape[0], self.theta.shape[1]
+        game, n = self.game, self.theta.shape[0]
+        counts = game.type_counts
         o1 = self.market.o1
         u = self._type_rng.random((size, n))
         types = np.empty((size, n), dtype=np.int64)
         for i in range(n):
-            types[:, i] = np.minimum(np.searchsorted(self._cdf[i], u[:, i], side="right"), k - 1)
+            top = int(counts[i]) - 1
+            types[:, i] = np.minimum(np.searchsorted(self._cdf[i], u[:, i], side="right"), top)
         states = game.sample_states(self._state_rng, size)
         bids = np.empty_like(types)
         for i, s in enumerate(self.strategies):
@@ -404,7 +403,7 @@ def simulate(
     Parameters
     ----------
     game : TwoStageGame
-    true_supertypes : array_like, shape (n, K)
+    true_supertypes : array_like, shape (n, K), or sequence of n pmfs of lengths K_i
         The players' true supertypes theta (nature draws types from them).
     strategies : sequence of Strategy, optional
         One per player (copied, so the caller's objects are not modified); default all

@@ -79,6 +79,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._ragged import pad_pmfs, padded_cdf, player_contexts
 from stochmech.markets._sweeps import ExecutorLike, mean_and_se, replication_seeds, run_tasks
 from stochmech.markets.demand_response import (
     RESERVE,
@@ -89,7 +90,6 @@ from stochmech.markets.demand_response import (
 from stochmech.mechanism import DNBEMechanism, check_supertypes
 from stochmech.simulation import simulate
 from stochmech.strategies import (
-    PlayerContext,
     StationaryMisreport,
     Strategy,
     SupertypeLie,
@@ -256,19 +256,38 @@ class Lie:
 
     def plan(self, market: DemandResponseMarket, player: int) -> LiePlan:
         """The declaration, the joint law of (type, report) and the strategy for ``player``."""
-        theta = market.supertype_bids()[player]
-        k = market.n_types
+        k = int(market.type_counts[player])
+        theta = market.supertype_bids()[player, :k]
         if self.kind == "inflate":
-            kernel = shift_kernel(k, self.steps)
+            kernel = shift_kernel(k, self.steps, ladder=own_ladder(market, player))
             declared = theta @ kernel if self.declare == "induced" else theta.copy()
             strategy: Strategy = StationaryMisreport(kernel, supertype_bid=declared)
             coupling = theta[:, None] * kernel
         else:
             assert self.claimed is not None
-            declared = self.claimed.pmf_on(market.type_values)
+            declared = self.claimed.pmf_on(market.levels[player])
             strategy = SupertypeLie(declared, coupling="quantile")
             coupling = monotone_coupling(theta, declared)
         return LiePlan(declared=declared, coupling=coupling, strategy=strategy)
+
+
+def own_ladder(market: DemandResponseMarket, player: int) -> np.ndarray:
+    """Indices of the levels provider ``player``'s own supertype lists, in increasing cost.
+
+    An inflating liar steps along these: one step up from 0.311 is the provider's next own
+    level, whatever other levels its type space holds.
+
+    Examples
+    --------
+    >>> from stochmech.supertype import Supertype
+    >>> m = DemandResponseMarket([Supertype([1.0, 3.0], [0.5, 0.5])], 1.0, type_values=[1, 2, 3])
+    >>> own_ladder(m, 0).tolist()
+    [0, 2]
+    """
+    levels = market.levels[player]
+    own = np.sort(market.providers[player].values)
+    order = np.argsort(levels, kind="stable")
+    return order[np.searchsorted(levels[order], own)]
 
 
 def incentive_market(
@@ -283,9 +302,10 @@ def incentive_market(
     """The market of the default comparison.
 
     ``n_providers`` providers with beta-prime(mean, var) costs discretized to ``levels`` types,
-    the reserve's cost parameter with the same law, shortage ``shortage``; the type space also
-    holds the levels of the beta prime law with mean ``claimed_mean`` (same variance), so that a
-    provider can claim that law (see :func:`default_lies`).
+    the reserve's cost parameter with the same law, shortage ``shortage``; each provider's type
+    space also holds the levels of the beta prime law with mean ``claimed_mean`` (same
+    variance), so that it can claim that law (see :func:`default_lies`). An inflating liar still
+    steps along its own levels (:func:`own_ladder`).
 
     Examples
     --------
@@ -319,7 +339,7 @@ def default_lies(
     if claimed is not None:
         lies.append(Lie.claim(claimed, f"claims mean {claimed.mean():.3g}"))
     support = np.flatnonzero(market.supertype_bids()[player] > 0)
-    top = float(market.type_values[support[-1]])
+    top = float(market.levels[player][support].max())
     lies.append(Lie.claim(point_mass(top), "claims top cost always"))
     return lies
 
@@ -341,7 +361,8 @@ def _replay(
     same calls in the same order, so the days are identical to those of
     ``simulate(game, theta, strategies, days, seed, chunk=chunk)`` (a test pins this down).
     """
-    n, k = theta.shape
+    n = theta.shape[0]
+    counts = game.type_counts
     strategies = [copy.deepcopy(s) for s in strategies]
     for i, s in enumerate(strategies):
         if s.history_dependent:
@@ -353,15 +374,15 @@ def _replay(
     type_rng = np.random.default_rng(streams[0])
     state_rng = np.random.default_rng(streams[1])
     player_rngs = [np.random.default_rng(s) for s in streams[2:]]
-    contexts = [
-        PlayerContext(player=i, supertype=theta[i].copy(), n_types=k, type_values=game.type_values)
-        for i in range(n)
-    ]
+    contexts = player_contexts(game, theta)
     for s, ctx in zip(strategies, contexts, strict=True):
         s.prepare(ctx)
-    declared = np.array([s.supertype_bid(ctx) for s, ctx in zip(strategies, contexts, strict=True)])
-    cdf = np.cumsum(theta, axis=1)
-    cdf[:, -1] = 1.0
+    declared = pad_pmfs(
+        [s.supertype_bid(ctx) for s, ctx in zip(strategies, contexts, strict=True)],
+        counts,
+        "supertype bids of the strategies",
+    )
+    cdf = padded_cdf(theta, counts)
 
     def batches() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         done = 0
@@ -370,7 +391,8 @@ def _replay(
             u = type_rng.random((size, n))
             types = np.empty((size, n), dtype=np.int64)
             for i in range(n):
-                types[:, i] = np.minimum(np.searchsorted(cdf[i], u[:, i], side="right"), k - 1)
+                top = int(counts[i]) - 1
+                types[:, i] = np.minimum(np.searchsorted(cdf[i], u[:, i], side="right"), top)
             states = game.sample_states(state_rng, size)
             bids = np.empty_like(types)
             for i, s in enumerate(strategies):
@@ -383,12 +405,12 @@ def _replay(
 
 def _declared_market(market: DemandResponseMarket, declared: np.ndarray) -> DemandResponseMarket:
     """The market the operator believes in when the declarations are ``declared``."""
-    tv = market.type_values
+    levels = market.levels
     return DemandResponseMarket(
-        [Supertype(tv, row) for row in declared],
+        [Supertype(lv, row[: lv.size]) for lv, row in zip(levels, declared, strict=True)],
         market.reserve,
         market.shortage,
-        type_values=tv,
+        type_values=list(levels),
         quadrature=market.quadrature,
     )
 
@@ -502,14 +524,12 @@ def simulate_baselines(
         raise ValueError(f"prices must be a 1-D array of finite numbers, got {prices!r}")
     declared, batches = _replay(market, theta, strategies, days, seed, int(chunk))
     price = discovered_price(market, declared)
-    tv = market.type_values
-
     sums = {k: np.zeros(n) for k in ("pp_pay", "pp_util", "pab_pay", "pab_util")}
     pp_cost = pab_cost = 0.0
     grid_sum = np.zeros(grid.size)
     grid_sq = np.zeros(grid.size)
     for types, states, bids in batches:
-        delta = tv[types]
+        delta = market.level_values(types)
         inv = 1.0 / delta
         d = states[:, SHORTAGE]
         ds = states[:, RESERVE]
@@ -521,9 +541,10 @@ def simulate_baselines(
         g = d - price * t_sum
         pp_cost += float((0.5 * price**2 * t_sum + 0.5 * ds * g**2).sum())
         # pay as bid: dispatch from the reports, paid the reported cost
-        x = market.dispatch(tv[bids], d, ds)
+        reported_delta = market.level_values(bids)
+        x = market.dispatch(reported_delta, d, ds)
         xi = x[:, :n]
-        reported = 0.5 * tv[bids] * xi**2
+        reported = 0.5 * reported_delta * xi**2
         true_cost = 0.5 * delta * xi**2
         sums["pab_pay"] += reported.sum(axis=0)
         sums["pab_util"] += (reported - true_cost).sum(axis=0)
