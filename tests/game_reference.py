@@ -1,6 +1,7 @@
 """Plain reference implementations of a finite two-stage game and the mechanism's payments,
 written straight from the paper's definitions with loops over every profile (first paper,
-eqs. 1, 5, 14, 23 and the deviation payoff of NOTES.md section 2). Slow and obvious on purpose.
+eqs. 1, 5, 14, 23 and the deviation payoff of docs/modelling.md, "The best stationary
+deviation"). Slow and obvious on purpose.
 """
 
 from __future__ import annotations

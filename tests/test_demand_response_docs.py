@@ -5,7 +5,7 @@ import doctest
 import pytest
 
 import stochmech.markets._inverse_sum as inverse_sum
-import stochmech.markets.demand_response as demand_response
+import stochmech.markets.demand_response.market as demand_response
 import stochmech.supertype as supertype
 
 

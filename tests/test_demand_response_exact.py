@@ -153,7 +153,10 @@ def test_deviation_payoffs_match_enumeration(market_args, data):
 
 
 def _transport_gain(m, true_pmf, bids, i):
-    """Theorem 1's best stationary deviation gain (NOTES.md section 2): an LP over couplings."""
+    """Theorem 1's best stationary deviation gain: an LP over couplings.
+
+    See docs/modelling.md ("The best stationary deviation").
+    """
     c = m.deviation_payoffs(bids, i)
     k = int(m.type_counts[i])
     a_eq = np.zeros((2 * k, k * k))

@@ -10,7 +10,7 @@ import pytest
 
 from stochmech.markets._sweeps import replication_seeds, run_tasks
 from stochmech.markets.demand_response import DemandResponseMarket, betaprime_supertype
-from stochmech.markets.demand_response_figures import (
+from stochmech.markets.demand_response.figures import (
     FigureSetup,
     figure2,
     figure3,
@@ -176,9 +176,9 @@ def test_validation():
     "module",
     [
         "stochmech.markets._sweeps",
-        "stochmech.markets.incentives",
-        "stochmech.markets.demand_response_figures",
-        "stochmech.markets.demand_response_cli",
+        "stochmech.markets.demand_response.incentives",
+        "stochmech.markets.demand_response.figures",
+        "stochmech.cli.demand_response",
     ],
 )
 def test_docstring_examples(module):

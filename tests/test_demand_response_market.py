@@ -275,7 +275,7 @@ def test_bad_bids_types_states_and_players():
     # a ragged row that is not a pmf over the provider's own levels
     with pytest.raises(ValueError, match=r"bids\[1\] must be a pmf over player 1's 2 types"):
         m.optimal_welfare([[0.5, 0.5], [1.0], [1.0]])
-    with pytest.raises(ValueError, match=r"player 1 sums to 0\.89999"):
+    with pytest.raises(ValueError, match=r"player 1 sums to 0\.8999"):
         m.optimal_welfare([[0.5, 0.5], [0.2, 0.7], [1.0]])
     ragged = [[0.5, 0.5], [0.3, 0.7], [1.0]]
     assert m.optimal_welfare(ragged) == m.optimal_welfare(bids)

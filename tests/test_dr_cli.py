@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from stochmech.cli import main
-from stochmech.markets.demand_response_cli import default_market, run_default
+from stochmech.cli.demand_response import default_market, run_default
 from stochmech.simulation import simulate
 from stochmech.strategies import StationaryMisreport, Truthful, shift_kernel
 

@@ -11,7 +11,7 @@ from dr_reference import profiles, social_cost, solve_dispatch
 from scipy.optimize import minimize_scalar
 
 from stochmech.markets.demand_response import DemandResponseMarket
-from stochmech.markets.incentives import (
+from stochmech.markets.demand_response.incentives import (
     SCHEMES,
     Lie,
     compare_incentives,

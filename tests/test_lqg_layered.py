@@ -64,7 +64,10 @@ def test_run_matches_dense_kkt_reference(system: tuple[int, int, int], lie: bool
 @HYP
 @given(system=systems)
 def test_cross_terms_do_not_move_the_layer_plan(system: tuple[int, int, int]) -> None:
-    """NOTES.md claim: max L_s with cross terms = plain LQ plan from X_hat(s, s)."""
+    """Max L_s with cross terms = plain LQ plan from X_hat(s, s).
+
+    See docs/modelling.md ("Why the layers decouple").
+    """
     seed, n, horizon = system
     rng = np.random.default_rng(seed)
     agents = random_agents(rng, n)

@@ -1,7 +1,7 @@
 """Theorem 1 and Lemma 1 of the first paper, checked on the numbers.
 
 * Part 1 (truthful bidding is a DNBE): on many small random games, the best stationary lie
-  (the transport LP of NOTES.md, for random true supertypes, random declarations of the
+  (the transport LP of docs/modelling.md, for random true supertypes, random declarations of the
   others and random own declarations) gains nothing, and neither does the best reply of a
   player whose helpers reveal their bids through a public signal; simulated deviations gain
   nothing beyond Monte Carlo error under common random numbers.

@@ -34,7 +34,8 @@ A scenario describes one run of the DNBE mechanism, as ``stochmech run`` and
     # demand response: a law of the cost parameter, one of
     #   1.5                                    a point mass
     #   { values = [1, 2], probs = [0.3, 0.7] }
-    #   { mean = 1.0, var = 2.0, levels = 4 }  beta prime, discretized (NOTES.md section 3)
+    #   { mean = 1.0, var = 2.0, levels = 4 }  beta prime, discretized (docs/modelling.md,
+    #                                          "The beta-prime reading")
     levels = [...]                # demand response, optional: this provider's own type space
                                   # (its cost levels; default: the values its law lists)
     strategy = "truthful"         # or a table with a kind, see below

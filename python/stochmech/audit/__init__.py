@@ -12,7 +12,8 @@ kernel P(s | t) earns, in the long run, a payoff that depends on the kernel only
 coupling pi(t, s) = theta_i(t) P(s | t) of its true type t and its bid s. Under the full
 mechanism a kernel whose bids do not follow the declaration is flagged on every day from some
 day on (bankrupting), so the coupling's column marginal is theta_hat_i, and the best the player
-can do is the transport LP of NOTES.md (proof of Theorem 1, eqs. 22-27):
+can do is the transport LP of docs/modelling.md ("The best stationary deviation"; proof of
+Theorem 1, eqs. 22-27):
 
     rho* = max_pi  sum_{t,s} pi(t, s) C(t, s),   C = game.deviation_payoffs(theta_hat, i),
 

@@ -311,7 +311,9 @@ def best_stationary_deviation(
     *,
     mechanism: DNBEMechanism | None = None,
 ) -> StationaryDeviation:
-    """The transport LP of NOTES.md: the best stationary misreport after a declaration.
+    """The best stationary misreport after a declaration: a transport LP.
+
+    See docs/modelling.md ("The best stationary deviation").
 
     Maximizes ``sum_{t,s} pi(t, s) C(t, s)`` over couplings pi with row marginal
     ``true_supertype`` and column marginal the player's declaration ``supertype_bids[player]``

@@ -4,8 +4,8 @@ A game gives each of its ``n`` players its own finite public type space
 Delta_i = {0, ..., K_i-1} (each type index may carry a numeric value of that player's own),
 valuations ``v_i(type, o1, o2[, omega])``, the planner's cost ``c(o1, o2[, omega])`` and the
 welfare-maximizing decision rules g1* and g2*. An optional exogenous public state omega, IID
-across days, is revealed to the planner in the second stage (NOTES.md section 1); every
-expectation is then also over omega.
+across days, is revealed to the planner in the second stage (docs/modelling.md, "The public
+state omega"); every expectation is then also over omega.
 
 Conventions shared by every game
 --------------------------------
@@ -119,5 +119,6 @@ class TwoStageGame(ABC):
         """C(t, s) = E_{delta_-i ~ bids_-i}[v_i(t, o1, g2*(o1, (s, delta_-i)))], shape (K_i, K_i).
 
         ``t`` is player i's true type and ``s`` its type bid; o1 = g1*(supertype_bids).
-        The transport LP of the audit (NOTES.md section 2) maximizes over couplings of this.
+        The transport LP of the audit (docs/modelling.md, "The best stationary deviation")
+        maximizes over couplings of this.
         """

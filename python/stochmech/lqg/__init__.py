@@ -9,10 +9,10 @@ Where things live:
   :mod:`stochmech.lqg.riccati`;
 * :mod:`stochmech.lqg.reference` - plain dense-KKT references the fast paths are tested against;
 * :mod:`stochmech.lqg.verification` - efficiency, welfare and Theorem 3 checks;
-* :mod:`stochmech.lqg.plots`, :mod:`stochmech.lqg.cli` - figures and ``stochmech lqg``.
+* :mod:`stochmech.lqg.plots`, :mod:`stochmech.cli.lqg` - figures and ``stochmech lqg``.
 
-Sign conventions (NOTES.md): utilities are valuations minus payments; a payment is what an agent
-pays the ISO (negative: received).
+Sign conventions (docs/modelling.md, "Sign conventions"): utilities are valuations minus
+payments; a payment is what an agent pays the ISO (negative: received).
 """
 
 from stochmech.lqg.agents import LQGAgents

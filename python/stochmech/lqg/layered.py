@@ -1,6 +1,7 @@
 """The layered dynamic stochastic VCG mechanism for LQG agents (second paper, Section IV).
 
-Notation (NOTES.md section 4). Layer ``s`` starts from ``X(s, s) = W(s-1)`` (``X(0, 0) = x(0)``);
+Notation (docs/modelling.md, "Strategic LQG: the layered VCG mechanism").
+Layer ``s`` starts from ``X(s, s) = W(s-1)`` (``X(0, 0) = x(0)``);
 at time ``s`` the agents bid ``X_hat(s, s)`` and the ISO plans ``U(s, t)``, ``t >= s``, for the
 noise-free system from ``X_hat(s, s)`` by maximizing ``L_s`` (LQG eq. 5) under balance
 ``1' U(s, t) = 0``. Earlier layers' plans are optimal, so the cross terms of ``L_s`` do not move

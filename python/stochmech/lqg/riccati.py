@@ -1,4 +1,6 @@
-"""Riccati recursion of the balance-constrained LQ problem (NOTES.md section 4).
+"""Riccati recursion of the balance-constrained LQ problem.
+
+See docs/modelling.md ("Strategic LQG: the layered VCG mechanism").
 
 The problem, for ``n`` scalar agents over times ``t = 0..T-1`` (maximization, no terminal term)::
 

@@ -2,16 +2,16 @@
 
 * :mod:`~stochmech.markets.demand_response`: the market, its exact expectations and the posted
   price;
-* :mod:`~stochmech.markets.demand_response_figures`: Figs. 2-4 (exact against simulated);
-* :mod:`~stochmech.markets.incentives`: a liar's gain under the mechanism, a posted price and
-  pay as bid;
-* :mod:`~stochmech.markets.demand_response_cli`: ``stochmech run`` (default scenario),
+* :mod:`~stochmech.markets.demand_response.figures`: Figs. 2-4 (exact against simulated);
+* :mod:`~stochmech.markets.demand_response.incentives`: a liar's gain under the mechanism, a
+  posted price and pay as bid;
+* :mod:`~stochmech.cli.demand_response`: ``stochmech run`` (default scenario),
   ``stochmech figures`` and ``stochmech incentives``.
 """
 
 from stochmech.markets.demand_response import DemandResponseMarket, betaprime_supertype
-from stochmech.markets.demand_response_figures import FigureSetup, write_figures
-from stochmech.markets.incentives import Lie, compare_incentives
+from stochmech.markets.demand_response.figures import FigureSetup, write_figures
+from stochmech.markets.demand_response.incentives import Lie, compare_incentives
 
 __all__ = [
     "DemandResponseMarket",

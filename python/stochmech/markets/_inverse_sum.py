@@ -3,7 +3,7 @@
 The demand-response market needs E[1/S], E[1/S^2], E[v_i/S], E[v_i/S^2] and the leave-one-out
 gaps E[1/S_-i] - E[1/S] for S = v_1 + ... + v_n + v_b, where v_i = 1/delta_i are independent
 with finite laws and v_b (the reserve) is always present. Enumerating the K^n profiles is out of
-the question; instead (NOTES.md section 3)
+the question; instead (docs/modelling.md, "Exact expectations without enumeration")
 
     1/S = int_0^inf e^{-tS} dt,        1/S^2 = int_0^inf t e^{-tS} dt,
 

@@ -1,62 +1,11 @@
 """Incentives in the demand-response market, side by side: the mechanism and two natural schemes.
 
-One provider lies, the others are truthful; how much does the liar gain? Three payment schemes
-run the same market (Section IV, NOTES.md section 3) on the same days:
-
-**the DNBE mechanism** (Section III, :class:`~stochmech.mechanism.DNBEMechanism`)
-    The providers declare a supertype on day 1 and report a cost parameter every day; the
-    operator dispatches x_i = d v_hat_i / S_hat from the reports, pays the first-stage payment
-    of eq. (5) and the second-stage payment of eq. (14), and the bid ledger penalizes reports
-    that do not follow the declaration (eqs. 6-13). Simulated with :func:`stochmech.simulate`.
-**the posted price**
-    The operator discovers a price from the declared supertypes: it posts the price that
-    minimizes the expected social cost if the declarations were true
-    (:meth:`DemandResponseMarket.best_posted_price` of the declared market). Every day each
-    provider chooses its own curtailment and is paid ``p x``; its best response is
-    x = p / delta_i at its TRUE cost, whatever it says, so a daily report changes nothing (a
-    provider that curtailed anything else would lose ``delta_i (x - p/delta_i)^2 / 2``). Its
-    utility is p^2 / (2 delta_i) per day, increasing in p: lying pays exactly when the
-    declaration raises the discovered price.
-**pay as bid**
-    The operator dispatches from the daily reports like the mechanism and pays each provider its
-    reported cost of the curtailment it was assigned, ``delta_hat_i x_i^2 / 2``. Declarations
-    play no role. A provider that reports delta_hat against a true delta earns
-    ``(delta_hat - delta) x_i^2 / 2``: inflating pays.
-
-A lie (:class:`Lie`) is a strategy of the repeated game: a supertype declared on day 1 and a
-rule that maps the day's true type to the day's report. What lying means, scheme by scheme:
-
-==============  ================================  =========================================
-scheme          the declaration (day 1)           the daily report
-==============  ================================  =========================================
-mechanism       sets o1 and the first-stage       sets the dispatch and the second-stage
-                payment; the ledger tests the     payment; the ledger tests it against the
-                reports against it                declaration
-posted price    sets the price (price discovery)  ignored: the provider curtails p / delta_i
-pay as bid      ignored                           sets the dispatch and the payment
-==============  ================================  =========================================
-
-So under the posted price a provider gains only through the price: a declaration with a
-smaller E[T] or Var[T] (T = sum_j 1/delta_j: the market looks less elastic) raises
-p* = E[delta_s] E[d] E[T] / (E[T] + E[delta_s] E[T^2]); a lie about daily costs alone gains
-exactly nothing. The comparison reports, for every scheme and lie, the liar's long-run average
-utility and its gain over telling the truth:
-
-* exactly, from the market's quadrature (no enumeration):
-
-  - mechanism, reports that follow the declared law: ``sum_{t,s} pi(t, s) C(t, s) - p_i^F``
-    with pi the joint law of (true type, report), C the deviation payoffs of
-    :meth:`DemandResponseMarket.deviation_payoffs` and p_i^F the first-stage payment for the
-    declarations (the second-stage payment then averages to zero and the ledger goes quiet);
-    reports that do not follow the declaration are penalized on all but finitely many days
-    with J_p(l) / l -> infinity, so the long-run utility is minus infinity;
-  - posted price: ``p(declared)^2 E[1/delta_i] / 2``;
-  - pay as bid: ``sum_{t,s} pi(t, s) (C(t, s) - C(s, s))``;
-
-* and by simulation with common random numbers: the truthful run and every lie of replication
-  r use the same seed, hence the same true types, shortages and reserve costs, and the three
-  schemes see the same days (the baselines replay the draws of :func:`stochmech.simulate`).
-  Standard errors are over independent replications of the paired differences.
+One provider lies, the others are truthful; how much does the liar gain under the DNBE
+mechanism, a posted price discovered from the declarations, and pay as bid? What each scheme
+does with a declaration and a daily report, and how the exact long-run values are computed, is
+described in docs/modelling.md ("Incentives: the mechanism, a posted price and pay as bid").
+The comparison reports each lie's exact long-run gain and its simulated gain with common random
+numbers (the truth and every lie of a replication see the same days).
 
 Examples
 --------
@@ -81,7 +30,7 @@ import numpy as np
 
 from stochmech._ragged import pad_pmfs, padded_cdf, player_contexts
 from stochmech.markets._sweeps import ExecutorLike, mean_and_se, replication_seeds, run_tasks
-from stochmech.markets.demand_response import (
+from stochmech.markets.demand_response.market import (
     RESERVE,
     SHORTAGE,
     DemandResponseMarket,

@@ -1,49 +1,16 @@
 """The demand-response market of the first paper (Section IV) as a two-stage stochastic game.
 
-Model (NOTES.md section 3)
---------------------------
-Providers i = 1..n curtail x_i at cost delta_i/2 x_i^2; a reserve generator produces g_s at cost
-delta_s/2 g_s^2; the shortage d must be covered: sum_i x_i + g_s = d (eq. 41). With
-v_i = 1/delta_i, v_s = 1/delta_s and S = sum_i v_i + v_s the optimal dispatch and its cost are
+The model, the exact expectations without enumeration, the posted price and the beta-prime
+reading of the paper's cost laws are described in docs/modelling.md ("The demand-response
+market" and its subsections). In short: providers curtail x_i at cost delta_i/2 x_i^2, a reserve
+generator covers the rest of the shortage d (eq. 41), and the optimal dispatch is
+x_i = d v_i / S with v_i = 1/delta_i and S = sum_i v_i + 1/delta_s.
 
-    x_i = d v_i / S,    g_s = d v_s / S,    social cost d^2 / (2 S),
-    provider i's cost d^2 v_i / (2 S^2).
-
-As a game of :class:`~stochmech.games.base.TwoStageGame`:
-
-* the players are the providers; their public type space Delta is a finite set of cost
-  parameters (by default the sorted union of the values listed in the providers' supertypes),
-  and a supertype bid is a pmf over Delta;
-* there is no first-stage decision in this market: O1 = {0} and ``first_stage`` returns 0;
-* the exogenous public state omega = (d, delta_s) is IID across days, independent of the types;
-  a batch of states is an (L, 2) array with the shortage in column :data:`SHORTAGE` and the
-  reserve cost parameter in column :data:`RESERVE`;
-* o2 for a batch is an (L, n + 1) array: the curtailments x_1..x_n then the reserve output g_s;
-* the valuation of provider i is minus its cost, the planner's cost is the reserve's cost, so
-  welfare is minus the social cost.
-
-Exact expectations
-------------------
-Every expectation over Delta^n and omega (W*(theta), W*(theta_-i), nu_i(theta), the deviation
-payoffs C(t, s), the truthful payments) is computed without enumerating profiles, through the
-Laplace-transform quadrature of :mod:`stochmech.markets._inverse_sum`: E[d^2] and E[d] factor
-out, and E[1/S], E[1/S^2], E[v_i/S^2], E[1/S_-i] - E[1/S] are one-dimensional integrals of
-products of one-dimensional sums, O(nK) per node, about 250 nodes. The result agrees with
-exact rational enumeration to about 1e-15 relative in the tests (the a-priori discretization
-bound is 3e-18); 1,000 providers with 16 levels each take about 0.1 s.
-
-Baseline
---------
-:meth:`DemandResponseMarket.posted_price_social_cost` and
-:meth:`DemandResponseMarket.best_posted_price` evaluate the posted-price scheme of Section IV
-exactly (its expected social cost is a quadratic in the price).
-
-The beta-prime reading
-----------------------
-The paper draws costs from "beta distributions of unit mean and variance 2". No beta law on
-[0, 1] has mean 1; the beta prime law fits exactly (NOTES.md section 3) and is what
-:func:`betaprime_supertype` discretizes. Types must be finite, so it keeps the mean exactly but
-only part of the variance (see :func:`betaprime_supertype`).
+As a :class:`~stochmech.games.base.TwoStageGame`: the players are the providers, whose type
+space is a finite set of cost parameters; O1 = {0}; the public state omega = (d, delta_s) is a
+batch of shape (L, 2) (columns :data:`SHORTAGE` and :data:`RESERVE`); o2 is an (L, n + 1)
+array (the curtailments, then the reserve output); a provider's valuation is minus its cost.
+Expectations go through the Laplace quadrature of :mod:`stochmech.markets._inverse_sum`.
 
 Examples
 --------
@@ -661,8 +628,9 @@ class DemandResponseMarket(TwoStageGame):
         >>> m.second_stage(0, np.array([[0, 0]]), np.array([[1.0, 2.0]])).tolist()
         [[0.4, 0.4, 0.2]]
         """
-        st = self._check_states(states, np.shape(types)[0])
-        return self.dispatch(self.level_values(types), st[:, SHORTAGE], st[:, RESERVE])
+        t = self._check_types(types)
+        st = self._check_states(states, t.shape[0])
+        return self.dispatch(self.level_values(t), st[:, SHORTAGE], st[:, RESERVE])
 
     def valuations(
         self, types: np.ndarray, o1: Any, o2: np.ndarray, states: Any = None

@@ -5,9 +5,9 @@
   optimum and the best posted price, each provider's average payment and utility, penalty days
   and the planner's budget; it writes a convergence and penalty plot, the running averages
   (CSV) and the report (JSON) to ``--out``.
-* ``stochmech figures``: Figs. 2-4 (:mod:`stochmech.markets.demand_response_figures`).
+* ``stochmech figures``: Figs. 2-4 (:mod:`stochmech.markets.demand_response.figures`).
 * ``stochmech incentives``: the liar's utility under the mechanism, the posted price and pay as
-  bid (:mod:`stochmech.markets.incentives`).
+  bid (:mod:`stochmech.markets.demand_response.incentives`).
 
 Every command takes ``--json`` to print machine-readable results instead of text.
 """
@@ -157,7 +157,7 @@ def run_default(args: argparse.Namespace) -> int:
     ``deviation``, ``shift`` and ``no_plots`` are optional (defaults 10, 8, "inflate", 1,
     False).
     """
-    from stochmech.markets.incentives import Lie, exact_utilities
+    from stochmech.markets.demand_response.incentives import Lie, exact_utilities
     from stochmech.mechanism import DNBEMechanism
     from stochmech.simulation import simulate
     from stochmech.strategies import Strategy, Truthful
@@ -451,7 +451,7 @@ def _executor_for(workers: int | None) -> tuple[str, int | None]:
 
 def run_figures(args: argparse.Namespace) -> int:
     """``stochmech figures``: writes Figs. 2-4 and prints where, with their accuracy."""
-    from stochmech.markets.demand_response_figures import FigureSetup, write_figures
+    from stochmech.markets.demand_response.figures import FigureSetup, write_figures
 
     start = time.perf_counter()
     try:
@@ -513,7 +513,7 @@ def run_figures(args: argparse.Namespace) -> int:
 
 def run_incentives(args: argparse.Namespace) -> int:
     """``stochmech incentives``: the side-by-side table of a liar's gains."""
-    from stochmech.markets.incentives import compare_incentives
+    from stochmech.markets.demand_response.incentives import compare_incentives
 
     if not 2 <= args.providers <= 64 or not 1 <= args.levels <= 127:
         raise SystemExit("error: --providers must be in 2..64 and --levels in 1..127")

@@ -10,11 +10,13 @@ bid ledger, first- and second-stage payments, penalties):
   always 4, against the mean of the other providers' supertypes (variance 2);
 * Fig. 4 (:func:`figure4`): the posted-price social cost against the price, with the
   mechanism's cost as a line and the gap at the best price (the posted price is simulated on
-  the same days as the mechanism, see :func:`stochmech.markets.incentives.simulate_baselines`).
+  the same days as the mechanism, see
+  :func:`stochmech.markets.demand_response.incentives.simulate_baselines`).
 
-The paper leaves several choices open; :class:`FigureSetup` fixes them (NOTES.md section 3) and
-every caption states them: the shortage d = 1, the beta-prime reading of "beta distributed with
-unit mean and variance 2" (beta prime (2, 3)), its discretization onto K levels by
+The paper leaves several choices open; :class:`FigureSetup` fixes them (docs/modelling.md,
+"Choices for Figs. 2-4") and every caption states them: the shortage d = 1, the beta-prime
+reading of "beta distributed with unit mean and variance 2" (beta prime (2, 3)), its
+discretization onto K levels by
 equal-probability quantile bins at their conditional means, the reserve's law (the same
 discretized law), n, the horizon, the number of replications and the seed. Types must be
 finite (the Rust ledger handles at most 256 types and 64 providers), so the laws are
@@ -50,12 +52,12 @@ import numpy as np
 
 from stochmech._json import jsonable
 from stochmech.markets._sweeps import ExecutorLike, mean_and_se, replication_seeds, run_tasks
-from stochmech.markets.demand_response import (
+from stochmech.markets.demand_response.incentives import simulate_baselines
+from stochmech.markets.demand_response.market import (
     DemandResponseMarket,
     betaprime_parameters,
     betaprime_supertype,
 )
-from stochmech.markets.incentives import simulate_baselines
 from stochmech.simulation import simulate
 from stochmech.supertype import Supertype
 
@@ -95,7 +97,7 @@ class FigureSetup:
         The same for the reserve generator's cost parameter delta_s (the paper: "the same
         parameters").
     shortage : float
-        The shortage d, the same every day (the paper does not say; NOTES.md: d = 1).
+        The shortage d, the same every day (the paper does not say; docs/modelling.md: d = 1).
     n_providers : int
         Providers in Figs. 3 and 4 (Fig. 3: the fixed provider and n - 1 others).
     fixed_cost : float

@@ -10,13 +10,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from stochmech.lqg.cli import register as register_lqg
-from stochmech.markets.demand_response_cli import (
+from stochmech.cli.demand_response import (
     DEFAULT_SCENARIO_HELP,
     add_default_run_arguments,
     run_default,
 )
-from stochmech.markets.demand_response_cli import register as register_demand_response
+from stochmech.cli.demand_response import register as register_demand_response
+from stochmech.cli.lqg import register as register_lqg
 
 
 def build_parser() -> argparse.ArgumentParser:
