@@ -302,3 +302,18 @@ def test_quadrature_error_respects_the_a_priori_bound(step):
     want_cost = ref.provider_costs(providers, reserve, Supertype([1.0], [1.0]))
     err2 = np.max(np.abs(m.expectations().provider_cost / want_cost - 1))
     assert err2 <= quad.discretization_bound() + 1e-14
+
+
+@given(laws(-2.0, 2.0, 3), laws(-2.0, 2.0, 2), st.integers(2, 4), st.integers(0, 1))
+def test_identical_providers_are_computed_once_and_exactly(law, other, copies, where):
+    """Repeated providers share one quadrature row (counted c times): every expectation,
+    including the leave-one-out gaps of a repeated provider, matches enumeration."""
+    providers = [law] * copies
+    providers.insert(where * copies, other)
+    reserve = Supertype([1.0, 2.0], [0.5, 0.5])
+    shortage = Supertype([1.0], [1.0])
+    m = DemandResponseMarket(providers, reserve, shortage)
+    e = m.expectations()
+    assert close(e.social_cost, ref.social_cost(providers, reserve, shortage))
+    assert close(e.provider_cost, ref.provider_costs(providers, reserve, shortage))
+    assert close(e.payment_received, ref.payments_received(providers, reserve, shortage))

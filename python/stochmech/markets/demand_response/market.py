@@ -318,12 +318,13 @@ def _provider_levels(
 ) -> tuple[np.ndarray, ...]:
     """Each provider's own type space: its cost levels, in increasing order by default."""
     if type_values is None:
-        out = []
+        memo: dict[int, np.ndarray] = {}
         for p in provs:
-            lv = np.sort(p.values)
-            lv.setflags(write=False)
-            out.append(lv)
-        return tuple(out)
+            if id(p) not in memo:
+                lv = np.sort(p.values)
+                lv.setflags(write=False)
+                memo[id(p)] = lv
+        return tuple(memo[id(p)] for p in provs)
     if (isinstance(type_values, np.ndarray) and type_values.ndim == 1) or (
         isinstance(type_values, Sequence)
         and len(type_values) > 0
@@ -400,8 +401,11 @@ class DemandResponseMarket(TwoStageGame):
         if len(providers) == 0:
             raise ValueError("a market needs at least one provider, got 0")
         provs = tuple(_as_supertype(p, f"providers[{i}]") for i, p in enumerate(providers))
+        checked: set[int] = set()  # a Supertype listed many times is checked once
         for i, p in enumerate(provs):
-            _require_positive(p, f"providers[{i}]")
+            if id(p) not in checked:
+                _require_positive(p, f"providers[{i}]")
+                checked.add(id(p))
         self.providers: tuple[Supertype, ...] = provs
         self.reserve: Supertype = _as_supertype(reserve, "reserve")
         _require_positive(self.reserve, "reserve")
@@ -417,7 +421,7 @@ class DemandResponseMarket(TwoStageGame):
         self.n_types = int(counts.max())
         self._type_counts = counts
         self._player_values = levels
-        shared = all(np.array_equal(lv, levels[0]) for lv in levels)
+        shared = all(lv is levels[0] or np.array_equal(lv, levels[0]) for lv in levels)
         self.type_values = levels[0] if shared else None
         check_dense_size(self.n_players, self.n_types, "the providers' levels")
         # value of every (provider, type index); padding beyond K_i repeats the first level
@@ -434,7 +438,15 @@ class DemandResponseMarket(TwoStageGame):
         self._values = np.ones((self.n_players, width))  # delta values
         self._probs = np.zeros((self.n_players, width))
         self._type_index = np.zeros((self.n_players, width), dtype=np.int64)
+        rows: dict[tuple[int, int], int] = {}  # (supertype, levels) already laid out -> row
         for i, (p, lv) in enumerate(zip(provs, levels, strict=True)):
+            seen = rows.get((id(p), id(lv)))
+            if seen is not None:
+                self._values[i] = self._values[seen]
+                self._probs[i] = self._probs[seen]
+                self._type_index[i] = self._type_index[seen]
+                continue
+            rows[(id(p), id(lv))] = i
             keep = p.probs > 0
             vals, prs = p.values[keep], p.probs[keep]
             order = np.argsort(lv, kind="stable")
@@ -881,9 +893,11 @@ class DemandResponseMarket(TwoStageGame):
 
     # ----- posted price -----
     def _posted_price_moments(self) -> tuple[float, float, float, float, float]:
-        inv = [p.map(lambda x: 1.0 / x) for p in self.providers]
-        e_t = float(sum(q.mean() for q in inv))
-        var_t = float(sum(q.var() for q in inv))
+        inv = 1.0 / self._values  # compact supports; padding has probability 0
+        means = (self._probs * inv).sum(axis=1)
+        variances = (self._probs * (inv - means[:, None]) ** 2).sum(axis=1)
+        e_t = float(means.sum())
+        var_t = float(variances.sum())
         return (
             e_t,
             var_t + e_t**2,
