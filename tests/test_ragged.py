@@ -294,3 +294,16 @@ def test_heterogeneous_providers_own_levels_match_enumeration(n, data):
     assert m.optimal_welfare(rows) == pytest.approx(
         -dref.social_cost(bidders, reserve, shortage), rel=1e-12
     )
+
+
+def test_cli_runs_heterogeneous_providers_on_their_own_levels(capsys, tmp_path):
+    import json
+
+    from stochmech.cli import main
+
+    argv = ["run", "--players", "5", "--types", "3", "--heterogeneous", "--days", "400"]
+    assert main([*argv, "--no-plots", "--json", "--out", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["scenario"]["heterogeneous"] is True
+    assert report["ledger"]["joint_test_groups"] == 3.0**4
+    assert len(report["providers"]) == 5

@@ -25,6 +25,7 @@ import numpy as np
 
 from stochmech.markets._sweeps import default_workers
 from stochmech.markets.demand_response import DemandResponseMarket, betaprime_supertype
+from stochmech.markets.demand_response.figures import MAX_LEVELS, MAX_SIMULATED_PROVIDERS
 
 __all__ = [
     "DEFAULT_SCENARIO_HELP",
@@ -58,17 +59,30 @@ DEVIATIONS = {
 }
 
 
-def default_market(providers: int = 10, levels: int = 8) -> DemandResponseMarket:
+def default_market(
+    providers: int = 10, levels: int = 8, *, heterogeneous: bool = False
+) -> DemandResponseMarket:
     """The market of the default scenario (see :data:`DEFAULT_SCENARIO_HELP`).
+
+    With ``heterogeneous``, provider i's cost law is the beta prime law with mean
+    ``2 ** (2 i / (n - 1) - 1)`` (from 0.5 to 2, variance 2), discretized to ``levels`` levels of
+    its own: no two providers share a level.
 
     Examples
     --------
     >>> m = default_market(3, 4)
     >>> m.n_players, m.n_types, round(m.reserve.mean(), 12), m.shortage.mean()
     (3, 4, 1.0, 1.0)
+    >>> h = default_market(3, 4, heterogeneous=True)
+    >>> h.type_counts.tolist(), round(h.providers[2].mean(), 12)
+    ([4, 4, 4], 2.0)
     """
     theta = betaprime_supertype(1.0, 2.0, levels)
-    return DemandResponseMarket([theta] * providers, theta, 1.0)
+    if not heterogeneous:
+        return DemandResponseMarket([theta] * providers, theta, 1.0)
+    means = 2.0 ** (2.0 * np.arange(providers) / max(providers - 1, 1) - 1.0)
+    laws = [betaprime_supertype(float(m), 2.0, levels) for m in means]
+    return DemandResponseMarket(laws, theta, 1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,6 +92,11 @@ def add_default_run_arguments(parser: argparse.ArgumentParser | argparse._Argume
     """The options of the built-in default scenario (``stochmech run`` without a file)."""
     parser.add_argument("--players", type=int, default=10, help="providers n (default 10)")
     parser.add_argument("--types", type=int, default=8, help="levels K per cost law (default 8)")
+    parser.add_argument(
+        "--heterogeneous",
+        action="store_true",
+        help="providers with cost laws of their own (means 0.5 to 2), each on its own levels",
+    )
     parser.add_argument(
         "--deviation",
         choices=sorted(DEVIATIONS),
@@ -108,6 +127,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--replications", type=int, default=8, help="independent runs per point (default 8)"
     )
     fig.add_argument("--levels", type=int, default=8, help="levels K per law (default 8)")
+    fig.add_argument(
+        "--ns",
+        type=int,
+        nargs="+",
+        default=None,
+        help="Fig. 2's simulated numbers of providers (default 1..50; at most "
+        f"{MAX_SIMULATED_PROVIDERS:,})",
+    )
+    fig.add_argument(
+        "--curve-to",
+        type=int,
+        default=None,
+        help="Fig. 2's exact curve up to this many providers (default: the largest --ns; any "
+        "number, e.g. 10000)",
+    )
     fig.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fig.add_argument(
         "--workers",
@@ -167,8 +201,9 @@ def run_default(args: argparse.Namespace) -> int:
     days = int(args.days)
     if days < 2:
         raise SystemExit(f"error: --days must be >= 2, got {days}")
-    n = _int_option(args, "players", 10, 2, 64)
-    levels = _int_option(args, "types", 8, 1, 255)
+    n = _int_option(args, "players", 10, 2, MAX_SIMULATED_PROVIDERS)
+    levels = _int_option(args, "types", 8, 1, MAX_LEVELS)
+    heterogeneous = bool(getattr(args, "heterogeneous", False))
     deviation = getattr(args, "deviation", None) or "inflate"
     if deviation not in DEVIATIONS:
         raise SystemExit(f"error: --deviation must be one of {sorted(DEVIATIONS)}")
@@ -177,22 +212,28 @@ def run_default(args: argparse.Namespace) -> int:
     seed = int(args.seed)
     out = Path(args.out if args.out is not None else "stochmech-out")
 
-    market = default_market(n, levels)
+    market = default_market(n, levels, heterogeneous=heterogeneous)
     theta = market.supertype_bids()
     mechanism = DNBEMechanism(market)
     lie = None
     if deviation in ("inflate", "inflate-naive"):
         lie = Lie.inflate(shift, declare="induced" if deviation == "inflate" else "truthful")
     elif deviation == "claim-top":
-        lie = Lie.claim(point_mass(float(market.type_values[-1])), "claims top cost always")
+        top = float(market.levels[0][-1])  # provider 0's own highest level
+        lie = Lie.claim(point_mass(top), "claims top cost always")
     strategies: list[Strategy] = [Truthful() for _ in range(n)]
     plan = None
     if lie is not None:
         plan = lie.plan(market, 0)
         strategies[0] = plan.strategy
 
-    run = simulate(market, theta, strategies, days=days, seed=seed, progress=False)
-    truth = run if lie is None else simulate(market, theta, days=days, seed=seed, progress=False)
+    try:
+        run = simulate(market, theta, strategies, days=days, seed=seed, progress=False)
+        truth = (
+            run if lie is None else simulate(market, theta, days=days, seed=seed, progress=False)
+        )
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     exact = market.expectations()
     best = market.best_posted_price()
     exact_truth = exact_utilities(market, None, 0, mechanism)["mechanism"]
@@ -202,13 +243,16 @@ def run_default(args: argparse.Namespace) -> int:
 
     social = -run.average_welfare
     reserve_cost = float(run.average_valuation.sum()) - run.average_welfare
-    groups = float(levels) ** (n - 1)
+    # profile groups d_-i of the joint test (eq. 8): prod_{j != 0} K_j (inf beyond floats)
+    exact_groups = math.prod(int(k) for k in market.type_counts[1:])
+    groups = float(exact_groups) if exact_groups.bit_length() < 1000 else math.inf
     report: dict[str, Any] = {
         "scenario": {
             "description": DEFAULT_SCENARIO_HELP,
             "providers": n,
             "levels": levels,
-            "type_values": market.type_values.tolist(),
+            "heterogeneous": heterogeneous,
+            "type_values": market.levels[0].tolist(),
             "variance_kept": market.providers[0].var(),
             "shortage": 1.0,
             "days": days,
@@ -451,7 +495,11 @@ def _executor_for(workers: int | None) -> tuple[str, int | None]:
 
 def run_figures(args: argparse.Namespace) -> int:
     """``stochmech figures``: writes Figs. 2-4 and prints where, with their accuracy."""
-    from stochmech.markets.demand_response.figures import FigureSetup, write_figures
+    from stochmech.markets.demand_response.figures import (
+        DEFAULT_NS,
+        FigureSetup,
+        write_figures,
+    )
 
     start = time.perf_counter()
     try:
@@ -464,9 +512,19 @@ def run_figures(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
     executor, workers = _executor_for(args.workers)
-    written = write_figures(
-        args.out, setup, which=sorted(set(args.only)), executor=executor, workers=workers
-    )
+    ns = DEFAULT_NS if getattr(args, "ns", None) is None else tuple(args.ns)
+    try:
+        written = write_figures(
+            args.out,
+            setup,
+            which=sorted(set(args.only)),
+            ns=ns,
+            curve_to=getattr(args, "curve_to", None),
+            executor=executor,
+            workers=workers,
+        )
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     seconds = time.perf_counter() - start
     result = {
         "seconds": seconds,
@@ -515,8 +573,14 @@ def run_incentives(args: argparse.Namespace) -> int:
     """``stochmech incentives``: the side-by-side table of a liar's gains."""
     from stochmech.markets.demand_response.incentives import compare_incentives
 
-    if not 2 <= args.providers <= 64 or not 1 <= args.levels <= 127:
-        raise SystemExit("error: --providers must be in 2..64 and --levels in 1..127")
+    if (
+        not 2 <= args.providers <= MAX_SIMULATED_PROVIDERS
+        or not 1 <= args.levels <= MAX_LEVELS // 2
+    ):
+        raise SystemExit(
+            f"error: --providers must be in 2..{MAX_SIMULATED_PROVIDERS} and --levels in "
+            f"1..{MAX_LEVELS // 2}"
+        )
     if args.days < 2 or args.replications < 2:
         raise SystemExit("error: --days and --replications must be >= 2")
     executor, workers = _executor_for(args.workers)
