@@ -405,6 +405,9 @@ def test_bad_input_names_the_value() -> None:
         "stochmech.audit.bounds",
         "stochmech.audit.checks",
         "stochmech.audit.run",
+        "stochmech.audit.risk",
+        "stochmech.audit.calibrate",
+        "stochmech.audit.coalitions",
     ],
 )
 def test_docstring_examples(name: str) -> None:

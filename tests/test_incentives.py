@@ -17,14 +17,12 @@ from stochmech.markets.demand_response.incentives import (
     compare_incentives,
     default_lies,
     discovered_price,
-    exact_utilities,
     incentive_market,
-    monotone_coupling,
-    simulate_baselines,
+    schemes_for,
 )
-from stochmech.mechanism import DNBEMechanism
+from stochmech.schemes import PayAsBid, PostedPrice
 from stochmech.simulation import simulate
-from stochmech.strategies import SupertypeLie, Truthful
+from stochmech.strategies import Truthful
 from stochmech.supertype import Supertype, point_mass
 
 TYPES = np.array([0.5, 1.0, 2.0, 3.0])
@@ -106,22 +104,34 @@ LIES = [
 ]
 
 
+def exact_utilities(market, plan, player):
+    """Each scheme's long-run utility of ``player`` (others truthful), from the schemes."""
+    theta = market.supertype_bids()
+    bids = theta.copy()
+    kernel = np.eye(market.n_types)
+    if plan is not None:
+        bids[player] = plan.declared
+        kernel = plan.kernel
+    return {
+        name: scheme.long_run_utility(market, theta[player], bids, player, kernel)
+        for name, scheme in schemes_for(market).items()
+    }
+
+
 @pytest.mark.parametrize("player", [0, 2])
 @pytest.mark.parametrize("lie", LIES, ids=lambda lie: lie.name)
 def test_exact_utilities_agree_with_enumeration(lie, player):
-    mech = DNBEMechanism(SMALL)
     plan = lie.plan(SMALL, player)
     assert plan.reports_follow_declaration
-    got = exact_utilities(SMALL, plan, player, mech)
+    got = exact_utilities(SMALL, plan, player)
     ref = _reference_utilities(SMALL, plan.declared, plan.coupling, player)
     for scheme in SCHEMES:
         assert got[scheme] == pytest.approx(ref[scheme], rel=1e-9, abs=1e-13), scheme
 
 
 def test_truth_is_the_identity_coupling():
-    mech = DNBEMechanism(SMALL)
     theta = SMALL.supertype_bids()
-    truth = exact_utilities(SMALL, None, 1, mech)
+    truth = exact_utilities(SMALL, None, 1)
     ref = _reference_utilities(SMALL, theta[1], np.diag(theta[1]), 1)
     for scheme in SCHEMES:
         assert truth[scheme] == pytest.approx(ref[scheme], rel=1e-9, abs=1e-13)
@@ -132,9 +142,9 @@ def test_truth_is_the_identity_coupling():
 def test_reports_that_leave_the_declaration_are_minus_infinity_for_the_mechanism():
     plan = Lie.inflate(1, declare="truthful").plan(SMALL, 0)
     assert not plan.reports_follow_declaration
-    got = exact_utilities(SMALL, plan, 0, DNBEMechanism(SMALL))
+    got = exact_utilities(SMALL, plan, 0)
     assert got["mechanism"] == -math.inf
-    truth = exact_utilities(SMALL, None, 0, DNBEMechanism(SMALL))
+    truth = exact_utilities(SMALL, None, 0)
     assert got["posted price"] == truth["posted price"]  # same declaration, same price
 
 
@@ -157,17 +167,23 @@ def test_discovered_price_is_the_best_posted_price_of_the_declared_market():
 
 
 # ----- couplings -----
-def test_monotone_coupling_marginals_and_the_strategy_draws():
-    p = np.array([0.2, 0.5, 0.3, 0.0])
+def test_claim_coupling_marginals_and_the_strategy_draws():
+    market = DemandResponseMarket(
+        [Supertype([0.5, 1.0, 2.0], [0.2, 0.5, 0.3])],
+        reserve=1.0,
+        type_values=TYPES,
+    )
+    p = market.supertype_bids()[0]
     q = np.array([0.0, 0.1, 0.6, 0.3])
-    pi = monotone_coupling(p, q)
+    plan = Lie.claim(Supertype(TYPES, q), "claim").plan(market, 0)
+    pi = plan.coupling
     np.testing.assert_allclose(pi.sum(axis=1), p, atol=1e-15)
     np.testing.assert_allclose(pi.sum(axis=0), q, atol=1e-15)
-    assert np.all(np.triu(np.ones((4, 4)), 0)[pi > 0] == 1)  # never reports a lower type here
+    assert np.all(np.triu(np.ones((4, 4)), 0)[pi > 1e-15] == 1)  # never reports a lower type
     rng = np.random.default_rng(0)
-    strategy = SupertypeLie(q)
     from stochmech.strategies import PlayerContext
 
+    strategy = plan.strategy
     strategy.supertype_bid(PlayerContext(player=0, supertype=p, n_types=4))
     types = rng.choice(4, size=200_000, p=p)
     bids = strategy.type_bids(types, rng)
@@ -177,33 +193,55 @@ def test_monotone_coupling_marginals_and_the_strategy_draws():
     assert np.all(np.abs(joint - pi) <= 5 * se + 1e-12)
 
 
-# ----- the baselines replay the days of simulate -----
+# ----- every scheme runs through the one engine, on the same days -----
 @pytest.mark.parametrize("chunk", [700, 1 << 16])
-def test_baselines_replay_the_days_of_simulate(chunk):
+def test_schemes_see_the_same_days(chunk):
     market = incentive_market(4, 3)
     lie = default_lies(market, 1, claimed=None)[-1]  # a claim: its draws use the player's rng
     strategies = [Truthful() for _ in range(4)]
-    strategies[1] = SupertypeLie(lie.plan(market, 1).declared)
+    strategies[1] = lie.strategy(market, 1)
     theta = market.supertype_bids()
     run = simulate(market, theta, strategies, days=2500, seed=9, chunk=chunk)
-    base = simulate_baselines(market, theta, strategies, days=2500, seed=9, chunk=chunk)
-    # both dispatch from the same reports on the same days: same true social cost
-    assert base.pay_as_bid_social_cost == pytest.approx(-run.average_welfare, rel=1e-12)
-    np.testing.assert_allclose(base.declared, run.supertype_bids)
-    other = simulate_baselines(market, theta, strategies, days=2500, seed=10, chunk=chunk)
-    assert other.pay_as_bid_social_cost != base.pay_as_bid_social_cost
+    pab = simulate(market, theta, strategies, days=2500, seed=9, chunk=chunk, mechanism=PayAsBid())
+    # both dispatch from the same reports on the same days: the same true social cost
+    assert pab.average_welfare == run.average_welfare
+    np.testing.assert_array_equal(pab.average_valuation, run.average_valuation)
+    np.testing.assert_allclose(pab.supertype_bids, run.supertype_bids)
+    assert pab.scheme == "pay as bid" and run.scheme == "mechanism"
+    other = simulate(market, theta, strategies, days=2500, seed=10, mechanism=PayAsBid())
+    assert other.average_welfare != pab.average_welfare
 
 
-def test_posted_price_grid_matches_the_exact_quadratic():
+def test_posted_prices_match_the_exact_quadratic():
     market = incentive_market(5, 4)
-    prices = np.linspace(0.0, 0.1, 5)
-    base = simulate_baselines(market, days=20_000, seed=2, prices=prices)
-    exact = market.posted_price_social_cost(prices)
-    assert np.all(np.abs(base.price_social_cost - exact) <= 5 * base.price_social_cost_se)
-    assert base.posted_price == pytest.approx(market.best_posted_price().price)
-    i = 2
-    one = simulate_baselines(market, days=20_000, seed=2, prices=[prices[i]])
-    assert one.price_social_cost[0] == pytest.approx(base.price_social_cost[i], rel=1e-13)
+    theta = market.supertype_bids()
+    for price in np.linspace(0.0, 0.1, 5):
+        run = simulate(market, theta, days=20_000, seed=2, mechanism=PostedPrice(price), daily=True)
+        cost = -run.daily_welfare
+        se = cost.std(ddof=1) / math.sqrt(cost.size)
+        exact = market.posted_price_social_cost(price)
+        assert abs(cost.mean() - exact) <= 5 * se + 1e-15
+        assert -run.average_welfare == pytest.approx(cost.mean(), rel=1e-12)
+    discovered = simulate(market, theta, days=10, seed=2, mechanism=PostedPrice())
+    best = simulate(
+        market, theta, days=10, seed=2, mechanism=PostedPrice(market.best_posted_price().price)
+    )
+    assert discovered.average_utility == pytest.approx(best.average_utility, rel=1e-12)
+
+
+def test_history_dependent_strategies_run_under_every_scheme():
+    from stochmech.strategies import HistoryDependent
+
+    strategies = [HistoryDependent(_echo), Truthful(), Truthful()]
+    theta = SMALL.supertype_bids()
+    for scheme in (PayAsBid(), PostedPrice(0.5), None):
+        a = simulate(SMALL, theta, strategies, days=300, seed=4, mechanism=scheme)
+        b = simulate(SMALL, theta, days=300, seed=4, mechanism=scheme)
+        np.testing.assert_array_equal(a.average_welfare, b.average_welfare)  # echo = truth
+
+
+def _echo(own_type, history, rng):
+    return own_type
 
 
 # ----- the comparison -----
@@ -281,14 +319,11 @@ def test_bad_arguments():
         Lie.inflate(1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="not in the type space"):
         Lie.claim(point_mass(7.0), "x").plan(SMALL, 0)
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(ValueError, match=r"player must be in 0\.\.2"):
         compare_incentives(SMALL, player=5, executor=None)
     with pytest.raises(ValueError, match="replications"):
         compare_incentives(SMALL, replications=0, executor=None)
     with pytest.raises(ValueError, match="executor"):
         compare_incentives(SMALL, days=10, replications=2, executor="cluster")
-    with pytest.raises(ValueError, match="history-dependent"):
-        from stochmech.strategies import HistoryDependent
-
-        strategies = [HistoryDependent(lambda t, h, r: t), Truthful(), Truthful()]
-        simulate_baselines(SMALL, strategies=strategies, days=10)
+    with pytest.raises(ValueError, match="price"):
+        PostedPrice(math.nan)

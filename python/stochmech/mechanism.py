@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from stochmech._persist import pickle_sealed, unpickle_sealed, write_atomically
 from stochmech._ragged import check_bids_in_range, pad_pmfs
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
+
+if TYPE_CHECKING:
+    from stochmech.schemes import Settlement
 
 __all__ = ["Clearing", "DNBEMechanism", "Market", "Opening"]
 
@@ -189,6 +192,43 @@ class DNBEMechanism:
         """Opens a market with the day-1 supertype bids (see :class:`Market`)."""
         return Market(self, supertype_bids)
 
+    # ----- the payment-scheme protocol of the simulation engine (stochmech.schemes) -----
+    name = "mechanism"
+
+    def start(self, game: TwoStageGame, supertype_bids: Any) -> Market:
+        """The scheme protocol: opens a market on ``game`` (which must be this mechanism's)."""
+        if game is not self.game:
+            raise ValueError("mechanism was built for a different game")
+        return self.open(supertype_bids)
+
+    def long_run_utility(
+        self,
+        game: TwoStageGame,
+        true_supertype: np.ndarray,
+        supertype_bids: np.ndarray,
+        player: int,
+        kernel: np.ndarray,
+    ) -> float:
+        """Exact long-run utility of ``player`` declaring ``supertype_bids[player]`` and
+        reporting by ``kernel`` (the others bid ``supertype_bids`` truthfully): the truthful
+        utility plus :func:`stochmech.audit.stationary_gain` (minus infinity when the reports
+        do not follow the declaration and penalties are on)."""
+        from stochmech.audit import stationary_gain
+
+        bids = check_supertypes(game, supertype_bids)
+        truth = bids.copy()
+        own = np.asarray(true_supertype, dtype=float)
+        truth[player] = 0.0
+        truth[player, : own.size] = own
+        if self.first_stage_payment:
+            utility = float(game.optimal_welfare(truth)) - float(
+                game.optimal_welfare_without(truth, player)
+            )
+        else:
+            utility = float(np.asarray(game.expected_valuations(truth))[player])
+        gain = stationary_gain(game, player, true_supertype, bids, kernel, mechanism=self)
+        return utility + gain
+
 
 class Market:
     """A running market: the operator's view of the mechanism, day after day.
@@ -256,6 +296,37 @@ class Market:
             valuation_term=v_bid - self.opening.expected_valuations,
             penalty=penalty,
             flags=record.flags,
+        )
+
+    def settle(self, types: Any, bids: Any, states: Any = None) -> Settlement:
+        """The scheme protocol: clears a batch of days and values it at the TRUE types.
+
+        All or nothing: the bids are validated and every quantity computed before the ledger
+        records the days.
+        """
+        from stochmech.schemes import Settlement
+
+        ledger = self.ledger
+        ledger.check(bids)
+        bids = np.asarray(bids, dtype=np.int64)
+        game = self.game
+        o1 = self.o1
+        o2 = game.second_stage(o1, bids, states)
+        v_bid = np.asarray(game.valuations(bids, o1, o2, states), dtype=float)
+        v_true = np.asarray(game.valuations(types, o1, o2, states), dtype=float)
+        cost = np.asarray(game.cost(o1, o2, states), dtype=float)
+        record = ledger.record(bids)
+        penalty = record.penalty if self.mechanism.penalize else np.zeros_like(record.penalty)
+        first = np.broadcast_to(self.opening.first_stage_payments, bids.shape)
+        # the same additions, in the same order, as Clearing.total
+        payment = first + ((v_bid - self.opening.expected_valuations) + penalty)
+        return Settlement(
+            o2=o2,
+            valuation=v_true,
+            payment=payment,
+            penalty=penalty,
+            flags=record.flags,
+            cost=cost,
         )
 
     # ----- persistence -----

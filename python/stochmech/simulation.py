@@ -1,23 +1,36 @@
-"""Long-horizon simulation of the DNBE mechanism.
+"""Long-horizon simulation: one engine for every payment scheme.
 
 :func:`simulate` plays the repeated game for many days: nature draws every player's type from
-its true supertype (and the public state omega), the strategies bid, the :class:`Market`
-clears, and the result reports what a designer needs: each player's average utility, payment
-and penalties, the planner's budget, the average welfare against the optimum W*(theta), and
-running averages to plot convergence.
+its true supertype (and the public state omega), the strategies bid, a payment scheme settles
+the day (the DNBE mechanism by default; a posted price, pay as bid or a user-written scheme of
+:mod:`stochmech.schemes`), and the result reports what a designer needs: each player's average
+utility, payment and penalties, the planner's budget, the average welfare against the optimum
+W*(theta), and running averages to plot convergence.
 
 Randomness comes from independent streams spawned from ``seed``: one for the true types, one for
 the states, one per player's strategy. The true types and states therefore do not depend on the
 strategies, so two runs with the same seed and different strategies share their randomness
-(common random numbers) and their difference in utility is measured with little noise.
+(common random numbers) and their difference in utility is measured with little noise; two
+runs with the same seed and strategies under different schemes see the same days.
+
+A run is played in chunks of days. A chunk is all or nothing: if anything raises inside it (a
+strategy's error or bad bid, a scheme's bad output, ``KeyboardInterrupt``), the random streams,
+the strategies, the histories and the scheme are put back as they were before the chunk, so the
+simulation stays at the last completed chunk, with its day, ledger, streams and histories
+agreeing, and continuing from there (or from a save made there) is bit-identical to a run that
+was never interrupted. A ``KeyboardInterrupt`` that arrives while a chunk is being recorded is
+held until the chunk is complete.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +39,11 @@ import numpy as np
 
 from stochmech._json import jsonable
 from stochmech._persist import pickle_sealed, unpickle_sealed, write_atomically
-from stochmech._ragged import pad_pmfs, padded_cdf, player_contexts
+from stochmech._ragged import padded_cdf, player_contexts
+from stochmech._validate import integer
 from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, Opening, check_supertypes
+from stochmech.schemes import PaymentScheme, SchemeRun, Settlement, check_settlement
 from stochmech.strategies import History, Strategy, Truthful
 
 __all__ = ["Simulation", "SimulationResult", "simulate"]
@@ -48,7 +63,8 @@ class SimulationResult:
         Description of each player's strategy.
     supertype_bids : (n, K)
     opening : Opening
-        First-stage outcome and payments under the bids.
+        First-stage outcome and payments under the bids (for schemes without a first-stage
+        payment: the outcome, zero payments and NaN expectations).
     average_utility : (n,)
         (1/L) sum_l [v_i(delta_i(l), o1, o2(l)) - p_i,l], eq. (2) over the horizon.
     average_valuation, average_payment, average_penalty : (n,)
@@ -102,12 +118,14 @@ class SimulationResult:
     daily_welfare: np.ndarray | None = None
     daily_flags: np.ndarray | None = None
     daily_budget: np.ndarray | None = None
+    scheme: str = "mechanism"
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the headline figures."""
         return {
             "days": self.days,
             "seed": self.seed,
+            "scheme": self.scheme,
             "strategies": self.strategies,
             "first_stage_outcome": jsonable(self.opening.o1),
             "first_stage_payments": self.opening.first_stage_payments.tolist(),
@@ -145,13 +163,43 @@ def _running(previous: np.ndarray | float, values: np.ndarray) -> np.ndarray:
     return np.cumsum(np.concatenate([head, values], axis=0), axis=0)[1:]
 
 
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Holds SIGINT (Ctrl-C) while the block runs and raises ``KeyboardInterrupt`` after it.
+
+    Only in the main thread, and only when Python's default handler is installed (anything else
+    is somebody else's choice and is left alone).
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        caught.append(signum)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if caught:
+        raise KeyboardInterrupt
+
+
 class Simulation:
-    """A resumable long-horizon simulation of the DNBE mechanism.
+    """A resumable long-horizon simulation under a payment scheme (the DNBE mechanism by default).
 
     ``Simulation(game, theta, strategies, seed).run(days)`` plays ``days`` more days; it can be
     run again to continue, saved with :meth:`save` and continued after :meth:`load`, and its
     :meth:`result` is bit-identical to that of one uninterrupted run of the same total length.
-    :func:`simulate` is the one-call form. Parameters are those of :func:`simulate`.
+    If :meth:`run` raises (a strategy's error, ``KeyboardInterrupt``), the simulation is left at
+    the last completed chunk of days, consistent and ready to continue (see the module
+    docstring). :func:`simulate` is the one-call form. Parameters are those of
+    :func:`simulate`.
 
     Examples
     --------
@@ -174,18 +222,22 @@ class Simulation:
         strategies: Sequence[Strategy] | None = None,
         seed: int = 0,
         *,
-        mechanism: DNBEMechanism | None = None,
+        mechanism: PaymentScheme | None = None,
         chunk: int = 1 << 16,
         daily: bool = False,
     ) -> None:
-        mechanism = DNBEMechanism(game) if mechanism is None else mechanism
-        if mechanism.game is not game:
-            raise ValueError("mechanism was built for a different game")
+        scheme = DNBEMechanism(game) if mechanism is None else mechanism
+        if not callable(getattr(scheme, "start", None)) or not isinstance(
+            getattr(scheme, "name", None), str
+        ):
+            raise ValueError(
+                "mechanism must be a payment scheme (a DNBEMechanism, PostedPrice, PayAsBid or "
+                f"an object with a name and start(game, supertype_bids)), got {mechanism!r}"
+            )
         theta = check_supertypes(game, true_supertypes)
         n = theta.shape[0]
-        chunk = int(chunk)
-        if chunk < 1:
-            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        chunk = integer(chunk, "chunk", minimum=1)
+        seed = integer(seed, "seed", minimum=0)
         if strategies is None:
             strategies = [Truthful() for _ in range(n)]
         if len(strategies) != n:
@@ -195,8 +247,9 @@ class Simulation:
                 raise ValueError(f"strategy of player {i} is not a Strategy: {s!r}")
         self.game = game
         self.theta = theta
-        self.seed = int(seed)
+        self.seed = seed
         self.chunk = chunk
+        self.scheme = scheme
         self.strategies = [copy.deepcopy(s) for s in strategies]
 
         streams = np.random.SeedSequence(self.seed).spawn(2 + n)
@@ -207,12 +260,10 @@ class Simulation:
         contexts = player_contexts(game, theta)
         for s, ctx in zip(self.strategies, contexts, strict=True):
             s.prepare(ctx)
-        self.supertype_bids = pad_pmfs(
-            [s.supertype_bid(ctx) for s, ctx in zip(self.strategies, contexts, strict=True)],
-            game.type_counts,
-            "supertype bids of the strategies",
+        self.supertype_bids = check_supertypes(
+            game, [s.supertype_bid(ctx) for s, ctx in zip(self.strategies, contexts, strict=True)]
         )
-        self.market = mechanism.open(self.supertype_bids)
+        self.market: SchemeRun = scheme.start(game, self.supertype_bids)
         self._histories = [
             History(context=ctx, supertype_bid=self.supertype_bids[i], o1=self.market.o1)
             for i, ctx in enumerate(contexts)
@@ -239,14 +290,27 @@ class Simulation:
             "penalty": [],
         }
 
-    def run(self, days: int, *, progress: bool | None = None) -> Simulation:
+    def run(
+        self,
+        days: int,
+        *,
+        progress: bool | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint_every: int | None = None,
+    ) -> Simulation:
         """Plays ``days`` more days; returns ``self``.
 
         ``progress`` shows a progress bar (by default for at least 10^6 days on a terminal).
+        With ``checkpoint`` the simulation is saved there every ``checkpoint_every`` days (at
+        the first chunk boundary after each multiple; default: only at the end). If the call
+        raises, the simulation is at the last completed chunk (see the module docstring).
         """
-        days = int(days)
-        if days < 1:
-            raise ValueError(f"days must be >= 1, got {days}")
+        days = integer(days, "days", minimum=1)
+        every = None
+        if checkpoint_every is not None:
+            every = integer(checkpoint_every, "checkpoint_every", minimum=1)
+        if every is not None and checkpoint is None:
+            raise ValueError("checkpoint_every needs a checkpoint path")
         if progress is None:
             progress = days >= 1_000_000 and sys.stderr.isatty()
         bar = None
@@ -255,6 +319,7 @@ class Simulation:
 
             bar = tqdm(total=days, unit="day", unit_scale=True, desc="simulating")
         end = self.day + days
+        saved = self.day
         try:
             while self.day < end:
                 # batches end on multiples of the chunk size, wherever the run started
@@ -262,15 +327,43 @@ class Simulation:
                 self._play(size)
                 if bar is not None:
                     bar.update(size)
+                if every is not None and self.day - saved >= every and self.day < end:
+                    self.save(checkpoint)  # type: ignore[arg-type]
+                    saved = self.day
         finally:
             if bar is not None:
                 bar.close()
+        if checkpoint is not None:
+            self.save(checkpoint)
         return self
 
-    def _play(self, size: int) -> None:
+    # ----- one chunk, all or nothing -----
+    def _snapshot(self) -> tuple[Any, ...]:
+        return (
+            self._type_rng.bit_generator.state,
+            self._state_rng.bit_generator.state,
+            [r.bit_generator.state for r in self._player_rngs],
+            copy.deepcopy(self.strategies),
+            [
+                (len(h.own_types), len(h.own_bids), len(h.outcomes), len(h.states))
+                for h in self._histories
+            ],
+        )
+
+    def _restore(self, snap: tuple[Any, ...]) -> None:
+        type_state, state_state, player_states, strategies, lengths = snap
+        self._type_rng.bit_generator.state = type_state
+        self._state_rng.bit_generator.state = state_state
+        for r, st in zip(self._player_rngs, player_states, strict=True):
+            r.bit_generator.state = st
+        self.strategies = strategies
+        for h, (a, b, c, d) in zip(self._histories, lengths, strict=True):
+            del h.own_types[a:], h.own_bids[b:], h.outcomes[c:], h.states[d:]
+
+    def _draw(self, size: int) -> tuple[np.ndarray, Any, np.ndarray]:
+        """The next ``size`` days of the day stream: true types, states and sealed bids."""
         game, n = self.game, self.theta.shape[0]
         counts = game.type_counts
-        o1 = self.market.o1
         u = self._type_rng.random((size, n))
         types = np.empty((size, n), dtype=np.int64)
         for i in range(n):
@@ -280,45 +373,84 @@ class Simulation:
         bids = np.empty_like(types)
         for i, s in enumerate(self.strategies):
             if not s.history_dependent:
-                bids[:, i] = s.type_bids(types[:, i], self._player_rngs[i])
+                out = np.asarray(s.type_bids(types[:, i], self._player_rngs[i]))
+                if out.shape != (size,):
+                    raise ValueError(
+                        f"strategy of player {i} ({s.describe()}) returned bids of shape "
+                        f"{out.shape} for {size} days"
+                    )
+                bids[:, i] = out
         if any(s.history_dependent for s in self.strategies):
             _play_history_dependent(
-                game, o1, self.strategies, self._histories, types, bids, states, self._player_rngs
+                game,
+                self.market.o1,
+                self.strategies,
+                self._histories,
+                types,
+                bids,
+                states,
+                self._player_rngs,
             )
-        clearing = self.market.clear(bids, states)
-        v_true = np.asarray(game.valuations(types, o1, clearing.o2, states), dtype=float)
-        cost = np.asarray(game.cost(o1, clearing.o2, states), dtype=float)
-        total = clearing.total
+        return types, states, bids
 
-        if self.daily:
-            self._daily["utility"].append(v_true - total)
-            self._daily["welfare"].append(v_true.sum(axis=1) - cost)
-            self._daily["flags"].append(clearing.flags.copy())
-            self._daily["budget"].append(total.sum(axis=1))
-        cum_u = _running(self._sums["utility"], v_true - total)
-        cum_w = _running(self._welfare, v_true.sum(axis=1) - cost)
-        cum_b = _running(self._budget, total.sum(axis=1))
-        cum_p = self._penalty_days + np.cumsum(clearing.flags, axis=0)
+    def _play(self, size: int) -> None:
+        snap = self._snapshot()
+        try:
+            types, states, bids = self._draw(size)
+            with _interrupts_held():
+                settled = check_settlement(
+                    self.market.settle(types, bids, states), size, self.theta.shape[0]
+                )
+                self._record(size, settled)
+        except BaseException:
+            self._restore(snap)
+            raise
+
+    def _record(self, size: int, settled: Settlement) -> None:
+        """Adds a settled chunk to the sums and paths (pure arithmetic, then assignment)."""
+        v_true, cost, total = settled.valuation, settled.cost, settled.payment
+        flags = settled.flags
+        utility = v_true - total
+        welfare = v_true.sum(axis=1) - cost
+        budget = total.sum(axis=1)
+        cum_u = _running(self._sums["utility"], utility)
+        cum_w = _running(self._welfare, welfare)
+        cum_b = _running(self._budget, budget)
+        cum_p = self._penalty_days + np.cumsum(flags, axis=0)
         first = self.day
+        new_paths: dict[str, list[Any]] = {key: [] for key in self._paths}
         for point in _checkpoint_grid(first + size):
             if point > first:
                 row = point - first - 1
-                self._paths["day"].append(int(point))
-                self._paths["utility"].append(cum_u[row] / point)
-                self._paths["welfare"].append(cum_w[row] / point)
-                self._paths["budget"].append(cum_b[row] / point)
-                self._paths["penalty"].append(cum_p[row].copy())
-        self._sums["utility"] = cum_u[-1]
-        self._sums["valuation"] = _running(self._sums["valuation"], v_true)[-1]
-        self._sums["payment"] = _running(self._sums["payment"], total)[-1]
-        self._sums["penalty"] = _running(self._sums["penalty"], clearing.penalty)[-1]
+                new_paths["day"].append(int(point))
+                new_paths["utility"].append(cum_u[row] / point)
+                new_paths["welfare"].append(cum_w[row] / point)
+                new_paths["budget"].append(cum_b[row] / point)
+                new_paths["penalty"].append(cum_p[row].copy())
+        sums = {
+            "utility": cum_u[-1],
+            "valuation": _running(self._sums["valuation"], v_true)[-1],
+            "payment": _running(self._sums["payment"], total)[-1],
+            "penalty": _running(self._sums["penalty"], settled.penalty)[-1],
+        }
+        last = self._last_penalty
+        flagged = flags.any(axis=0)
+        if flagged.any():
+            last_rows = size - 1 - np.argmax(flags[::-1], axis=0)
+            last = np.where(flagged, first + 1 + last_rows, last)
+        # commit
+        if self.daily:
+            self._daily["utility"].append(utility)
+            self._daily["welfare"].append(welfare)
+            self._daily["flags"].append(flags.copy())
+            self._daily["budget"].append(budget)
+        for key, values in new_paths.items():
+            self._paths[key].extend(values)
+        self._sums = sums
         self._welfare = float(cum_w[-1])
         self._budget = float(cum_b[-1])
         self._penalty_days = cum_p[-1]
-        flagged = clearing.flags.any(axis=0)
-        if flagged.any():
-            last_rows = size - 1 - np.argmax(clearing.flags[::-1], axis=0)
-            self._last_penalty = np.where(flagged, clearing.days[last_rows], self._last_penalty)
+        self._last_penalty = last
         self.day += size
 
     def result(self) -> SimulationResult:
@@ -340,6 +472,7 @@ class Simulation:
             strategies=[s.describe() for s in self.strategies],
             supertype_bids=self.supertype_bids,
             opening=self.market.opening,
+            scheme=self.scheme.name,
             average_utility=self._sums["utility"] / days,
             average_valuation=self._sums["valuation"] / days,
             average_payment=self._sums["payment"] / days,
@@ -393,7 +526,7 @@ def simulate(
     days: int = 100_000,
     seed: int = 0,
     *,
-    mechanism: DNBEMechanism | None = None,
+    mechanism: PaymentScheme | None = None,
     chunk: int = 1 << 16,
     progress: bool | None = None,
     daily: bool = False,
@@ -412,8 +545,11 @@ def simulate(
         Horizon L.
     seed : int
         Seed of every random stream (same seed, same result).
-    mechanism : DNBEMechanism, optional
-        Default ``DNBEMechanism(game)``.
+    mechanism : payment scheme, optional
+        Default ``DNBEMechanism(game)``; or :class:`~stochmech.schemes.PostedPrice`,
+        :class:`~stochmech.schemes.PayAsBid` or any object following the protocol of
+        :mod:`stochmech.schemes`. Runs with the same seed and strategies see the same days
+        whatever the scheme.
     chunk : int
         Days processed per batch (memory is O(chunk * n)); results do not depend on it.
     progress : bool, optional

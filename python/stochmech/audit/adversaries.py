@@ -3,7 +3,8 @@
 * :class:`DaySignal`: common randomness that every player can compute (a hash of the public day
   number), for collusion through the public history;
 * :func:`comonotone_collusion`: two players whose bids are as correlated as their declarations
-  allow (the joint test of eq. 9 must catch them);
+  allow (only the joint test of eq. 9 can see them, and only in small markets: see
+  :func:`~stochmech.audit.joint_test_power`);
 * :class:`WindowExploit`: lies as much as the frequency window r(l) allows, a non-bankrupting
   history-dependent lie whose gain must vanish in the long run;
 * :func:`yesterdays_type`: a policy that bids its previous true type (right marginal, wrong
@@ -121,8 +122,12 @@ def comonotone_collusion(
     read off a shared :class:`DaySignal`, ignoring their true types.
 
     Each bids exactly by its declaration, so the frequency test (eq. 7) stays quiet, but the
-    bids are as correlated as the declarations allow: the joint test (eq. 9) catches both
-    (unless one declaration is a point mass).
+    bids are as correlated as the declarations allow, which the joint test (eq. 9) can see
+    (unless one declaration is a point mass). It sees it only when the ring's drift of the joint
+    statistic, :func:`~stochmech.audit.ring_drift` (geometrically small in the number of
+    players), exceeds the window within the horizon: measured on the ledger with declarations
+    (0.5, 0.5), the ring is caught after a few hundred days among 3 players, a few thousand
+    among 5, and not within 10^6 days among 10 or more (:func:`~stochmech.audit.joint_test_power`).
 
     Examples
     --------

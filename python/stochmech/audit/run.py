@@ -227,8 +227,9 @@ def default_deviations(
     History-dependent: bidding yesterday's type, and (with penalties on) the window exploit,
     another finite-horizon deviation.
     Collusion: the others reveal their bids through a shared day signal and the player
-    best-responds (the correlated LP), and a comonotone pair with the next player, which the
-    joint test catches.
+    best-responds (the correlated LP), and a comonotone pair with the next player, which only
+    the joint test can catch, and only in small markets (see
+    :func:`~stochmech.audit.coverage_warning` and :func:`~stochmech.audit.joint_test_power`).
 
     Examples
     --------

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from stochmech import __version__
 from stochmech.cli.demand_response import (
     DEFAULT_SCENARIO_HELP,
     add_default_run_arguments,
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Design, run and verify incentive-compatible mechanisms for repeated "
         "stochastic markets.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _register_run(sub)
     _register_audit(sub)

@@ -191,7 +191,7 @@ def run_default(args: argparse.Namespace) -> int:
     ``deviation``, ``shift`` and ``no_plots`` are optional (defaults 10, 8, "inflate", 1,
     False).
     """
-    from stochmech.markets.demand_response.incentives import Lie, exact_utilities
+    from stochmech.markets.demand_response.incentives import Lie
     from stochmech.mechanism import DNBEMechanism
     from stochmech.simulation import simulate
     from stochmech.strategies import Strategy, Truthful
@@ -236,10 +236,12 @@ def run_default(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: {err}") from None
     exact = market.expectations()
     best = market.best_posted_price()
-    exact_truth = exact_utilities(market, None, 0, mechanism)["mechanism"]
-    exact_lie = (
-        exact_truth if plan is None else exact_utilities(market, plan, 0, mechanism)["mechanism"]
-    )
+    exact_truth = mechanism.long_run_utility(market, theta[0], theta, 0, np.eye(market.n_types))
+    exact_lie = exact_truth
+    if plan is not None:
+        declared = theta.copy()
+        declared[0] = plan.declared
+        exact_lie = mechanism.long_run_utility(market, theta[0], declared, 0, plan.kernel)
 
     social = -run.average_welfare
     reserve_cost = float(run.average_valuation.sum()) - run.average_welfare

@@ -1,4 +1,8 @@
-"""``stochmech lqg``: run and verify the layered mechanism on the built-in power-system example.
+"""``stochmech lqg``: run and verify the layered mechanism (a scenario file or the example).
+
+``stochmech lqg run|verify SCENARIO.toml`` reads the user's agents, horizon and deviations
+(format in ``docs/lqg-scenarios.md``); without a file both commands use the built-in example.
+Both report individual rationality and the ISO's budget per layer.
 
 ``stochmech lqg run`` simulates one horizon with truthful bids, prints a summary (or JSON with
 ``--json``) and writes PNG plots of the states, controls and cumulative payments to ``--out``.
@@ -15,9 +19,12 @@ import numpy as np
 
 from stochmech.lqg.examples import power_system_example
 from stochmech.lqg.layered import LayeredRun, LayeredVCG
+from stochmech.lqg.scenario import ir_budget_json, mechanism_ir_budget_lines, scenario_command
 from stochmech.lqg.verification import centralized_closed_loop, theorem3_table
 
 __all__ = ["register"]
+
+SCENARIO_HELP = "an LQG scenario file (.toml, see docs/lqg-scenarios.md); default: built-in example"
 
 EXAMPLE_HELP = (
     "Built-in example: 3 generators (gas, hydro, wind) and 2 loads (office, cold-store); states "
@@ -31,22 +38,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     lqg = sub.add_parser("lqg", help="layered dynamic stochastic VCG for LQG agents")
     lqg_sub = lqg.add_subparsers(dest="lqg_command", required=True)
 
-    run = lqg_sub.add_parser("run", help="run the built-in example", description=EXAMPLE_HELP)
-    run.add_argument("--horizon", type=int, default=48, help="number of steps T (default 48)")
-    run.add_argument("--seed", type=int, default=0, help="random seed of the noise (default 0)")
-    run.add_argument("--pivot", choices=["clarke", "none"], default="clarke")
+    run = lqg_sub.add_parser(
+        "run", help="run a scenario file (or the built-in example)", description=EXAMPLE_HELP
+    )
+    run.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
+    run.add_argument("--horizon", type=int, help="number of steps T (default 48 or the file's)")
+    run.add_argument("--seed", type=int, help="random seed of the noise (default 0 or the file's)")
+    run.add_argument("--pivot", choices=["clarke", "none"], help="default clarke or the file's")
     run.add_argument("--out", default="stochmech-out/lqg", help="folder for the PNG plots")
     run.add_argument("--no-plots", action="store_true", help="do not write plots")
     run.add_argument("--json", action="store_true", help="print machine-readable results")
     run.set_defaults(func=_run)
 
     verify = lqg_sub.add_parser(
-        "verify", help="Theorem 3 Monte Carlo table on the example", description=EXAMPLE_HELP
-    )
-    verify.add_argument("--horizon", type=int, default=12)
-    verify.add_argument("--samples", type=int, default=4000)
-    verify.add_argument("--seed", type=int, default=0)
-    verify.add_argument("--agent", type=int, default=0)
+        "verify", help="Theorem 3 Monte Carlo table (scenario file or example)",
+        description=EXAMPLE_HELP,
+    )  # fmt: skip
+    verify.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
+    verify.add_argument("--horizon", type=int, help="default 12 or the file's")
+    verify.add_argument("--samples", type=int, help="default 4000 or the file's")
+    verify.add_argument("--seed", type=int, help="default 0 or the file's")
+    verify.add_argument("--pivot", choices=["clarke", "none"], help="scenario files only")
+    verify.add_argument("--agent", type=int, default=0, help="built-in example only")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=_verify)
 
@@ -60,7 +73,16 @@ def _simulate(args: argparse.Namespace) -> tuple[Any, LayeredVCG, LayeredRun, fl
     return ex, mech, run, float(np.abs(run.controls - central).max())
 
 
+def _defaults(args: argparse.Namespace, **values: Any) -> None:
+    for key, value in values.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.scenario is not None:
+        return scenario_command("run", args)
+    _defaults(args, horizon=48, seed=0, pivot="clarke")
     if args.horizon < 1:
         raise SystemExit(f"error: --horizon must be >= 1, got {args.horizon}")
     ex, mech, run, gap = _simulate(args)
@@ -92,6 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         "balance_residual": float(np.abs(run.controls.sum(axis=1)).max()),
         "centralized_control_gap": gap,
         "plots": plots,
+        **ir_budget_json(mech, ex.names),
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -111,6 +134,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"ISO revenue              {run.revenue:.4f}  (sum of payments)")
     print(f"max |sum_i u_i(t)|       {result['balance_residual']:.2e}")
     print(f"max |U - K X| (central)  {gap:.2e}")
+    print("\n".join(mechanism_ir_budget_lines(mech, ex.names)))
     if plots:
         print("plots: " + ", ".join(plots))
     return 0
@@ -123,6 +147,9 @@ def _plot(run: LayeredRun, names: tuple[str, ...], out: str) -> list[Any]:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if args.scenario is not None:
+        return scenario_command("verify", args)
+    _defaults(args, horizon=12, samples=4000, seed=0)
     if args.horizon < 1 or args.samples < 2:
         raise SystemExit("error: --horizon must be >= 1 and --samples >= 2")
     ex = power_system_example()
@@ -143,7 +170,12 @@ def _verify(args: argparse.Namespace) -> int:
             }
             for w, wo in rows
         ]
-        print(json.dumps({"agent": args.agent, "samples": args.samples, "rows": out}, indent=2))
+        extra = ir_budget_json(mech, ex.names)
+        print(
+            json.dumps(
+                {"agent": args.agent, "samples": args.samples, "rows": out, **extra}, indent=2
+            )
+        )
         return 0
     print(
         f"Theorem 3 check for agent {args.agent} ({ex.names[args.agent]}), T = {args.horizon}, "
@@ -155,4 +187,5 @@ def _verify(args: argparse.Namespace) -> int:
             f"{w.label:<46}{w.mean_gain:>+12.5f} ± {w.std_error:<9.5f}"
             f"{wo.mean_gain:>+12.5f} ± {wo.std_error:<9.5f}"
         )
+    print("\n".join(mechanism_ir_budget_lines(mech, ex.names)))
     return 0

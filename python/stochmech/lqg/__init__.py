@@ -8,6 +8,8 @@ Where things live:
   dynamic stochastic VCG (:class:`LayeredVCG`), on the Riccati solver of
   :mod:`stochmech.lqg.riccati`;
 * :mod:`stochmech.lqg.reference` - plain dense-KKT references the fast paths are tested against;
+* :mod:`stochmech.lqg.rationality` - individual rationality and budget;
+* :mod:`stochmech.lqg.scenario` - TOML scenario files for ``stochmech lqg run|verify``;
 * :mod:`stochmech.lqg.verification` - efficiency, welfare and Theorem 3 checks;
 * :mod:`stochmech.lqg.plots`, :mod:`stochmech.cli.lqg` - figures and ``stochmech lqg``.
 

@@ -18,21 +18,35 @@ state the ISO believes in. The payment collected from agent ``i`` at time ``s`` 
 ``h_i`` = optimal welfare of the others' noise-free layer problem without agent ``i`` from
 ``X_hat_-i(s, s)``, without cross terms (a function of the others' current bids only);
 ``pivot="none"`` takes ``h_i = 0``.
+
+Memory. The Clarke pivots need the Riccati values ``S^(-i)_s`` of the N problems without one
+agent, ``8 T N (N-1)^2`` bytes in all (12.7 GB at N = T = 200). They are kept as a table only
+when that fits in ``pivot_table_bytes`` (256 MiB by default); otherwise every run streams them:
+after the forward pass (which fixes all bids), one backward sweep over ``s``, a chunk of agents
+at a time, evaluates ``h_i(s)`` and forgets ``S^(-i)_s``, in ``O(N^3)`` memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
 from stochmech.lqg._validation import as_float_array, check_int, frozen
 from stochmech.lqg.agents import LQGAgents
-from stochmech.lqg.riccati import ConstrainedLQSolution, constrained_riccati, solve_constrained_lq
+from stochmech.lqg.riccati import (
+    ConstrainedLQSolution,
+    constrained_riccati,
+    riccati_sweep,
+    solve_constrained_lq,
+)
 
 __all__ = [
+    "PIVOT_TABLE_BYTES",
+    "BatchUtilities",
     "History",
     "LayerStep",
     "LayeredBatch",
@@ -42,6 +56,9 @@ __all__ = [
 ]
 
 PIVOTS = ("clarke", "none")
+
+#: Default largest table of Clarke pivot values kept in memory (bytes); above it, streamed.
+PIVOT_TABLE_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -157,6 +174,33 @@ class LayeredBatch:
 
 
 @dataclass(frozen=True)
+class BatchUtilities:
+    """Results of :meth:`LayeredVCG.utilities_batch`: per-run totals only, shape (M, N).
+
+    Attributes
+    ----------
+    utilities : ndarray
+        ``valuations - sum_s p_i(s)``.
+    valuations : ndarray
+        ``sum_t q_i x_i(t)^2 + r_i u_i(t)^2`` on the true states.
+    reported : ndarray
+        ``sum_t q_i x_hat_i(t)^2 + r_i u_i(t)^2`` on the ISO's states (the reported valuations).
+    pivot_totals : ndarray
+        ``sum_s h_i(s)``.
+    """
+
+    utilities: np.ndarray
+    valuations: np.ndarray
+    reported: np.ndarray
+    pivot_totals: np.ndarray
+
+    @property
+    def payment_totals(self) -> np.ndarray:
+        """``sum_s p_i(s) = sum_s h_i(s) - sum_{j != i} reported_j``."""
+        return self.pivot_totals - (self.reported.sum(axis=-1, keepdims=True) - self.reported)
+
+
+@dataclass(frozen=True)
 class LayeredRun:
     """One run of the layered mechanism (:meth:`LayeredVCG.run`).
 
@@ -193,6 +237,11 @@ class LayeredRun:
         """Total collected by the ISO, ``sum_{s,i} p_i(s)``."""
         return float(self.payments.sum())
 
+    @property
+    def budget(self) -> np.ndarray:
+        """The ISO's budget per layer, ``sum_i p_i(s)``, shape (T,) (positive: surplus)."""
+        return self.payments.sum(axis=1)
+
 
 class LayeredVCG:
     """The layered dynamic stochastic VCG mechanism run by the ISO.
@@ -206,12 +255,17 @@ class LayeredVCG:
     pivot : {"clarke", "none"}
         ``h_i``: the Clarke-style pivot (optimal welfare of the others' noise-free layer problem
         without agent ``i`` from ``X_hat_-i(s, s)``, no cross terms) or ``h_i = 0``.
+    pivot_table_bytes : int
+        Largest table of pivot values ``S^(-i)_s`` (``8 T N (N-1)^2`` bytes) kept in memory;
+        above it the pivots are streamed (see the module notes). Results do not depend on it.
 
     Notes
     -----
     The constrained Riccati gains are computed once in the constructor (``O(T N^3)``); the pivot
-    values ``S^(-i)_s`` of the N problems without one agent are computed once, on first use, as
-    one batched recursion (``O(T N^4)`` time, ``8 T N^3`` bytes). A run costs ``O(T^2 N^2)``.
+    values ``S^(-i)_s`` of the N problems without one agent cost ``O(T N^4)``, once if their
+    table fits in ``pivot_table_bytes``, else once per call (streamed, ``O(N^3)`` memory).
+    A :meth:`run` with per-layer payments costs ``O(T^2 N^2)``; :meth:`utilities_batch` (totals
+    only, for Monte Carlo) costs ``O(T N^2)`` per path plus the pivots.
     The mechanism is stateful only for :meth:`step`; :meth:`run` and :meth:`run_batch` do not
     touch the step state.
 
@@ -229,12 +283,20 @@ class LayeredVCG:
     (5, 3)
     """
 
-    def __init__(self, agents: LQGAgents, horizon: int, pivot: str = "clarke") -> None:
+    def __init__(
+        self,
+        agents: LQGAgents,
+        horizon: int,
+        pivot: str = "clarke",
+        *,
+        pivot_table_bytes: int = PIVOT_TABLE_BYTES,
+    ) -> None:
         if not isinstance(agents, LQGAgents):
             raise ValueError(f"agents must be an LQGAgents instance, got {type(agents).__name__}")
         self._horizon = check_int("horizon", horizon, minimum=1)
         if pivot not in PIVOTS:
             raise ValueError(f"pivot must be one of {PIVOTS}, got {pivot!r}")
+        self._table_bytes = check_int("pivot_table_bytes", pivot_table_bytes, minimum=0)
         self._agents = agents
         self._pivot = pivot
         self._lq = solve_constrained_lq(agents.a, agents.b, agents.q, agents.r, self._horizon)
@@ -281,11 +343,19 @@ class LayeredVCG:
         var = self._agents.input_variances(self._horizon)
         return float((diag * var).sum())
 
+    @property
+    def pivot_table_bytes(self) -> int:
+        """Size of the full table of pivot values ``S^(-i)_s``, ``8 T N (N-1)^2`` bytes."""
+        n = self._agents.n
+        return 8 * self._horizon * n * (n - 1) ** 2
+
     def pivot_values(self) -> np.ndarray:
         """``S^(-i)_s`` for every layer and agent, shape (T, N, N-1, N-1) (computed once).
 
         ``x' S^(-i)_s x`` is the optimal welfare of the noise-free problem without agent ``i``
-        from ``x`` (the others' states) at time ``s`` to ``T-1``.
+        from ``x`` (the others' states) at time ``s`` to ``T-1``. This allocates the whole
+        table (:attr:`pivot_table_bytes`) even above the streaming threshold; runs never need it
+        then (:meth:`pivot_diagonals` is the ``O(T N^2)`` summary).
         """
         if self._pivot_values is None:
             ag, idx, horizon = self._agents, self._others, self._horizon
@@ -296,14 +366,89 @@ class LayeredVCG:
             self._pivot_values = frozen(np.ascontiguousarray(value[:horizon]))
         return self._pivot_values
 
+    def pivot_diagonals(self) -> np.ndarray:
+        """Diagonals of ``S^(-i)_s`` embedded in N columns, shape (T, N, N) (``O(T N^2)``).
+
+        Entry ``[s, i, j]`` is ``S^(-i)_s[j, j]`` for ``j != i`` and 0 for ``j = i``:
+        ``E h_i(s) = sum_j [s, i, j] Var(X_hat_j(s, s))`` for independent zero-mean bids.
+        Computed from the table when it is kept, else by one streamed sweep.
+        """
+        n, horizon = self._agents.n, self._horizon
+        out = np.zeros((horizon, n, n))
+        if n == 1:
+            return frozen(out)
+        rows = np.arange(n)[:, None]
+        for idx, t, values in self._pivot_blocks():
+            diag = np.diagonal(values, axis1=-2, axis2=-1)  # (c, N-1)
+            out[t, rows[idx], self._others[idx]] = diag
+        return frozen(out)
+
     # ------------------------------------------------------------------ pivots
-    def _pivots(self, bids: np.ndarray, times: slice | int) -> np.ndarray:
-        """``h_i`` for bids of shape (..., N) at ``times`` (matching the second-to-last axis)."""
+    def _keeps_table(self) -> bool:
+        return self._pivot_values is not None or self.pivot_table_bytes <= self._table_bytes
+
+    def _agent_chunk(self) -> int:
+        """Agents per streamed sweep, so the sweep's working set stays near the table budget."""
+        n = self._agents.n
+        per_agent = 16 * 8 * n * n  # about 16 (N-1) x N arrays per problem in one step
+        return max(1, min(n, max(self._table_bytes, 64 * 2**20) // per_agent))
+
+    def _pivot_blocks(self, stop: int = 0) -> Iterator[tuple[np.ndarray, int, np.ndarray]]:
+        """Yield ``(agents, s, S^(-agents)_s)`` for ``s >= stop``, from the table or streamed.
+
+        With the table, ``s`` runs forward over all agents at once; streamed, ``s`` runs backward
+        from ``T-1`` to ``stop`` for each chunk of agents.
+        """
+        ag, n, horizon = self._agents, self._agents.n, self._horizon
+        if self._keeps_table():
+            table, every = self.pivot_values(), np.arange(n)
+            for t in range(stop, horizon):
+                yield every, t, table[t]
+            return
+        chunk = self._agent_chunk()
+        for start in range(0, n, chunk):
+            idx = np.arange(start, min(n, start + chunk))
+            others = self._others[idx]
+            data = [np.broadcast_to(v[others], (horizon, *others.shape)) for v in (ag.a, ag.b)]
+            data += [np.broadcast_to(v[others], (horizon, *others.shape)) for v in (ag.q, ag.r)]
+            for t, values, _ in riccati_sweep(*data):
+                yield idx, t, values
+                if t == stop:
+                    break
+
+    def _pivot_forms(self, bids: np.ndarray, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """``h_i = x_-i' S^(-i) x_-i`` for bids (M, N), agents ``idx`` (c,); shape (M, c).
+
+        ``S^(-i)`` is embedded in an N x N matrix with a zero row and column ``i``, so all the
+        forms of a chunk take one matrix product ``(M, N) @ (N, c N)``.
+        """
+        n, c = self._agents.n, len(idx)
+        others = self._others[idx]
+        embedded = np.zeros((c, n, n))
+        embedded[np.arange(c)[:, None, None], others[:, :, None], others[:, None, :]] = values
+        y = bids @ np.swapaxes(embedded, 0, 1).reshape(n, c * n)
+        return (y.reshape(-1, c, n) * bids[:, None, :]).sum(axis=-1)
+
+    def _pivots(self, bids: np.ndarray) -> np.ndarray:
+        """``h_i(s)`` for time-major bids of shape (T, M, N); same shape."""
+        out = np.zeros_like(bids)
         if self._pivot == "none" or self._agents.n == 1:
-            return np.zeros_like(bids)
-        values = self.pivot_values()[times]
-        others = bids[..., self._others]  # (..., N, N-1)
-        return np.einsum("...ia,...iab,...ib->...i", others, values, others, optimize=True)
+            return out
+        for idx, t, values in self._pivot_blocks():
+            out[t][:, idx] = self._pivot_forms(bids[t], idx, values)
+        return out
+
+    def _pivots_at(self, bids: np.ndarray, s: int) -> np.ndarray:
+        """``h_i(s)`` for one bid vector (N,) at layer ``s`` (step mode)."""
+        out = np.zeros_like(bids)
+        if self._pivot == "none" or self._agents.n == 1:
+            return out
+        for idx, t, values in self._pivot_blocks(stop=s):
+            if t == s:
+                out[idx] = self._pivot_forms(bids[None], idx, values)[0]
+                if self._keeps_table():
+                    break
+        return out
 
     # ------------------------------------------------------------------ step mode
     def reset(self) -> None:
@@ -345,7 +490,7 @@ class LayeredVCG:
         terms = ag.q * (plan_x * (plan_x + 2.0 * cx)).sum(axis=0) + ag.r * (
             plan_u * (plan_u + 2.0 * cu)
         ).sum(axis=0)
-        pivots = self._pivots(x_hat, s)
+        pivots = self._pivots_at(x_hat, s)
         payments = pivots - (terms.sum() - terms)
         self._cum_x[s:] += plan_x
         self._cum_u[s:] += plan_u
@@ -401,6 +546,32 @@ class LayeredVCG:
             return self._simulate(xi, None, bids)
         return self._simulate(xi, self._check_bids(bids, xi.shape), None)
 
+    def utilities_batch(self, layer_inputs: Any, bids: Bids = None) -> BatchUtilities:
+        """Per-path totals of a batch of runs, without per-layer arrays (for Monte Carlo).
+
+        Same arguments as :meth:`run_batch`. Uses the exact collapse of the payments,
+        ``sum_s p_i(s) = sum_s h_i(s) - sum_{j != i} sum_t F_j(x_hat_j(t), u_j(t))`` (the cross
+        terms of the layers cancel), so a path costs ``O(T N^2)`` plus the pivots instead of
+        ``O(T^2 N^2)``. The utilities equal :meth:`run_batch`'s up to rounding.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> agents = LQGAgents([0.9, 1.0], [1.0, -1.0], [-1.0, -1.0], [-1.0, -0.5], [0.2, 0.1],
+        ...                    [1.0, 1.0])
+        >>> mech = LayeredVCG(agents, horizon=6)
+        >>> xi = agents.sample_layer_inputs(6, np.random.default_rng(0), size=3)
+        >>> fast, full = mech.utilities_batch(xi), mech.run_batch(xi)
+        >>> bool(np.allclose(fast.utilities, full.utilities, rtol=1e-12, atol=1e-12))
+        True
+        """
+        xi = self._check_inputs(layer_inputs, batched=True)
+        if bids is None:
+            return self._simulate(xi, None, None, full=False)
+        if callable(bids):
+            return self._simulate(xi, None, bids, full=False)
+        return self._simulate(xi, self._check_bids(bids, xi.shape), None, full=False)
+
     # ------------------------------------------------------------------ internals
     def _check_inputs(self, layer_inputs: Any, *, batched: bool) -> np.ndarray:
         shape = (self._horizon, self._agents.n)
@@ -417,32 +588,62 @@ class LayeredVCG:
             raise ValueError(f"bids must have shape {shape}, got {arr.shape}")
         return arr
 
+    @overload
     def _simulate(
-        self, xi: np.ndarray, bids: np.ndarray | None, strategy: Strategy | None
-    ) -> LayeredBatch:
+        self,
+        xi: np.ndarray,
+        bids: np.ndarray | None,
+        strategy: Strategy | None,
+        *,
+        full: Literal[True] = ...,
+    ) -> LayeredBatch: ...
+
+    @overload
+    def _simulate(
+        self,
+        xi: np.ndarray,
+        bids: np.ndarray | None,
+        strategy: Strategy | None,
+        *,
+        full: Literal[False],
+    ) -> BatchUtilities: ...
+
+    def _simulate(
+        self,
+        xi: np.ndarray,
+        bids: np.ndarray | None,
+        strategy: Strategy | None,
+        *,
+        full: bool = True,
+    ) -> LayeredBatch | BatchUtilities:
         ag, horizon = self._agents, self._horizon
         a, b, q, r = ag.a, ag.b, ag.q, ag.r
         gains, closed = self._lq.gains, self._lq.closed_loop
         m, n = xi.shape[0], ag.n
-        states = np.zeros((m, horizon, n))
-        believed = np.zeros((m, horizon, n))
-        controls = np.zeros((m, horizon, n))
-        used = np.zeros((m, horizon, n)) if bids is None else bids
+        # time-major work arrays (T, M, N): every step reads and writes contiguous blocks
+        xi_tm = np.ascontiguousarray(np.swapaxes(xi, 0, 1))
+        states = np.zeros((horizon, m, n))
+        believed = np.zeros((horizon, m, n))
+        controls = np.zeros((horizon, m, n))
+        if bids is None:
+            used = xi_tm.copy() if strategy is None else np.zeros((horizon, m, n))
+        else:
+            used = np.ascontiguousarray(np.swapaxes(bids, 0, 1))
         predicted = np.zeros((m, n))
         for t in range(horizon):
             if t == 0:
-                states[:, 0] = xi[:, 0]
+                states[0] = xi_tm[0]
             else:
-                states[:, t] = a * states[:, t - 1] + b * controls[:, t - 1] + xi[:, t]
-                predicted = a * believed[:, t - 1] + b * controls[:, t - 1]
+                states[t] = a * states[t - 1] + b * controls[t - 1] + xi_tm[t]
+                predicted = a * believed[t - 1] + b * controls[t - 1]
             if strategy is not None:
                 hist = History(
                     time=t,
-                    layer_inputs=_read_only(xi[:, : t + 1]),
-                    states=_read_only(states[:, : t + 1]),
-                    bids=_read_only(used[:, :t]),
-                    believed_states=_read_only(believed[:, :t]),
-                    controls=_read_only(controls[:, :t]),
+                    layer_inputs=_read_only(np.swapaxes(xi_tm[: t + 1], 0, 1)),
+                    states=_read_only(np.swapaxes(states[: t + 1], 0, 1)),
+                    bids=_read_only(np.swapaxes(used[:t], 0, 1)),
+                    believed_states=_read_only(np.swapaxes(believed[:t], 0, 1)),
+                    controls=_read_only(np.swapaxes(controls[:t], 0, 1)),
                     predicted_state=_read_only(predicted),
                 )
                 name = f"bids returned by the strategy at time {t}"
@@ -452,12 +653,26 @@ class LayeredVCG:
                         f"bids returned by the strategy at time {t} must have shape {(m, n)}, "
                         f"got {out.shape}"
                     )
-                used[:, t] = out
-            elif bids is None:
-                used[:, t] = xi[:, t]
-            believed[:, t] = predicted + used[:, t]
-            controls[:, t] = believed[:, t] @ gains[t].T
+                used[t] = out
+            believed[t] = predicted + used[t]
+            controls[t] = believed[t] @ gains[t].T
 
+        valuations = (q * states**2 + r * controls**2).sum(axis=0)
+        if not full:
+            reported = (q * believed**2 + r * controls**2).sum(axis=0)
+            pivot_totals = self._pivots(used).sum(axis=0)
+            totals = BatchUtilities(
+                utilities=valuations,
+                valuations=valuations,
+                reported=reported,
+                pivot_totals=pivot_totals,
+            )
+            return dataclasses.replace(totals, utilities=valuations - totals.payment_totals)
+
+        pivots = _batch_major(self._pivots(used))
+        states, believed, controls, used = (
+            _batch_major(v) for v in (states, believed, controls, used)
+        )
         # Layer terms l_j(s), all layers at once: column s of `layers` holds X_hat(s, t).
         terms = np.zeros((m, horizon, n))
         layers = np.zeros((m, horizon, n))
@@ -469,9 +684,7 @@ class LayeredVCG:
             cu = np.cumsum(v, axis=1) - v
             terms[:, : t + 1] += q * (y * (y + 2.0 * cx)) + r * (v * (v + 2.0 * cu))
             layers[:, : t + 1] = y @ closed[t].T
-        pivots = self._pivots(used, slice(None))
         payments = pivots - (terms.sum(axis=-1, keepdims=True) - terms)
-        valuations = (q * states**2 + r * controls**2).sum(axis=1)
         utilities = valuations - payments.sum(axis=1)
         return LayeredBatch(
             layer_inputs=xi,
@@ -512,6 +725,11 @@ def _unbatched(strategy: Strategy) -> Strategy:
         return out[None]
 
     return wrapped
+
+
+def _batch_major(arr: np.ndarray) -> np.ndarray:
+    """(T, M, N) work array -> contiguous (M, T, N)."""
+    return np.ascontiguousarray(np.swapaxes(arr, 0, 1))
 
 
 def _read_only(arr: np.ndarray) -> np.ndarray:

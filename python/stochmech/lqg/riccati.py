@@ -22,11 +22,17 @@ leading "batch" axes, which is how the N problems "without agent i" are solved a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ConstrainedLQSolution", "constrained_riccati", "solve_constrained_lq"]
+__all__ = [
+    "ConstrainedLQSolution",
+    "constrained_riccati",
+    "riccati_sweep",
+    "solve_constrained_lq",
+]
 
 
 def constrained_riccati(
@@ -68,13 +74,43 @@ def constrained_riccati(
     batch = a.shape[1:-1]
     value = np.zeros((horizon + 1, *batch, n, n))
     gains = np.zeros((horizon, *batch, n, n)) if keep_gains else None
+    for t, s_t, k in riccati_sweep(a, b, q, r):
+        value[t] = s_t
+        if gains is not None:
+            gains[t] = k
+    return value, gains
+
+
+def riccati_sweep(
+    a: np.ndarray, b: np.ndarray, q: np.ndarray, r: np.ndarray
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """The recursion of :func:`constrained_riccati` one step at a time, without storing it.
+
+    Yields ``(t, S_t, K_t)`` for ``t = T-1, ..., 0`` (the same numbers, bit for bit, as
+    :func:`constrained_riccati`), so a caller that consumes each ``S_t`` at once needs memory for
+    one time step only: this is how the Clarke pivots of :class:`~stochmech.lqg.LayeredVCG` are
+    streamed when the table of all ``S_t`` would not fit in memory. ``a, b, q, r`` as in
+    :func:`constrained_riccati`. The yielded arrays are fresh (not reused by later steps).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ones = np.ones((3, 2))
+    >>> [t for t, _, _ in riccati_sweep(ones, ones, -ones, -ones)]
+    [2, 1, 0]
+    """
+    a, b, q, r = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, q, r)))
+    horizon, n = a.shape[0], a.shape[-1]
+    batch = a.shape[1:-1]
+    s_next = np.zeros((*batch, n, n))
     if n == 0:
-        return value, gains
+        for t in range(horizon - 1, -1, -1):
+            yield t, s_next.copy(), s_next.copy()
+        return
     diag = np.arange(n)
     rhs = np.empty((*batch, n, n + 1))
     rhs[..., n] = 1.0
     for t in range(horizon - 1, -1, -1):
-        s_next = value[t + 1]
         at, bt = a[t][..., :, None], b[t][..., :, None]
         sb = s_next * np.swapaxes(bt, -1, -2)  # S B
         m = bt * sb  # B S B
@@ -90,10 +126,8 @@ def constrained_riccati(
         s_t += np.swapaxes(s_t, -1, -2)
         s_t *= 0.5
         s_t[..., diag, diag] += q[t]
-        value[t] = s_t
-        if gains is not None:
-            gains[t] = k
-    return value, gains
+        yield t, s_t, k
+        s_next = s_t
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from stochmech.lqg._validation import check_int
-from stochmech.lqg.layered import History, LayeredBatch, LayeredVCG, Strategy
+from stochmech.lqg._validation import as_float_array, check_int
+from stochmech.lqg.layered import History, LayeredVCG, Strategy
+
+#: Working memory of one chunk of paths in the Monte Carlo and exact evaluators (bytes).
+CHUNK_BYTES = 64 * 2**20
 
 __all__ = [
     "BiasedDeviation",
@@ -56,8 +60,10 @@ __all__ = [
     "best_scaled_deviation",
     "centralized_closed_loop",
     "check_expected_welfare",
+    "deviation_gains",
     "exact_expected_utilities",
     "exact_gain",
+    "initial_mean_vector",
     "monte_carlo_gain",
     "single_layer_loss",
     "standard_deviations",
@@ -249,18 +255,38 @@ def _is_affine(strategy: Strategy | None) -> bool:
     return strategy is None or bool(getattr(strategy, "affine", False))
 
 
+def _chunk_size(mech: LayeredVCG, limit: int) -> int:
+    """Paths per chunk so that about 16 (T, N) arrays per path fit in :data:`CHUNK_BYTES`."""
+    per_path = 16 * 8 * mech.horizon * mech.agents.n
+    return max(1, min(limit, CHUNK_BYTES // per_path))
+
+
+def initial_mean_vector(mech: LayeredVCG, initial_mean: Any) -> np.ndarray:
+    """``E x(0)`` as an (N,) array (zeros when ``initial_mean`` is None), validated."""
+    n = mech.agents.n
+    if initial_mean is None:
+        return np.zeros(n)
+    mean = as_float_array("initial_mean", initial_mean, ndim=1)
+    if mean.shape != (n,):
+        raise ValueError(f"initial_mean must have shape ({n},), got {mean.shape}")
+    return mean
+
+
 def exact_expected_utilities(
     mech: LayeredVCG,
     strategy: Strategy | None = None,
     *,
     transfers: bool = True,
     check_affine: bool = True,
+    initial_mean: Any = None,
 ) -> np.ndarray:
     """Exact expected utilities (or valuations) for an affine strategy profile, shape (N,).
 
     With affine bids every state, control and payment is affine in the Gaussian inputs
     ``xi`` (``T N`` independent coordinates), so a utility is a quadratic ``f`` and
-    ``E f = f(0) + 1/2 sum_k [f(+sd_k e_k) + f(-sd_k e_k) - 2 f(0)]`` exactly.
+    ``E f = f(mu) + 1/2 sum_k [f(mu + sd_k e_k) + f(mu - sd_k e_k) - 2 f(mu)]`` exactly. The
+    ``2 T N + 1`` runs are evaluated in chunks of paths (bounded memory) with
+    :meth:`LayeredVCG.utilities_batch`.
 
     Parameters
     ----------
@@ -272,6 +298,8 @@ def exact_expected_utilities(
     check_affine : bool
         Verify along two random directions that ``f`` is quadratic (second differences scale by 4,
         first differences by 2); raise ``ValueError`` otherwise.
+    initial_mean : array_like of shape (N,), optional
+        ``E x(0)`` (default zero); ``x(0)`` has variance ``zeta`` around it.
 
     Examples
     --------
@@ -283,24 +311,50 @@ def exact_expected_utilities(
     ...          - mech.expected_welfare()) < 1e-12)
     True
     """
+    utilities, valuations = _exact_expectations(mech, strategy, check_affine, initial_mean)
+    return utilities if transfers else valuations
+
+
+def _exact_expectations(
+    mech: LayeredVCG, strategy: Strategy | None, check_affine: bool, initial_mean: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sigma-point expectations of the utilities and of the valuations, from the same runs."""
     horizon, n = mech.horizon, mech.agents.n
+    mu = np.zeros((horizon, n))
+    mu[0] = initial_mean_vector(mech, initial_mean)
+    mu = mu.reshape(-1)
     sd = np.sqrt(mech.agents.input_variances(horizon)).reshape(-1)
     active = np.flatnonzero(sd > 0)
     d = len(active)
-    pts = np.zeros((1 + 2 * d, horizon * n))
-    pts[1 + np.arange(d), active] = sd[active]
-    pts[1 + d + np.arange(d), active] = -sd[active]
+    extra = np.zeros((0, horizon * n))
     if check_affine:
         rng = np.random.default_rng(12345)
         dirs = rng.standard_normal((2, horizon * n)) * sd
-        pts = np.concatenate([pts, dirs, -dirs, 2 * dirs, -2 * dirs])
-    batch = mech.run_batch(pts.reshape(-1, horizon, n), strategy)
-    vals = batch.utilities if transfers else batch.valuations
+        extra = np.concatenate([dirs, -dirs, 2 * dirs, -2 * dirs])
+    total = 1 + 2 * d + len(extra)
+    both = np.empty((2, total, n))
+    chunk = _chunk_size(mech, total)
+    for start in range(0, total, chunk):
+        rows = np.arange(start, min(total, start + chunk))
+        pts = np.tile(mu, (len(rows), 1))
+        k = rows - 1
+        plus = (k >= 0) & (k < d)
+        pts[plus, active[k[plus]]] += sd[active[k[plus]]]
+        minus = (k >= d) & (k < 2 * d)
+        pts[minus, active[k[minus] - d]] -= sd[active[k[minus] - d]]
+        more = k >= 2 * d
+        pts[more] += extra[k[more] - 2 * d]
+        out = mech.utilities_batch(pts.reshape(-1, horizon, n), strategy)
+        both[0, rows], both[1, rows] = out.utilities, out.valuations
+    return _sigma_rule(both[0], d, check_affine), _sigma_rule(both[1], d, check_affine)
+
+
+def _sigma_rule(vals: np.ndarray, d: int, check_affine: bool) -> np.ndarray:
     f0 = vals[0]
     plus, minus = vals[1 : 1 + d], vals[1 + d : 1 + 2 * d]
     if check_affine:
-        extra = vals[1 + 2 * d :]
-        p1, m1, p2, m2 = extra[0:2], extra[2:4], extra[4:6], extra[6:8]
+        ext = vals[1 + 2 * d :]
+        p1, m1, p2, m2 = ext[0:2], ext[2:4], ext[4:6], ext[6:8]
         scale = 1.0 + np.abs(vals).max()
         second = np.abs((p2 + m2 - 2 * f0) - 4 * (p1 + m1 - 2 * f0)).max()
         first = np.abs((p2 - m2) - 2 * (p1 - m1)).max()
@@ -319,11 +373,13 @@ def exact_gain(
     baseline: Strategy | None = None,
     *,
     transfers: bool = True,
+    initial_mean: Any = None,
 ) -> float:
     """Exact ``E[u_agent(strategy)] - E[u_agent(baseline)]`` for affine profiles."""
     agent = check_int("agent", agent, minimum=0)
-    dev = exact_expected_utilities(mech, strategy, transfers=transfers)
-    base = exact_expected_utilities(mech, baseline, transfers=transfers)
+    kw = {"transfers": transfers, "initial_mean": initial_mean}
+    dev = exact_expected_utilities(mech, strategy, **kw)
+    base = exact_expected_utilities(mech, baseline, **kw)
     return float(dev[agent] - base[agent])
 
 
@@ -403,12 +459,15 @@ def monte_carlo_gain(
     transfers: bool = True,
     exact: bool = True,
     label: str | None = None,
+    initial_mean: Any = None,
 ) -> DeviationEstimate:
     """Monte Carlo gain of ``strategy`` over ``baseline`` for ``agent``, common random numbers.
 
     Both profiles are run on the same ``n_samples`` input paths; the reported standard error is
     that of the paired differences. ``exact=True`` also computes the exact gain when both profiles
-    are affine.
+    are affine. The paths are drawn and evaluated in chunks (:data:`CHUNK_BYTES` of working
+    memory) with :meth:`LayeredVCG.utilities_batch`; the draws do not depend on the chunking.
+    ``initial_mean`` is ``E x(0)`` (default zero).
 
     Examples
     --------
@@ -424,18 +483,25 @@ def monte_carlo_gain(
     if agent >= mech.agents.n:
         raise ValueError(f"agent must be < {mech.agents.n}, got {agent}")
     n_samples = check_int("n_samples", n_samples, minimum=2)
+    mean = initial_mean_vector(mech, initial_mean)
     rng = np.random.default_rng(seed)
     diffs = np.empty(n_samples)
-    chunk = max(1, min(n_samples, 2_000_000 // (mech.horizon * mech.agents.n * 8) + 1))
+    chunk = _chunk_size(mech, n_samples)
     for start in range(0, n_samples, chunk):
         size = min(chunk, n_samples - start)
         xi = mech.agents.sample_layer_inputs(mech.horizon, rng, size=size)
-        dev = _values(mech.run_batch(xi, strategy), transfers)
-        base = _values(mech.run_batch(xi, baseline), transfers)
-        diffs[start : start + size] = dev[:, agent] - base[:, agent]
+        xi[:, 0] += mean
+        dev = mech.utilities_batch(xi, strategy)
+        base = mech.utilities_batch(xi, baseline)
+        if transfers:
+            diffs[start : start + size] = dev.utilities[:, agent] - base.utilities[:, agent]
+        else:
+            diffs[start : start + size] = dev.valuations[:, agent] - base.valuations[:, agent]
     exact_value = None
     if exact and _is_affine(strategy) and _is_affine(baseline):
-        exact_value = exact_gain(mech, agent, strategy, baseline, transfers=transfers)
+        exact_value = exact_gain(
+            mech, agent, strategy, baseline, transfers=transfers, initial_mean=mean
+        )
     name = label if label is not None else str(getattr(strategy, "label", repr(strategy)))
     return DeviationEstimate(
         label=name,
@@ -448,8 +514,69 @@ def monte_carlo_gain(
     )
 
 
-def _values(batch: LayeredBatch, transfers: bool) -> np.ndarray:
-    return batch.utilities if transfers else batch.valuations
+def deviation_gains(
+    mech: LayeredVCG,
+    agent: int,
+    strategy: Strategy,
+    baseline: Strategy | None = None,
+    *,
+    n_samples: int = 4000,
+    seed: int = 0,
+    exact: bool = True,
+    label: str | None = None,
+    initial_mean: Any = None,
+) -> tuple[DeviationEstimate, DeviationEstimate]:
+    """:func:`monte_carlo_gain` with and without transfers, from the same runs.
+
+    Returns the same two estimates as two calls of :func:`monte_carlo_gain` (same seed, so the
+    same draws), at the cost of one.
+
+    Examples
+    --------
+    >>> from stochmech.lqg import LQGAgents, LayeredVCG
+    >>> agents = LQGAgents([0.9, 1.0], [1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0], [0.5, 0.5],
+    ...                    [1.0, 1.0])
+    >>> with_t, without = deviation_gains(LayeredVCG(agents, 4), 0, ScaledDeviation(0, factor=2.0),
+    ...                                   n_samples=500)
+    >>> with_t.transfers, without.transfers
+    (True, False)
+    """
+    agent = check_int("agent", agent, minimum=0)
+    if agent >= mech.agents.n:
+        raise ValueError(f"agent must be < {mech.agents.n}, got {agent}")
+    n_samples = check_int("n_samples", n_samples, minimum=2)
+    mean = initial_mean_vector(mech, initial_mean)
+    rng = np.random.default_rng(seed)
+    diffs = np.empty((2, n_samples))
+    chunk = _chunk_size(mech, n_samples)
+    for start in range(0, n_samples, chunk):
+        size = min(chunk, n_samples - start)
+        xi = mech.agents.sample_layer_inputs(mech.horizon, rng, size=size)
+        xi[:, 0] += mean
+        dev = mech.utilities_batch(xi, strategy)
+        base = mech.utilities_batch(xi, baseline)
+        diffs[0, start : start + size] = dev.utilities[:, agent] - base.utilities[:, agent]
+        diffs[1, start : start + size] = dev.valuations[:, agent] - base.valuations[:, agent]
+    exact_values: list[float | None] = [None, None]
+    if exact and _is_affine(strategy) and _is_affine(baseline):
+        dev_u, dev_v = _exact_expectations(mech, strategy, True, mean)
+        base_u, base_v = _exact_expectations(mech, baseline, True, mean)
+        exact_values = [float(dev_u[agent] - base_u[agent]), float(dev_v[agent] - base_v[agent])]
+    name = label if label is not None else str(getattr(strategy, "label", repr(strategy)))
+    out = []
+    for k, transfers in enumerate((True, False)):
+        out.append(
+            DeviationEstimate(
+                label=name,
+                agent=agent,
+                transfers=transfers,
+                mean_gain=float(diffs[k].mean()),
+                std_error=float(diffs[k].std(ddof=1) / np.sqrt(n_samples)),
+                n_samples=n_samples,
+                exact_gain=exact_values[k],
+            )
+        )
+    return out[0], out[1]
 
 
 def best_scaled_deviation(
@@ -484,14 +611,7 @@ def theorem3_table(
         devs = [*standard_deviations(agent, mech.horizon), best_scaled_deviation(mech, agent)]
     else:
         devs = list(deviations)
-    rows = []
-    for dev in devs:
-        with_t = monte_carlo_gain(mech, agent, dev, n_samples=n_samples, seed=seed)
-        without = monte_carlo_gain(
-            mech, agent, dev, n_samples=n_samples, seed=seed, transfers=False
-        )
-        rows.append((with_t, without))
-    return rows
+    return [deviation_gains(mech, agent, dev, n_samples=n_samples, seed=seed) for dev in devs]
 
 
 # ---------------------------------------------------------------------------------- efficiency

@@ -10,8 +10,8 @@ bid ledger, first- and second-stage payments, penalties):
   always 4, against the mean of the other providers' supertypes (variance 2);
 * Fig. 4 (:func:`figure4`): the posted-price social cost against the price, with the
   mechanism's cost as a line and the gap at the best price (the posted price is simulated on
-  the same days as the mechanism, see
-  :func:`stochmech.markets.demand_response.incentives.simulate_baselines`).
+  the same days as the mechanism: the same engine and seed with
+  :class:`~stochmech.schemes.PostedPrice`).
 
 The paper leaves several choices open; :class:`FigureSetup` fixes them (docs/modelling.md,
 "Choices for Figs. 2-4") and every caption states them: the shortage d = 1, the beta-prime
@@ -52,12 +52,12 @@ import numpy as np
 
 from stochmech._json import jsonable
 from stochmech.markets._sweeps import ExecutorLike, mean_and_se, replication_seeds, run_tasks
-from stochmech.markets.demand_response.incentives import simulate_baselines
 from stochmech.markets.demand_response.market import (
     DemandResponseMarket,
     betaprime_parameters,
     betaprime_supertype,
 )
+from stochmech.schemes import PostedPrice
 from stochmech.simulation import simulate
 from stochmech.supertype import Supertype
 
@@ -309,10 +309,17 @@ def _mechanism_task(market: DemandResponseMarket, days: int, seed: int) -> np.nd
 def _posted_price_task(
     market: DemandResponseMarket, prices: np.ndarray, days: int, seed: int
 ) -> np.ndarray:
-    """The mechanism and the posted prices on the same days: [mechanism cost, costs (P)]."""
-    run = simulate(market, market.supertype_bids(), days=days, seed=seed, progress=False)
-    base = simulate_baselines(market, days=days, seed=seed, prices=prices)
-    return np.concatenate([[-run.average_welfare], base.price_social_cost])
+    """The mechanism and the posted prices on the same days (one engine, one seed):
+    [mechanism cost, costs (P)]."""
+    theta = market.supertype_bids()
+    run = simulate(market, theta, days=days, seed=seed, progress=False)
+    costs = [
+        -simulate(
+            market, theta, days=days, seed=seed, mechanism=PostedPrice(float(p))
+        ).average_welfare
+        for p in prices
+    ]
+    return np.concatenate([[-run.average_welfare], costs])
 
 
 def _sweep(

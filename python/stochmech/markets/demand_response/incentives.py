@@ -20,25 +20,23 @@ Examples
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from stochmech._ragged import pad_pmfs, padded_cdf, player_contexts
+from stochmech._validate import integer
+from stochmech._validate import player as check_player
+from stochmech.audit import stationary_kernel
 from stochmech.markets._sweeps import ExecutorLike, mean_and_se, replication_seeds, run_tasks
-from stochmech.markets.demand_response.market import (
-    RESERVE,
-    SHORTAGE,
-    DemandResponseMarket,
-    betaprime_supertype,
-)
-from stochmech.mechanism import DNBEMechanism, check_supertypes
-from stochmech.simulation import simulate
+from stochmech.markets.demand_response.market import DemandResponseMarket, betaprime_supertype
+from stochmech.mechanism import DNBEMechanism
+from stochmech.schemes import PayAsBid, PaymentScheme, PostedPrice
+from stochmech.simulation import Simulation
 from stochmech.strategies import (
+    PlayerContext,
     StationaryMisreport,
     Strategy,
     SupertypeLie,
@@ -49,7 +47,6 @@ from stochmech.supertype import Supertype, point_mass
 
 __all__ = [
     "SCHEMES",
-    "BaselineRun",
     "IncentiveComparison",
     "IncentiveRow",
     "Lie",
@@ -57,45 +54,27 @@ __all__ = [
     "compare_incentives",
     "default_lies",
     "discovered_price",
-    "exact_utilities",
     "incentive_market",
-    "monotone_coupling",
-    "simulate_baselines",
+    "schemes_for",
 ]
 
 #: the payment schemes compared, in table order
 SCHEMES = ("mechanism", "posted price", "pay as bid")
 
-#: days per batch of :func:`stochmech.simulate` (the baselines must batch the same way to
-#: replay its random numbers)
-_CHUNK = 1 << 16
+
+def schemes_for(market: DemandResponseMarket) -> dict[str, PaymentScheme]:
+    """The compared schemes, in :data:`SCHEMES` order: the DNBE mechanism, the posted price the
+    operator discovers from the declarations, and pay as bid."""
+    return {
+        "mechanism": DNBEMechanism(market),
+        "posted price": PostedPrice(),
+        "pay as bid": PayAsBid(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
 # lies
 # ---------------------------------------------------------------------------------------------
-def monotone_coupling(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """The comonotone joint law of two pmfs over ordered types, shape (K, K).
-
-    ``pi[t, s]`` is the overlap of the quantile intervals [F(t-1), F(t)) and [G(s-1), G(s)):
-    the law of (t, s) when s is the quantile of the second law at the (uniformly randomized)
-    quantile of t, which is how :class:`~stochmech.strategies.SupertypeLie` draws its bids.
-
-    Examples
-    --------
-    >>> monotone_coupling(np.array([0.5, 0.5]), np.array([0.25, 0.75])).tolist()
-    [[0.25, 0.25], [0.0, 0.5]]
-    """
-    f = np.cumsum(p)
-    g = np.cumsum(q)
-    f[-1] = g[-1] = 1.0
-    f0 = np.concatenate([[0.0], f[:-1]])
-    g0 = np.concatenate([[0.0], g[:-1]])
-    hi = np.minimum(f[:, None], g[None, :])
-    lo = np.maximum(f0[:, None], g0[None, :])
-    return np.maximum(hi - lo, 0.0)
-
-
 @dataclass(frozen=True)
 class LiePlan:
     """A lie made concrete for one provider of one market.
@@ -104,13 +83,16 @@ class LiePlan:
     ----------
     declared : ndarray, shape (K,)
         The supertype declared on day 1, as a pmf over the market's types.
+    kernel : ndarray, shape (K, K)
+        The law of the day's report given the day's true type (row t: the report's pmf).
     coupling : ndarray, shape (K, K)
-        Joint law pi(t, s) of the true type t and the report s on a day.
+        Joint law pi(t, s) = theta(t) kernel(t, s) of the true type t and the report s.
     strategy : Strategy
         The strategy that plays it in :func:`stochmech.simulate`.
     """
 
     declared: np.ndarray
+    kernel: np.ndarray
     coupling: np.ndarray
     strategy: Strategy
 
@@ -175,7 +157,7 @@ class Lie:
 
     @classmethod
     def claim(cls, claimed: Supertype, name: str) -> Lie:
-        """Declares ``claimed`` and reports types that follow it (monotone coupling).
+        """Declares ``claimed`` and reports the type at its true quantile under that law.
 
         Examples
         --------
@@ -203,21 +185,36 @@ class Lie:
             "and reports the type at its true quantile under that law every day"
         )
 
+    def strategy(self, market: DemandResponseMarket, player: int) -> Strategy:
+        """The strategy that plays this lie for ``player`` of ``market``."""
+        k = int(market.type_counts[player])
+        if self.kind == "inflate":
+            # steps along the provider's own levels (those its supertype lists)
+            kernel = shift_kernel(k, self.steps, ladder=own_ladder(market, player))
+            declare: Any = "induced" if self.declare == "induced" else "truthful"
+            return StationaryMisreport(kernel, supertype_bid=declare)
+        assert self.claimed is not None
+        return SupertypeLie(self.claimed.pmf_on(market.levels[player]), coupling="quantile")
+
     def plan(self, market: DemandResponseMarket, player: int) -> LiePlan:
-        """The declaration, the joint law of (type, report) and the strategy for ``player``."""
+        """The declaration, the report kernel, the joint law of (type, report) and the strategy
+        for ``player``, read off the strategy (:func:`stochmech.audit.stationary_kernel`)."""
+        player = check_player(player, market.n_players)
         k = int(market.type_counts[player])
         theta = market.supertype_bids()[player, :k]
-        if self.kind == "inflate":
-            kernel = shift_kernel(k, self.steps, ladder=own_ladder(market, player))
-            declared = theta @ kernel if self.declare == "induced" else theta.copy()
-            strategy: Strategy = StationaryMisreport(kernel, supertype_bid=declared)
-            coupling = theta[:, None] * kernel
-        else:
-            assert self.claimed is not None
-            declared = self.claimed.pmf_on(market.levels[player])
-            strategy = SupertypeLie(declared, coupling="quantile")
-            coupling = monotone_coupling(theta, declared)
-        return LiePlan(declared=declared, coupling=coupling, strategy=strategy)
+        strategy = self.strategy(market, player)
+        context = PlayerContext(
+            player=player, supertype=theta, n_types=k, type_values=market.levels[player]
+        )
+        found = stationary_kernel(strategy, context)
+        assert found is not None  # both kinds are stationary
+        declared, kernel = found
+        return LiePlan(
+            declared=declared,
+            kernel=kernel,
+            coupling=theta[:, None] * kernel,
+            strategy=strategy,
+        )
 
 
 def own_ladder(market: DemandResponseMarket, player: int) -> np.ndarray:
@@ -293,81 +290,11 @@ def default_lies(
     return lies
 
 
-# ---------------------------------------------------------------------------------------------
-# the baselines, replaying the random numbers of stochmech.simulate
-# ---------------------------------------------------------------------------------------------
-def _replay(
-    game: DemandResponseMarket,
-    theta: np.ndarray,
-    strategies: Sequence[Strategy],
-    days: int,
-    seed: int,
-    chunk: int,
-) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-    """The declarations and the (types, states, bids) batches that :func:`simulate` draws.
-
-    Same streams (types, states, one per player spawned from ``seed``), same batching and the
-    same calls in the same order, so the days are identical to those of
-    ``simulate(game, theta, strategies, days, seed, chunk=chunk)`` (a test pins this down).
-    """
-    n = theta.shape[0]
-    counts = game.type_counts
-    strategies = [copy.deepcopy(s) for s in strategies]
-    for i, s in enumerate(strategies):
-        if s.history_dependent:
-            raise ValueError(
-                f"strategy of player {i} is history-dependent; the baselines take stationary "
-                "strategies"
-            )
-    streams = np.random.SeedSequence(int(seed)).spawn(2 + n)
-    type_rng = np.random.default_rng(streams[0])
-    state_rng = np.random.default_rng(streams[1])
-    player_rngs = [np.random.default_rng(s) for s in streams[2:]]
-    contexts = player_contexts(game, theta)
-    for s, ctx in zip(strategies, contexts, strict=True):
-        s.prepare(ctx)
-    declared = pad_pmfs(
-        [s.supertype_bid(ctx) for s, ctx in zip(strategies, contexts, strict=True)],
-        counts,
-        "supertype bids of the strategies",
-    )
-    cdf = padded_cdf(theta, counts)
-
-    def batches() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        done = 0
-        while done < days:
-            size = min(chunk, days - done)
-            u = type_rng.random((size, n))
-            types = np.empty((size, n), dtype=np.int64)
-            for i in range(n):
-                top = int(counts[i]) - 1
-                types[:, i] = np.minimum(np.searchsorted(cdf[i], u[:, i], side="right"), top)
-            states = game.sample_states(state_rng, size)
-            bids = np.empty_like(types)
-            for i, s in enumerate(strategies):
-                bids[:, i] = s.type_bids(types[:, i], player_rngs[i])
-            yield types, states, bids
-            done += size
-
-    return declared, batches()
-
-
-def _declared_market(market: DemandResponseMarket, declared: np.ndarray) -> DemandResponseMarket:
-    """The market the operator believes in when the declarations are ``declared``."""
-    levels = market.levels
-    return DemandResponseMarket(
-        [Supertype(lv, row[: lv.size]) for lv, row in zip(levels, declared, strict=True)],
-        market.reserve,
-        market.shortage,
-        type_values=list(levels),
-        quadrature=market.quadrature,
-    )
-
-
 def discovered_price(market: DemandResponseMarket, declared: np.ndarray) -> float:
     """The posted price the operator discovers from the declared supertypes.
 
-    It is the best posted price of the market in which the declarations are the true laws.
+    It is the best posted price of the market in which the declarations are the true laws
+    (:meth:`DemandResponseMarket.posted_price`).
 
     Examples
     --------
@@ -375,185 +302,26 @@ def discovered_price(market: DemandResponseMarket, declared: np.ndarray) -> floa
     >>> discovered_price(m, m.supertype_bids()) == m.best_posted_price().price
     True
     """
-    return _declared_market(market, check_supertypes(market, declared)).best_posted_price().price
+    return market.posted_price(declared)
 
 
-@dataclass(frozen=True)
-class BaselineRun:
-    """Per-day averages of the posted-price and pay-as-bid schemes over one run.
-
-    Payments are what providers RECEIVE; utility is payment minus the true cost of curtailing.
-
-    Attributes
-    ----------
-    days, seed : int
-    declared : ndarray, shape (n, K)
-        The supertypes declared on day 1.
-    posted_price : float
-        The price discovered from the declarations (:func:`discovered_price`).
-    posted_payment, posted_utility : ndarray, shape (n,)
-        p x_i and p x_i - delta_i x_i^2 / 2 with x_i = p / delta_i (best response).
-    posted_social_cost : float
-        sum_i delta_i x_i^2 / 2 + delta_s g_s^2 / 2 with g_s = d - sum_i x_i.
-    pay_as_bid_payment, pay_as_bid_utility : ndarray, shape (n,)
-        delta_hat_i x_i^2 / 2 and (delta_hat_i - delta_i) x_i^2 / 2, x the dispatch from the
-        reports.
-    pay_as_bid_social_cost : float
-        True social cost of the dispatch from the reports.
-    prices : ndarray, shape (P,)
-        Extra posted prices evaluated on the same days (truthful curtailments).
-    price_social_cost, price_social_cost_se : ndarray, shape (P,)
-        Average social cost at each of them and its standard error (days are IID).
-    """
-
-    days: int
-    seed: int
-    declared: np.ndarray
-    posted_price: float
-    posted_payment: np.ndarray
-    posted_utility: np.ndarray
-    posted_social_cost: float
-    pay_as_bid_payment: np.ndarray
-    pay_as_bid_utility: np.ndarray
-    pay_as_bid_social_cost: float
-    prices: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    price_social_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    price_social_cost_se: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-
-def simulate_baselines(
-    market: DemandResponseMarket,
-    true_supertypes: Any = None,
-    strategies: Sequence[Strategy] | None = None,
-    days: int = 100_000,
-    seed: int = 0,
-    *,
-    prices: Any = None,
-    chunk: int = _CHUNK,
-) -> BaselineRun:
-    """Runs the posted-price and pay-as-bid schemes on the days :func:`simulate` would draw.
-
-    Parameters
-    ----------
-    market : DemandResponseMarket
-    true_supertypes : array_like, shape (n, K), optional
-        Default: the market's own supertypes.
-    strategies : sequence of Strategy, optional
-        Stationary strategies, one per provider (default all truthful). Their declarations set
-        the posted price; their reports drive the pay-as-bid dispatch.
-    days, seed : int
-        Horizon and seed; with the same ``seed`` and ``chunk`` as a :func:`simulate` call the
-        true types, states and reports are the same.
-    prices : array_like, optional
-        Extra posted prices whose social cost is averaged over the same days.
-    chunk : int
-        Days per batch (must match :func:`simulate`'s to replay its draws).
-
-    Examples
-    --------
-    >>> m = DemandResponseMarket([1.0, 1.0], reserve=1.0)
-    >>> run = simulate_baselines(m, days=10, prices=[0.0])
-    >>> run.pay_as_bid_utility.tolist(), run.price_social_cost.tolist()
-    ([0.0, 0.0], [0.5])
-    """
-    if not isinstance(market, DemandResponseMarket):
-        raise ValueError(f"market must be a DemandResponseMarket, got {type(market).__name__}")
-    theta = market.supertype_bids() if true_supertypes is None else true_supertypes
-    theta = check_supertypes(market, theta)
-    n = market.n_players
-    days = int(days)
-    if days < 2:
-        raise ValueError(f"days must be >= 2, got {days}")
-    if strategies is None:
-        strategies = [Truthful() for _ in range(n)]
-    if len(strategies) != n:
-        raise ValueError(f"need one strategy per provider ({n}), got {len(strategies)}")
-    grid = np.zeros(0) if prices is None else np.atleast_1d(np.asarray(prices, dtype=float))
-    if grid.ndim != 1 or not np.all(np.isfinite(grid)):
-        raise ValueError(f"prices must be a 1-D array of finite numbers, got {prices!r}")
-    declared, batches = _replay(market, theta, strategies, days, seed, int(chunk))
-    price = discovered_price(market, declared)
-    sums = {k: np.zeros(n) for k in ("pp_pay", "pp_util", "pab_pay", "pab_util")}
-    pp_cost = pab_cost = 0.0
-    grid_sum = np.zeros(grid.size)
-    grid_sq = np.zeros(grid.size)
-    for types, states, bids in batches:
-        delta = market.level_values(types)
-        inv = 1.0 / delta
-        d = states[:, SHORTAGE]
-        ds = states[:, RESERVE]
-        t_sum = inv.sum(axis=1)
-        # posted price: x_i = p / delta_i at the true cost, reserve covers the rest
-        x_pp = price * inv
-        sums["pp_pay"] += (price * x_pp).sum(axis=0)
-        sums["pp_util"] += (price * x_pp - 0.5 * delta * x_pp**2).sum(axis=0)
-        g = d - price * t_sum
-        pp_cost += float((0.5 * price**2 * t_sum + 0.5 * ds * g**2).sum())
-        # pay as bid: dispatch from the reports, paid the reported cost
-        reported_delta = market.level_values(bids)
-        x = market.dispatch(reported_delta, d, ds)
-        xi = x[:, :n]
-        reported = 0.5 * reported_delta * xi**2
-        true_cost = 0.5 * delta * xi**2
-        sums["pab_pay"] += reported.sum(axis=0)
-        sums["pab_util"] += (reported - true_cost).sum(axis=0)
-        pab_cost += float((true_cost.sum(axis=1) + 0.5 * ds * x[:, n] ** 2).sum())
-        if grid.size:
-            pg = grid[None, :]
-            c = (
-                0.5 * pg**2 * t_sum[:, None]
-                + 0.5 * ds[:, None] * (d[:, None] - pg * t_sum[:, None]) ** 2
-            )
-            grid_sum += c.sum(axis=0)
-            grid_sq += (c**2).sum(axis=0)
-    mean_grid = grid_sum / days
-    var_grid = np.maximum(grid_sq / days - mean_grid**2, 0.0) * days / (days - 1)
-    return BaselineRun(
-        days=days,
-        seed=int(seed),
-        declared=declared,
-        posted_price=price,
-        posted_payment=sums["pp_pay"] / days,
-        posted_utility=sums["pp_util"] / days,
-        posted_social_cost=pp_cost / days,
-        pay_as_bid_payment=sums["pab_pay"] / days,
-        pay_as_bid_utility=sums["pab_util"] / days,
-        pay_as_bid_social_cost=pab_cost / days,
-        prices=grid,
-        price_social_cost=mean_grid,
-        price_social_cost_se=np.sqrt(var_grid / days),
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# exact long-run utilities
-# ---------------------------------------------------------------------------------------------
-def exact_utilities(
-    market: DemandResponseMarket, plan: LiePlan | None, player: int, mechanism: DNBEMechanism
+def _exact_utilities(
+    market: DemandResponseMarket, plan: LiePlan | None, player: int
 ) -> dict[str, float]:
-    """Long-run average utility of ``player`` under each scheme (others truthful), exactly.
-
-    ``plan=None`` is the truth. See the module docstring for the formulas; the mechanism's
-    utility is minus infinity when the reports do not follow the declaration.
-    """
+    """Long-run average utility of ``player`` under each scheme (others truthful), exactly:
+    each scheme's ``long_run_utility`` for the lie's declaration and report kernel."""
     theta = market.supertype_bids()
-    if plan is None:
-        declared, coupling, follows = theta[player], np.diag(theta[player]), True
-    else:
-        declared, coupling, follows = plan.declared, plan.coupling, plan.reports_follow_declaration
+    k = int(market.type_counts[player])  # the provider's own levels
     bids = theta.copy()
-    bids[player] = declared
-    c = market.deviation_payoffs(theta, player)  # depends on the others' bids only
-    if follows:
-        opening = mechanism.opening(bids)
-        mech = float((coupling * c).sum() - opening.first_stage_payments[player])
-    else:
-        mech = -math.inf
-    price = discovered_price(market, bids)
-    inv_mean = market.providers[player].moment(-1)
-    posted = 0.5 * price**2 * inv_mean
-    pab = float((coupling * (c - np.diag(c)[None, :])).sum())
-    return {"mechanism": mech, "posted price": posted, "pay as bid": pab}
+    kernel = np.eye(k)
+    if plan is not None:
+        bids[player] = 0.0
+        bids[player, :k] = plan.declared
+        kernel = plan.kernel
+    return {
+        name: scheme.long_run_utility(market, theta[player, :k], bids, player, kernel)  # type: ignore[attr-defined]
+        for name, scheme in schemes_for(market).items()
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -762,19 +530,20 @@ def _replication(
     days: int,
     seed: int,
 ) -> np.ndarray:
-    """One replication of one strategy profile under the three schemes.
+    """One replication of one strategy profile under the three schemes, on the same days.
 
     Returns ``player``'s [mechanism utility, posted-price utility, pay-as-bid utility,
     mechanism average penalty, mechanism penalty days].
     """
     theta = market.supertype_bids()
-    mech = simulate(market, theta, strategies, days=days, seed=seed, chunk=_CHUNK, progress=False)
-    base = simulate_baselines(market, theta, strategies, days=days, seed=seed, chunk=_CHUNK)
+    runs = {
+        name: Simulation(market, theta, strategies, seed, mechanism=scheme).run(days).result()
+        for name, scheme in schemes_for(market).items()
+    }
+    mech = runs["mechanism"]
     return np.array(
         [
-            mech.average_utility[player],
-            base.posted_utility[player],
-            base.pay_as_bid_utility[player],
+            *(runs[name].average_utility[player] for name in SCHEMES),
             mech.average_penalty[player],
             float(mech.penalty_days[player]),
         ]
@@ -834,15 +603,10 @@ def compare_incentives(
         claimed = betaprime_supertype(2.0, 2.0, levels)
     if not isinstance(market, DemandResponseMarket):
         raise ValueError(f"market must be a DemandResponseMarket, got {type(market).__name__}")
-    player = int(player)
-    if not 0 <= player < market.n_players:
-        raise ValueError(f"player {player} is out of range for {market.n_players} providers")
-    days = int(days)
-    if days < 2:
-        raise ValueError(f"days must be >= 2, got {days}")
+    player = check_player(player, market.n_players)
+    days = integer(days, "days", minimum=2)
     lies = list(default_lies(market, player, claimed) if lies is None else lies)
     plans = [lie.plan(market, player) for lie in lies]
-    mechanism = DNBEMechanism(market)
     n = market.n_players
 
     profiles: list[list[Strategy]] = [[Truthful() for _ in range(n)]]
@@ -855,11 +619,11 @@ def compare_incentives(
     out = np.array(run_tasks(_replication, tasks, executor, workers=workers))
     out = out.reshape(len(seeds), len(profiles), 5)
 
-    truth_exact = exact_utilities(market, None, player, mechanism)
+    truth_exact = _exact_utilities(market, None, player)
     truth_mean, truth_se = mean_and_se(out[:, 0, :3])
     rows = []
     for j, (lie, plan) in enumerate(zip(lies, plans, strict=True), start=1):
-        exact = exact_utilities(market, plan, player, mechanism)
+        exact = _exact_utilities(market, plan, player)
         u_mean, u_se = mean_and_se(out[:, j, :3])
         diff = out[:, j, :3] - out[:, 0, :3]
         pen = np.zeros_like(diff)

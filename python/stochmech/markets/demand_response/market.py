@@ -957,6 +957,75 @@ class DemandResponseMarket(TwoStageGame):
         cost = float(self.posted_price_social_cost(price))
         return PostedPriceOptimum(price, cost, self.expected_social_cost())
 
+    # ----- the posted-price scheme of the simulation engine (stochmech.PostedPrice) -----
+    def posted_price(self, supertype_bids: ArrayLike) -> float:
+        """The price the operator discovers from declared supertypes: the best posted price of
+        the market in which the declarations are the true laws.
+
+        Examples
+        --------
+        >>> m = DemandResponseMarket([1.0, 1.0], reserve=1.0)
+        >>> m.posted_price(m.supertype_bids()) == m.best_posted_price().price
+        True
+        """
+        bids = self._check_bids(supertype_bids)
+        levels = self.levels
+        declared = DemandResponseMarket(
+            [Supertype(lv, row[: lv.size]) for lv, row in zip(levels, bids, strict=True)],
+            self.reserve,
+            self.shortage,
+            type_values=list(levels),
+            quadrature=self.quadrature,
+        )
+        return declared.best_posted_price().price
+
+    def price_response(
+        self, price: float, types: ArrayLike, states: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every provider's best response to a posted price at its TRUE cost, batched over days.
+
+        Provider i curtails x_i = p / delta_i and receives p x_i; the reserve covers
+        g_s = d - sum_i x_i (negative: surplus). Returns ``(o2, received)``: the (L, n + 1)
+        outcome (x_1..x_n, g_s) and the (L, n) payments received.
+
+        Examples
+        --------
+        >>> m = DemandResponseMarket([2.0], reserve=1.0)
+        >>> o2, got = m.price_response(1.0, np.array([[0]]), np.array([[1.0, 1.0]]))
+        >>> o2.tolist(), got.tolist()
+        ([[0.5, 0.5]], [[0.5]])
+        """
+        p = float(price)
+        if not math.isfinite(p):
+            raise ValueError(f"price must be finite, got {price!r}")
+        t = self._check_types(types)
+        st = self._check_states(states, t.shape[0])
+        inv = 1.0 / self.level_values(t)
+        x = p * inv
+        g = st[:, SHORTAGE] - p * inv.sum(axis=1)
+        return np.concatenate([x, g[:, None]], axis=1), p * x
+
+    def price_utility(self, price: float, player: int, true_supertype: ArrayLike) -> float:
+        """Exact long-run utility of a provider at a posted price: p^2 E[1/delta_i] / 2.
+
+        Examples
+        --------
+        >>> DemandResponseMarket([2.0], reserve=1.0).price_utility(1.0, 0, [1.0])
+        0.25
+        """
+        i = self._check_player(player)
+        own = self.levels[i]  # every provider's utility depends on its own law only
+        theta = np.asarray(true_supertype, dtype=float)
+        if theta.ndim == 1 and theta.size > own.size and not np.any(theta[own.size :]):
+            theta = theta[: own.size]  # a row padded beyond the provider's own levels
+        if theta.shape != (own.size,):
+            raise ValueError(
+                f"true_supertype must be a pmf over provider {i}'s {own.size} levels, "
+                f"got shape {theta.shape}"
+            )
+        inv_mean = float((theta / own).sum())
+        return 0.5 * float(price) ** 2 * inv_mean
+
     # ----- Monte Carlo check -----
     def monte_carlo(self, days: int, seed: int | None = None) -> MonteCarloEstimate:
         """Sample means, with standard errors, of the truthful per-day quantities.

@@ -1,0 +1,211 @@
+"""Truthful participants' risk: exact frequency-test tails against a brute-force reference and
+against the ledger run on simulated truthful paths."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import multinomial
+
+import stochmech
+from stochmech import BidLedger, PowerPenalty
+from stochmech.audit import flag_probabilities, truthful_risk
+from stochmech.audit.risk import sample_truthful_bids
+
+
+def brute_flag_probability(theta: np.ndarray, day: int, gamma: float) -> float:
+    """P(max_t |N_t/l - theta_t| >= r(l)) by enumerating every count vector of the multinomial,
+    each decided with the ledger's floating-point expression and the core's r(l)."""
+    k = theta.size
+    r = stochmech.window(day, gamma)
+    total = 0.0
+    for head in itertools.product(range(day + 1), repeat=k - 1):
+        if sum(head) > day:
+            continue
+        counts = np.array([*head, day - sum(head)])
+        stat = max(
+            abs(float(c) / float(day) - float(p)) for c, p in zip(counts, theta, strict=True)
+        )
+        if stat >= r:
+            total += float(multinomial.pmf(counts, day, theta))
+    return total
+
+
+def brute_binary(theta: np.ndarray, days: int, gamma: float) -> np.ndarray:
+    """The same for K = 2, vectorized over counts, for every day 1..days."""
+    from scipy.stats import binom
+
+    out = np.zeros(days)
+    for day in range(1, days + 1):
+        r = stochmech.window(day, gamma)
+        c = np.arange(day + 1)
+        stat = np.maximum(
+            np.abs(c.astype(float) / float(day) - theta[0]),
+            np.abs((day - c).astype(float) / float(day) - theta[1]),
+        )
+        out[day - 1] = binom.pmf(c, day, theta[0])[stat >= r].sum()
+    return out
+
+
+@settings(max_examples=max(3, settings.default.max_examples // 2))
+@given(
+    p=st.one_of(st.just(0.0), st.just(1.0), st.floats(1e-12, 1.0)),
+    gamma=st.sampled_from([0.1, 0.5, 1.0, 2.0]),
+)
+def test_binary_tails_are_exact(p, gamma):
+    theta = np.array([p, 1.0 - p])
+    upper, lower, exact = flag_probabilities(theta, np.arange(1, 121), gamma=gamma)
+    ref = brute_binary(theta, 120, gamma)
+    assert exact
+    np.testing.assert_array_equal(upper, lower)
+    np.testing.assert_allclose(upper, ref, rtol=1e-9, atol=1e-15)
+
+
+@settings(max_examples=max(3, settings.default.max_examples // 4))
+@given(
+    raw=st.lists(st.floats(0.05, 1.0), min_size=3, max_size=4),
+    gamma=st.sampled_from([0.5, 1.0]),
+)
+def test_three_or_four_types_exact_and_bracketed(raw, gamma):
+    theta = np.array(raw) / sum(raw)
+    days = np.array([1, 2, 3, 5, 8, 13, 21]) if theta.size == 4 else np.arange(1, 31)
+    exact_p, exact_lo, exact = flag_probabilities(theta, days, gamma=gamma)
+    upper, lower, bounded = flag_probabilities(theta, days, gamma=gamma, exact_days=0)
+    assert exact and not bounded
+    np.testing.assert_array_equal(exact_p, exact_lo)
+    for j, day in enumerate(days):
+        ref = brute_flag_probability(theta, int(day), gamma)
+        assert exact_p[j] == pytest.approx(ref, rel=1e-9, abs=1e-15)
+        assert lower[j] <= ref * (1 + 1e-9) + 1e-15
+        assert ref <= upper[j] * (1 + 1e-9) + 1e-15
+
+
+def test_zero_probability_types_keep_the_exact_binary_case():
+    theta = np.array([0.3, 0.0, 0.7])
+    days = np.arange(1, 40)
+    upper, _, exact = flag_probabilities(theta, days)
+    assert exact
+    ref = [brute_flag_probability(theta, int(d), 0.5) for d in days[:12]]
+    np.testing.assert_allclose(upper[:12], ref, rtol=1e-9, atol=1e-15)
+    two, _, _ = flag_probabilities([0.3, 0.7], days)
+    np.testing.assert_allclose(upper, two, rtol=1e-12, atol=0)
+
+
+def test_point_mass_is_never_flagged():
+    upper, lower, exact = flag_probabilities([0.0, 1.0], np.arange(1, 50))
+    assert exact and not upper.any() and not lower.any()
+
+
+def test_expected_penalty_matches_brute_force_sum():
+    theta = np.array([0.5, 0.5])
+    risk = truthful_risk([theta], 0, 1_000)
+    ref = brute_binary(theta, 1_000, 0.5)
+    jp = np.arange(1, 1_001, dtype=float) ** 1.5
+    assert risk.expected_penalty == pytest.approx(float(jp @ ref), rel=1e-9)
+    assert risk.expected_flags == pytest.approx(float(ref.sum()), rel=1e-9)
+    # the figures quoted in docs/modelling.md (a truthful participant's risk)
+    assert round(risk.expected_penalty_per_day, 4) == 0.0795
+    assert round(truthful_risk([theta], 0, 10_000).expected_penalty_per_day, 4) == 0.0742
+
+
+def test_flag_probabilities_match_the_ledger_on_simulated_paths():
+    theta = np.array([[0.35, 0.65]])
+    days, paths = 150, 3_000
+    rng = np.random.default_rng(5)
+    hits = np.zeros(days)
+    for _ in range(paths):
+        bids = sample_truthful_bids(theta, days, rng)
+        hits += BidLedger(theta).record(bids).flags[:, 0]
+    p, _, _ = flag_probabilities(theta[0], np.arange(1, days + 1))
+    se = np.sqrt(p * (1 - p) / paths) + 1e-12
+    # per-day agreement within 5 standard errors, and overall
+    assert np.all(np.abs(hits / paths - p) <= 5 * se + 1.0 / paths)
+    total_se = math.sqrt(float((p * (1 - p)).sum()) / paths) * 3
+    assert abs(hits.sum() / paths - p.sum()) <= 5 * total_se
+
+
+def test_three_type_bounds_bracket_simulation():
+    theta = np.array([[0.2, 0.3, 0.5]])
+    days, paths = 100, 2_000
+    rng = np.random.default_rng(9)
+    hits = np.zeros(days)
+    for _ in range(paths):
+        hits += BidLedger(theta).record(sample_truthful_bids(theta, days, rng)).flags[:, 0]
+    up, lo, _ = flag_probabilities(theta[0], np.arange(1, days + 1), exact_days=0)
+    exact, _, _ = flag_probabilities(theta[0], np.arange(1, days + 1))
+    total = hits.sum() / paths
+    se = math.sqrt(total / paths) * 2
+    assert lo.sum() - 5 * se <= total <= up.sum() + 5 * se
+    assert abs(total - exact.sum()) <= 5 * se
+
+
+def test_joint_excess_is_added_for_several_players():
+    theta = np.array([[0.5, 0.5], [0.2, 0.8]])
+    risk = truthful_risk(theta, 1, 300, joint_days=300, paths=400, seed=2)
+    assert risk.joint_paths == 400 and risk.joint_days == 300
+    assert risk.joint_excess_penalty >= 0 and risk.joint_excess_se >= 0
+    # the full event's expected flag count from the ledger, on fresh paths
+    rng = np.random.default_rng(11)
+    counts = [
+        BidLedger(theta).record(sample_truthful_bids(theta, 300, rng)).flags[:, 1].sum()
+        for _ in range(600)
+    ]
+    se = np.std(counts, ddof=1) / math.sqrt(600) + math.sqrt(risk.joint_excess_flags / 400)
+    assert abs(np.mean(counts) - risk.expected_flags) <= 5 * se + 0.02
+
+
+def test_day_one_flag_of_an_unlikely_bid_is_in_the_joint_excess():
+    # a type of probability <= 1 - r(1) flags on day 1 through the marginal test
+    theta = np.array([[0.2, 0.8], [0.2, 0.8]])
+    risk = truthful_risk(theta, 0, 10, joint=False)
+    assert risk.flag_probability[0] == pytest.approx(0.2)
+
+
+def test_penalty_schedule_and_any_flag_after():
+    theta = [[0.4, 0.6]]
+    base = truthful_risk(theta, 0, 5_000)
+    scaled = truthful_risk(theta, 0, 5_000, penalty=PowerPenalty(scale=3.0, exponent=1.5))
+    assert scaled.expected_penalty == pytest.approx(3 * base.expected_penalty, rel=1e-12)
+    tail = [base.any_flag_after(m) for m in (0, 10, 100, 1_000, 5_000)]
+    assert all(a >= b for a, b in itertools.pairwise(tail)) and tail[-1] == 0.0
+    assert base.any_flag_after_lower(100) <= base.any_flag_after(100)
+    assert base.cumulative_penalty()[-1] == pytest.approx(base.expected_penalty)
+    assert "truthful risk of player 0" in str(base)
+    assert base.to_dict()["exact"] is True
+
+
+def test_higher_gamma_lowers_the_risk_and_it_vanishes_when_exponent_below_one_plus_gamma():
+    theta = [[0.5, 0.5]]
+    per_day = [
+        truthful_risk(theta, 0, L, gamma=1.0).expected_penalty_per_day for L in (10**3, 10**5)
+    ]
+    assert per_day[1] < per_day[0] / 5
+    assert truthful_risk(theta, 0, 10**4, gamma=1.0).expected_penalty < (
+        truthful_risk(theta, 0, 10**4, gamma=0.5).expected_penalty
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"supertypes": [[0.5, 0.6]]}, "sums to"),
+        ({"supertypes": [[np.nan, 1.0]]}, "not a probability"),
+        ({"player": 3}, "does not exist"),
+        ({"days": 0}, "days must be"),
+        ({"gamma": -1.0}, "gamma"),
+        ({"gamma": float("inf")}, "gamma"),
+        ({"penalty": 3}, "penalty"),
+        ({"paths": 1}, "paths"),
+        ({"exact_days": -1}, "exact_days"),
+    ],
+)
+def test_bad_input(kwargs, match):
+    args = {"supertypes": [[0.5, 0.5], [0.5, 0.5]], "player": 0, "days": 10}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        truthful_risk(args.pop("supertypes"), args.pop("player"), args.pop("days"), **args)
