@@ -153,14 +153,30 @@ def _checkpoint_grid(upto: int) -> np.ndarray:
     return grid[grid <= upto]
 
 
-def _running(previous: np.ndarray | float, values: np.ndarray) -> np.ndarray:
-    """previous + cumulative sums of ``values`` along axis 0, added one day at a time.
+def _running(
+    previous: np.ndarray | float, values: np.ndarray, rows: Sequence[int] = ()
+) -> tuple[list[Any], Any]:
+    """previous + cumulative sums of ``values`` along axis 0, added one day at a time: the
+    running totals at ``rows`` (increasing) and after the last row.
 
     Starting the cumulative sum from the previous total makes the sequence of floating-point
-    additions independent of where a run was split into batches or paused.
+    additions independent of where a run was split into batches or paused. Per-player values,
+    (L, n), are added row after row (the same additions as ``np.cumsum(axis=0)``, which is
+    many times slower over columns at large n, and no (L, n) cumulative table is built).
     """
-    head = np.asarray(previous, dtype=np.float64)[None, ...]
-    return np.cumsum(np.concatenate([head, values], axis=0), axis=0)[1:]
+    if values.ndim == 1:
+        head = np.asarray(previous, dtype=values.dtype if values.dtype.kind == "i" else np.float64)
+        cum = np.cumsum(np.concatenate([head[None], values]))[1:]
+        return [cum[r] for r in rows], cum[-1]
+    acc = np.array(previous, dtype=np.int64 if values.dtype == np.bool_ else np.float64)
+    at: list[Any] = []
+    start = 0
+    for stop in [*rows, values.shape[0] - 1]:
+        for row in values[start : stop + 1]:
+            acc += row
+        at.append(acc.copy())
+        start = stop + 1
+    return at[:-1], acc
 
 
 @contextmanager
@@ -413,25 +429,25 @@ class Simulation:
         utility = v_true - total
         welfare = v_true.sum(axis=1) - cost
         budget = total.sum(axis=1)
-        cum_u = _running(self._sums["utility"], utility)
-        cum_w = _running(self._welfare, welfare)
-        cum_b = _running(self._budget, budget)
-        cum_p = self._penalty_days + np.cumsum(flags, axis=0)
         first = self.day
-        new_paths: dict[str, list[Any]] = {key: [] for key in self._paths}
-        for point in _checkpoint_grid(first + size):
-            if point > first:
-                row = point - first - 1
-                new_paths["day"].append(int(point))
-                new_paths["utility"].append(cum_u[row] / point)
-                new_paths["welfare"].append(cum_w[row] / point)
-                new_paths["budget"].append(cum_b[row] / point)
-                new_paths["penalty"].append(cum_p[row].copy())
+        points = [int(p) for p in _checkpoint_grid(first + size) if p > first]
+        rows = [p - first - 1 for p in points]
+        at_u, end_u = _running(self._sums["utility"], utility, rows)
+        at_w, end_w = _running(self._welfare, welfare, rows)
+        at_b, end_b = _running(self._budget, budget, rows)
+        at_p, end_p = _running(self._penalty_days, flags, rows)
+        new_paths: dict[str, list[Any]] = {
+            "day": points,
+            "utility": [u / p for u, p in zip(at_u, points, strict=True)],
+            "welfare": [w / p for w, p in zip(at_w, points, strict=True)],
+            "budget": [b / p for b, p in zip(at_b, points, strict=True)],
+            "penalty": at_p,
+        }
         sums = {
-            "utility": cum_u[-1],
-            "valuation": _running(self._sums["valuation"], v_true)[-1],
-            "payment": _running(self._sums["payment"], total)[-1],
-            "penalty": _running(self._sums["penalty"], settled.penalty)[-1],
+            "utility": end_u,
+            "valuation": _running(self._sums["valuation"], v_true)[1],
+            "payment": _running(self._sums["payment"], total)[1],
+            "penalty": _running(self._sums["penalty"], settled.penalty)[1],
         }
         last = self._last_penalty
         flagged = flags.any(axis=0)
@@ -447,9 +463,9 @@ class Simulation:
         for key, values in new_paths.items():
             self._paths[key].extend(values)
         self._sums = sums
-        self._welfare = float(cum_w[-1])
-        self._budget = float(cum_b[-1])
-        self._penalty_days = cum_p[-1]
+        self._welfare = float(end_w)
+        self._budget = float(end_b)
+        self._penalty_days = end_p
         self._last_penalty = last
         self.day += size
 

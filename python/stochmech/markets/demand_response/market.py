@@ -530,8 +530,8 @@ class DemandResponseMarket(TwoStageGame):
         if not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(f"types must be integer type indices, got dtype {arr.dtype}")
         counts = self.type_counts
-        bad = (arr < 0) | (arr >= counts[None, :])
-        if bad.any():
+        if arr.size and (arr.min() < 0 or np.any(arr.max(axis=0) >= counts)):
+            bad = (arr < 0) | (arr >= counts[None, :])
             day, i = (int(x) for x in np.argwhere(bad)[0])
             raise ValueError(
                 f"type index types[{day}, {i}] = {arr[day, i]} is outside provider {i}'s "
@@ -549,7 +549,10 @@ class DemandResponseMarket(TwoStageGame):
         [[2.0, 4.0]]
         """
         t = self._check_types(types)
-        return np.take_along_axis(self._level_table, t.T, axis=1).T
+        if self.type_values is not None:  # one type space shared by every provider
+            return self.type_values[t]
+        flat = self._level_table.ravel()
+        return flat[t + np.arange(self.n_players) * self._level_table.shape[1]]
 
     def _check_states(self, states: Any, days: int) -> np.ndarray:
         if states is None:
