@@ -22,7 +22,9 @@ import sys
 import textwrap
 import time
 
-from stochmech.cli.demand_response import default_market
+import numpy as np
+
+from stochmech.markets.demand_response import DemandResponseMarket, betaprime_supertype
 from stochmech.markets.demand_response.incentives import Lie
 from stochmech.simulation import Simulation
 from stochmech.strategies import Truthful
@@ -30,11 +32,12 @@ from stochmech.strategies import Truthful
 _CHILD = textwrap.dedent(
     """
     import json, resource, sys, time
-    from stochmech.cli.demand_response import default_market
     from stochmech.simulation import Simulation
+    sys.path.insert(0, sys.argv[4])
+    from bench_demand_response_scale import heterogeneous_market as default_market
     n, levels, days = (int(x) for x in sys.argv[1:4])
     start = time.perf_counter()
-    market = default_market(n, levels, heterogeneous=True)
+    market = default_market(n, levels)
     sim = Simulation(market, market.supertype_bids(), seed=1)
     sim.run(days, progress=True)
     seconds = time.perf_counter() - start
@@ -51,8 +54,17 @@ _CHILD = textwrap.dedent(
 )
 
 
+def heterogeneous_market(n: int, levels: int) -> DemandResponseMarket:
+    """n providers, provider i with the beta prime law of mean 2^(2i/(n-1) - 1) (0.5 to 2),
+    variance 2, on ``levels`` levels of its own (no two providers share a level)."""
+    theta = betaprime_supertype(1.0, 2.0, levels)
+    means = 2.0 ** (2.0 * np.arange(n) / max(n - 1, 1) - 1.0)
+    laws = [betaprime_supertype(float(m), 2.0, levels) for m in means]
+    return DemandResponseMarket(laws, theta, 1.0)
+
+
 def _market_run(n: int, levels: int, days: int):
-    market = default_market(n, levels, heterogeneous=True)
+    market = heterogeneous_market(n, levels)
     strategies = [Lie.inflate(1).strategy(market, 0)] + [Truthful() for _ in range(n - 1)]
     sim = Simulation(market, market.supertype_bids(), strategies, seed=1)
     sim.run(days, progress=False)
@@ -82,7 +94,7 @@ def test_one_thousand_providers_one_million_days(capsys):
     days = int(os.environ.get("STOCHMECH_BENCH_DAYS", 1_000_000))
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(n), str(levels), str(days)],
+        [sys.executable, "-c", _CHILD, str(n), str(levels), str(days), os.path.dirname(__file__)],
         check=True,
         capture_output=True,
         text=True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from stochmech.lqg import LayeredVCG, LQGAgents
 from stochmech.lqg.reference import reference_layered_run
@@ -115,3 +116,81 @@ def test_monte_carlo_throughput(benchmark, capsys) -> None:
     with capsys.disabled():
         print(f"\n[N=5, T=24] batched runs with payments: "
               f"{2000 / benchmark.stats['mean']:,.0f} paths/s")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- at scale
+# Each target runs in a fresh interpreter so that its peak resident memory (ru_maxrss of the
+# child, which includes the interpreter and numpy, about 60-100 MB) is its own.
+SCALE_SETUP = """
+import json, resource, sys, time
+sys.path.insert(0, {benches!r})
+import numpy as np
+import pytest
+from bench_lqg import agents_for
+from stochmech.lqg import LayeredVCG
+from stochmech.lqg.verification import ScaledDeviation, exact_expected_utilities, monte_carlo_gain
+"""
+
+SCALE_TARGETS = {
+    "monte_carlo": (
+        "Monte Carlo gain, N=20, T=100, 2000 paths (exact=False); before: 46-55 s",
+        "mech = LayeredVCG(agents_for(20), 100)\n"
+        "est = monte_carlo_gain(mech, 0, ScaledDeviation(0, factor=1.5), n_samples=2000, "
+        "exact=False)\nresult = est.mean_gain",
+    ),
+    "monte_carlo_with_exact": (
+        "Monte Carlo gain + exact gain, N=20, T=100, 2000 paths (defaults); before: 55 s, 5.6 GB",
+        "mech = LayeredVCG(agents_for(20), 100)\n"
+        "est = monte_carlo_gain(mech, 0, ScaledDeviation(0, factor=1.5), n_samples=2000)\n"
+        "result = est.exact_gain",
+    ),
+    "exact": (
+        "exact_expected_utilities, truthful, N=20, T=100; before: 33 s",
+        "mech = LayeredVCG(agents_for(20), 100)\n"
+        "result = float(exact_expected_utilities(mech).sum())",
+    ),
+    "run_n200": (
+        "fresh LayeredVCG + one run with Clarke payments, N=200, T=200 (pivots streamed); "
+        "before: a 12.7 GB pivot table",
+        "ag = agents_for(200)\n"
+        "xi = ag.sample_layer_inputs(200, np.random.default_rng(1))\n"
+        "mech = LayeredVCG(ag, 200)\n"
+        "result = mech.run(xi).revenue",
+    ),
+}
+
+
+def measure_in_subprocess(key: str) -> dict[str, float]:
+    """Wall time, CPU time and peak RSS of one target, in a fresh interpreter."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    benches = os.path.dirname(os.path.abspath(__file__))
+    code = SCALE_SETUP.format(benches=benches) + (
+        "t0, c0 = time.perf_counter(), time.process_time()\n"
+        + SCALE_TARGETS[key][1]
+        + "\nwall, cpu = time.perf_counter() - t0, time.process_time() - c0\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "print(json.dumps({'wall': wall, 'cpu': cpu, 'peak_bytes': peak, 'result': result}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("key", list(SCALE_TARGETS))
+def test_at_scale(benchmark, capsys, key: str) -> None:
+    figures: dict[str, float] = {}
+
+    def once() -> None:
+        figures.update(measure_in_subprocess(key))
+
+    benchmark.pedantic(once, rounds=1, iterations=1)
+    with capsys.disabled():
+        print(
+            f"\n[{SCALE_TARGETS[key][0]}] wall {figures['wall']:.2f} s, CPU {figures['cpu']:.2f} s"
+            f", peak RSS {figures['peak_bytes'] / 2**20:.0f} MiB (whole interpreter)"
+        )

@@ -36,28 +36,15 @@ exclude_patterns = ["_build", "**/.ipynb_checkpoints", "jupyter_execute"]
 templates_path = ["_templates"]
 
 # ------------------------------------------------------------------------------ API reference
-# Each public name is documented once, under the first module of this list that exports it: the
-# namespaces users import from come first (``stochmech.BidLedger``,
+# Each public name is documented once, under the first module of reference/api.rst that
+# exports it: the namespaces users import from come first (``stochmech.BidLedger``,
 # ``stochmech.lqg.LayeredVCG``), then modules with more specialised tools, whose pages list
-# only the names no earlier module documents. api.rst lists the same modules in this order.
-API_MODULES = [
-    "stochmech",
-    "stochmech.games",
-    "stochmech.strategies",
-    "stochmech.scenario",
-    "stochmech.audit",
-    "stochmech.markets",
-    "stochmech.lqg",
-    "stochmech.plots",
-    "stochmech.ledger",
-    "stochmech.supertype",
-    "stochmech.markets.demand_response",
-    "stochmech.markets.demand_response.figures",
-    "stochmech.markets.demand_response.incentives",
-    "stochmech.lqg.verification",
-    "stochmech.lqg.examples",
-    "stochmech.lqg.plots",
-]
+# only the names no earlier module documents.
+API_MODULES = re.findall(
+    r"^   (stochmech[\w.]*)$",
+    (Path(__file__).parent / "reference" / "api.rst").read_text(encoding="utf-8"),
+    flags=re.MULTILINE,
+)
 
 
 def _documented_elsewhere() -> dict[str, list[str]]:

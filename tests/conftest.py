@@ -22,3 +22,16 @@ def pytest_configure(config):
     config.addinivalue_line(
         "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
     )
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Prints how many generated bad inputs each API area received (tests/test_contract.py)."""
+    import sys
+
+    contract = sys.modules.get("test_contract")
+    counts = getattr(contract, "COUNTS", None)
+    if counts:
+        terminalreporter.write_sep("-", "generated bad inputs per API area (all refused)")
+        for area, count in sorted(counts.items()):
+            terminalreporter.write_line(f"{area:<28} {count:>6}")
+        terminalreporter.write_line(f"{'total':<28} {sum(counts.values()):>6}")

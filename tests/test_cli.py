@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -109,31 +110,36 @@ def test_audit_switches_from_the_command_line(tmp_path, capsys) -> None:
     assert "penalties OFF" in capsys.readouterr().out
 
 
-def test_run_without_a_scenario_runs_the_built_in_one(monkeypatch) -> None:
-    import stochmech.cli
+def test_run_without_a_scenario_runs_the_built_in_scenario_file(tmp_path, capsys) -> None:
+    from importlib.resources import files
 
-    calls = []
-    monkeypatch.setattr(stochmech.cli, "run_default", lambda args: calls.append(args) or 0)
-    assert main(["run", "--days", "10"]) == 0
-    assert main(["run"]) == 0
-    assert calls[0].days == 10 and calls[0].scenario is None
-    assert (calls[1].days, calls[1].seed, calls[1].out) == (100_000, 0, "stochmech-out")
+    shipped = files("stochmech").joinpath("scenarios/demand_response.toml")
+    copy = tmp_path / "demand-response.toml"
+    copy.write_text(shipped.read_text("utf-8"))
+    assert main(["run", "--days", "300", "--json", "--no-plots"]) == 0
+    built_in = json.loads(capsys.readouterr().out)
+    assert main(["run", str(copy), "--days", "300", "--json", "--no-plots"]) == 0
+    from_file = json.loads(capsys.readouterr().out)
+    built_in.pop("source"), from_file.pop("source")
+    assert built_in == from_file  # one code path, one report
 
 
-def test_bad_arguments(tmp_path) -> None:
+def refused(argv: list[str], capsys, match: str = "") -> None:
+    """An input error: exit status 2 and one line on stderr matching ``match``."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(match, err), err
+
+
+def test_bad_arguments(tmp_path, capsys) -> None:
     scenario = str(EXAMPLES / "feeder-inflate.toml")
-    with pytest.raises(SystemExit, match="--days must be >= 1, got 0"):
-        main(["run", scenario, "--days", "0"])
-    with pytest.raises(SystemExit, match=r"--player must be in 0\.\.1, got 7"):
-        main(["audit", scenario, "--player", "7"])
-    with pytest.raises(SystemExit, match="cannot read scenario file"):
-        main(["run", str(tmp_path / "missing.toml")])
+    refused(["run", scenario, "--days", "0"], capsys, "--days must be >= 1, got 0")
+    refused(["audit", scenario, "--player", "7"], capsys, r"--player must be in 0\.\.1, got 7")
+    refused(["run", str(tmp_path / "missing.toml")], capsys, "cannot read scenario file")
     bad = tmp_path / "bad.toml"
     bad.write_text("[game]\nkind = 'finite'\n")
-    with pytest.raises(SystemExit, match="missing key 'players'"):
-        main(["audit", str(bad)])
-    with pytest.raises(SystemExit):
-        main(["audit"])  # the scenario is required
+    refused(["audit", str(bad)], capsys, "missing key 'players'")
+    refused(["audit"], capsys)  # the scenario is required
 
 
 @pytest.mark.parametrize("name", ["stochmech.plots", "stochmech.report"])
@@ -143,3 +149,71 @@ def test_docstring_examples(name: str) -> None:
 
     result = doctest.testmod(importlib.import_module(name))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_checkpoint_every_and_resume_give_the_uninterrupted_run(tmp_path, capsys) -> None:
+    scenario = str(EXAMPLES / "feeder-inflate.toml")
+    ck = tmp_path / "ck.bin"
+    base = ["run", scenario, "--json", "--no-plots", "--out", str(tmp_path)]
+    assert (
+        main([*base, "--days", "3000", "--checkpoint", str(ck), "--checkpoint-every", "500"]) == 0
+    )
+    first = json.loads(capsys.readouterr().out)
+    assert main([*base, "--days", "7000", "--resume", str(ck)]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert main([*base, "--days", "7000"]) == 0
+    assert resumed == json.loads(capsys.readouterr().out)
+    assert first["days"] == 3000
+    with pytest.raises(SystemExit, match="past --days"):
+        main([*base, "--days", "100", "--resume", str(ck)])
+    with pytest.raises(SystemExit, match="different scenario"):
+        main(["run", str(EXAMPLES / "collusion.toml"), "--resume", str(ck), "--no-plots"])
+    with pytest.raises(SystemExit, match="cannot resume"):
+        main([*base, "--resume", str(tmp_path / "nothing.bin")])
+
+
+def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, capsys) -> None:
+    import os
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    scenario = str(EXAMPLES / "feeder-inflate.toml")
+    ck = tmp_path / "ck.bin"
+    cmd = [sys.executable, "-m", "stochmech", "run", scenario, "--days", "1000000000",
+           "--checkpoint", str(ck), "--checkpoint-every", "65536", "--no-plots", "--json",
+           "--out", str(tmp_path)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ck.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert ck.exists(), proc.stderr.read() if proc.poll() is not None else "no checkpoint"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted at day" in err and "resume with:" in err
+    day = int(err.split("interrupted at day ")[1].split(" ")[0].replace(",", ""))
+    assert day > 0 and day % 65536 == 0
+    from stochmech.simulation import Simulation
+
+    assert Simulation.load(ck).day == day
+    resume = shlex.split(err.strip().splitlines()[-1])
+    assert resume[:3] == ["stochmech", "run", scenario]
+    assert resume[resume.index("--resume") + 1] == str(ck)
+    assert resume[resume.index("--days") + 1] == "1000000000"
+    # continue a little further than the interruption, in-process, and compare
+    resume[resume.index("--days") + 1] = str(day + 5000)
+    capsys.readouterr()
+    assert main(resume[1:]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert main(["run", scenario, "--days", str(day + 5000), "--json", "--no-plots",
+                 "--out", str(tmp_path)]) == 0  # fmt: skip
+    assert resumed == json.loads(capsys.readouterr().out)

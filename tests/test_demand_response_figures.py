@@ -182,7 +182,6 @@ def test_validation():
         "stochmech.markets._sweeps",
         "stochmech.markets.demand_response.incentives",
         "stochmech.markets.demand_response.figures",
-        "stochmech.cli.demand_response",
     ],
 )
 def test_docstring_examples(module):

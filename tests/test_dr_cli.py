@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 
 from stochmech.cli import main
-from stochmech.cli.demand_response import default_market, run_default
+from stochmech.markets.demand_response import DemandResponseMarket, betaprime_supertype
 from stochmech.simulation import simulate
 from stochmech.strategies import StationaryMisreport, Truthful, shift_kernel
 
@@ -18,46 +17,44 @@ def _json(capsys):
     return json.loads(capsys.readouterr().out)
 
 
+def _default_market(providers: int = 10, levels: int = 8) -> DemandResponseMarket:
+    theta = betaprime_supertype(1.0, 2.0, levels)
+    return DemandResponseMarket([theta] * providers, theta, 1.0)
+
+
 def test_run_json_is_the_library_simulation(tmp_path, capsys):
     assert main(["run", "--days", "2000", "--out", str(tmp_path), "--json"]) == 0
     r = _json(capsys)
-    market = default_market(10, 8)
+    market = _default_market()
     theta = market.supertype_bids()
     liar = StationaryMisreport(shift_kernel(8, 1), supertype_bid=theta[0] @ shift_kernel(8, 1))
     run = simulate(market, theta, [liar] + [Truthful() for _ in range(9)], days=2000, seed=0)
-    truth = simulate(market, theta, days=2000, seed=0)
-    assert r["scenario"]["providers"] == 10 and r["scenario"]["days"] == 2000
-    assert r["social_cost"]["this_run"] == pytest.approx(-run.average_welfare, rel=1e-14)
-    assert r["social_cost"]["all_truthful_same_days"] == pytest.approx(-truth.average_welfare)
-    assert r["social_cost"]["optimum_exact"] == market.expected_social_cost()
+    assert r["scenario"] == "demand-response" and r["days"] == 2000
+    assert r["source"] == "built-in scenario"
+    mk = r["market"]
+    assert mk["social_cost"] == -run.average_welfare  # the same days, bit for bit
+    assert mk["optimum_exact"] == market.expected_social_cost()
     best = market.best_posted_price()
-    assert r["social_cost"]["best_posted_price"] == best.price
-    assert r["social_cost"]["best_posted_price_cost_exact"] == best.social_cost
-    pays = [p["payment_received"] for p in r["providers"]]
-    np.testing.assert_allclose(pays, -run.average_payment, rtol=1e-14)
-    assert [p["penalty_days"] for p in r["providers"]] == run.penalty_days.tolist()
-    np.testing.assert_allclose(
-        [p["payment_received_exact_truthful"] for p in r["providers"]], market.expected_payments()
-    )
-    assert r["planner"]["budget_per_day"] == pytest.approx(run.budget, rel=1e-14)
-    dev = r["deviator"]
-    assert dev["gain"] == pytest.approx(run.average_utility[0] - truth.average_utility[0])
-    assert dev["exact_long_run_gain"] < 0 and not dev["caught_by_ledger"]
+    assert mk["best_posted_price"] == best.price
+    assert mk["best_posted_price_cost_exact"] == best.social_cost
+    np.testing.assert_array_equal(mk["payment_received"], -run.average_payment)
+    np.testing.assert_allclose(mk["payment_received_exact_truthful"], market.expected_payments())
+    assert [p["penalty_days"] for p in r["players"]] == run.penalty_days.tolist()
+    assert r["planner_budget_per_day"] == run.budget
+    liar_row = r["players"][0]
+    assert liar_row["exact_utility"] < liar_row["truthful_utility"]  # inflating loses
+    assert not liar_row["caught_by_ledger"]
     assert r["ledger"]["joint_test_has_power"] is False  # 8^9 groups >> 2000 days
-    for name in ("run_convergence.png", "run_paths.csv", "run_report.json"):
-        assert (tmp_path / name).stat().st_size > 0
-    assert (tmp_path / "run_convergence.png").read_bytes().startswith(b"\x89PNG")
-    paths = np.loadtxt(tmp_path / "run_paths.csv", delimiter=",", skiprows=2)
-    assert paths[-1, 0] == 2000
-    assert paths[-1, 1] == pytest.approx(-run.average_welfare, rel=1e-9)
+    for name in ("utility_convergence.png", "penalty_days.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
 
 
 def test_run_text_report(tmp_path, capsys):
     assert main(["run", "--days", "2000", "--out", str(tmp_path), "--seed", "4"]) == 0
     text = capsys.readouterr().out
-    for phrase in ("Social cost per day", "optimum (exact)", "best posted price", "Planner",
-                   "budget", "penalty days", "Deviator (provider 0)", "it loses",
-                   "only the frequency test has power"):  # fmt: skip
+    for phrase in ("Social cost per day", "optimum (exact)", "best posted price",
+                   "planner's budget", "pen. days", "inflate by 1 type",
+                   "the joint test has no power"):  # fmt: skip
         assert phrase in text, phrase
     assert text.count("truthful ") >= 9
 
@@ -66,10 +63,11 @@ def test_run_naive_inflater_is_caught(tmp_path, capsys):
     args = ["run", "--days", "3000", "--out", str(tmp_path), "--json", "--no-plots"]
     assert main([*args, "--deviation", "inflate-naive", "--players", "4", "--types", "3"]) == 0
     r = _json(capsys)
-    assert r["deviator"]["caught_by_ledger"] and r["deviator"]["exact_long_run_gain"] is None
-    assert r["providers"][0]["penalty_days"] > 1000
-    assert r["deviator"]["gain"] < 0
-    assert r["files"] == [] and not (tmp_path / "run_convergence.png").exists()
+    liar = r["players"][0]
+    assert liar["caught_by_ledger"] and liar["exact_utility"] is None
+    assert liar["penalty_days"] > 1000
+    assert liar["average_utility"] < r["players"][1]["average_utility"]
+    assert r["plots"] == [] and not (tmp_path / "utility_convergence.png").exists()
     assert r["ledger"]["joint_test_has_power"] is True  # 3^3 groups
 
 
@@ -77,12 +75,13 @@ def test_run_without_deviation_and_with_a_claim(tmp_path, capsys):
     base = ["run", "--days", "1500", "--out", str(tmp_path), "--json", "--no-plots"]
     assert main([*base, "--deviation", "none", "--players", "3"]) == 0
     r = _json(capsys)
-    assert r["deviator"]["gain"] == 0.0 and r["deviator"]["exact_long_run_gain"] == 0.0
-    assert {p["strategy"] for p in r["providers"]} == {"truthful"}
+    assert {p["strategy"] for p in r["players"]} == {"truthful"}
+    for p in r["players"]:
+        assert p["exact_utility"] == pytest.approx(p["truthful_utility"], rel=1e-12)
     assert main([*base, "--deviation", "claim-top", "--players", "3"]) == 0
     r = _json(capsys)
-    assert r["deviator"]["exact_long_run_gain"] < 0
-    assert r["providers"][0]["penalty_days"] == 0  # declares a point mass and bids it
+    assert r["players"][0]["exact_utility"] < r["players"][0]["truthful_utility"]
+    assert r["players"][0]["penalty_days"] == 0  # declares a point mass and bids it
 
 
 def test_run_shift_is_passed_through(tmp_path, capsys):
@@ -90,20 +89,18 @@ def test_run_shift_is_passed_through(tmp_path, capsys):
     gains = {}
     for shift in (0, 1, 2):
         assert main([*base, "--players", "3", "--types", "4", "--shift", str(shift)]) == 0
-        r = _json(capsys)
-        assert r["scenario"]["shift"] == shift
-        gains[shift] = r["deviator"]["exact_long_run_gain"]
+        liar = _json(capsys)["players"][0]
+        gains[shift] = liar["exact_utility"] - liar["truthful_utility"]
     assert gains[0] == pytest.approx(0.0, abs=1e-15)  # shifting by 0 levels is the truth
     assert gains[2] < gains[1] < 0
 
 
-def test_run_default_needs_only_the_contract_attributes(tmp_path, capsys):
-    args = argparse.Namespace(days=1000, seed=2, out=str(tmp_path / "o"), json=True)
-    assert run_default(args) == 0
-    r = _json(capsys)
-    assert r["scenario"]["providers"] == 10 and r["scenario"]["levels"] == 8
-    assert r["scenario"]["deviation"] == "inflate"
-    assert (tmp_path / "o" / "run_convergence.png").exists()
+def test_the_built_in_options_need_the_built_in_scenario(tmp_path):
+    from pathlib import Path
+
+    scenario = Path(__file__).parent.parent / "examples" / "feeder-inflate.toml"
+    with pytest.raises(SystemExit, match="built-in scenario only"):
+        main(["run", str(scenario), "--players", "3", "--out", str(tmp_path)])
 
 
 def test_figures_command(tmp_path, capsys):
@@ -139,13 +136,13 @@ def test_incentives_command(capsys):
     "argv",
     [
         ["run", "--players", "1"],
-        ["run", "--types", "300"],
-        ["run", "--days", "1"],
+        ["run", "--types", "0"],
+        ["run", "--days", "0"],
         ["figures", "--replications", "1"],
         ["figures", "--workers", "0"],
         ["incentives", "--providers", "1"],
     ],
 )
-def test_bad_arguments(argv, tmp_path):
-    with pytest.raises(SystemExit):
-        main([*argv, "--out", str(tmp_path)] if argv[0] != "incentives" else argv)
+def test_bad_arguments(argv, tmp_path, capsys):
+    assert main([*argv, "--out", str(tmp_path)] if argv[0] != "incentives" else argv) == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -13,8 +13,10 @@ MODULES = [
     "stochmech.lqg.examples",
     "stochmech.lqg.layered",
     "stochmech.lqg.plots",
+    "stochmech.lqg.rationality",
     "stochmech.lqg.reference",
     "stochmech.lqg.riccati",
+    "stochmech.lqg.scenario",
     "stochmech.lqg.static",
     "stochmech.lqg.verification",
 ]

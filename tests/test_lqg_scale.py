@@ -83,7 +83,9 @@ def test_streamed_pivots_equal_the_table(system: tuple[int, int, int], lie: bool
         keep = np.arange(n) != i
         lit = np.einsum("mta,tab,mtb->mt", bids[..., keep], values[:, i], bids[..., keep])
         np.testing.assert_allclose(a.pivots[..., i], lit, rtol=1e-12, atol=1e-12 * scale)
-    diag = streamed.pivot_diagonals()
+    diag = streamed.pivot_diagonals()  # a by-product of the streamed run
+    fresh = LayeredVCG(agents, horizon, pivot_table_bytes=0).pivot_diagonals()
+    np.testing.assert_array_equal(fresh, diag)
     for i in range(n):
         keep = np.arange(n) != i
         np.testing.assert_allclose(

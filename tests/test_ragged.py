@@ -143,11 +143,11 @@ def test_market_refuses_a_bid_outside_the_players_own_range_and_changes_nothing(
     market.clear(np.array([[0, 2, 1], [0, 0, 0]]))
     before = market.ledger.to_bytes()
     with pytest.raises(
-        ValueError, match=r"bid 1 of player 0 on day 4 is outside its type space 0\.\.0"
+        ValueError, match=r"bid 1 of player 0 on day 4 is outside the type space 0\.\.0"
     ):
         market.clear(np.array([[0, 1, 1], [1, 1, 1]]))
     with pytest.raises(
-        ValueError, match=r"bid 2 of player 2 on day 3 is outside its type space 0\.\.1"
+        ValueError, match=r"bid 2 of player 2 on day 3 is outside the type space 0\.\.1"
     ):
         market.clear(np.array([[0, 1, 2]]))
     assert market.day == 2 and market.ledger.to_bytes() == before
@@ -296,14 +296,21 @@ def test_heterogeneous_providers_own_levels_match_enumeration(n, data):
     )
 
 
-def test_cli_runs_heterogeneous_providers_on_their_own_levels(capsys, tmp_path):
+def test_cli_runs_a_scenario_of_heterogeneous_providers_on_their_own_levels(capsys, tmp_path):
     import json
 
     from stochmech.cli import main
 
-    argv = ["run", "--players", "5", "--types", "3", "--heterogeneous", "--days", "400"]
-    assert main([*argv, "--no-plots", "--json", "--out", str(tmp_path)]) == 0
+    path = tmp_path / "own-levels.toml"
+    players = "".join(
+        f"[[players]]\nsupertype = {{ mean = {m}, var = 2.0, levels = {k} }}\n"
+        for m, k in ((0.5, 3), (1.0, 1), (2.0, 4), (1.5, 2))
+    )
+    path.write_text(
+        f'days = 400\n[game]\nkind = "demand-response"\nreserve = 1.0\n{players}',
+        encoding="utf-8",
+    )
+    assert main(["run", str(path), "--no-plots", "--json", "--out", str(tmp_path)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["scenario"]["heterogeneous"] is True
-    assert report["ledger"]["joint_test_groups"] == 3.0**4
-    assert len(report["providers"]) == 5
+    assert len(report["players"]) == 4
+    assert report["ledger"]["joint_test_groups"] == 1 * 4 * 2

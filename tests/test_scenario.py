@@ -22,7 +22,12 @@ from stochmech.strategies import (
     Truthful,
 )
 
-EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.toml"))
+# DNBE scenarios; the LQG scenario files (lqg-*.toml) are tested in test_lqg_scenario.py
+EXAMPLES = sorted(
+    p
+    for p in (Path(__file__).parents[1] / "examples").glob("*.toml")
+    if not p.name.startswith("lqg-")
+)
 
 FINITE = """
 [game]

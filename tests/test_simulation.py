@@ -68,7 +68,10 @@ def test_a_saved_simulation_resumes_bit_identically(tmp_path):
     once = Simulation(game, theta, strategies, seed=4, chunk=1000).run(7_777).result()
     sim = Simulation(game, theta, strategies, seed=4, chunk=1000).run(1234)
     sim.save(tmp_path / "sim.bin")
-    resumed = Simulation.load(tmp_path / "sim.bin").run(3000).run(7_777 - 4234).result()
+    with pytest.raises(ValueError, match=r"player 0 played 'history-dependent'.*strategies=\{0"):
+        Simulation.load(tmp_path / "sim.bin")
+    resumed = Simulation.load(tmp_path / "sim.bin", strategies={0: HistoryDependent(echo_policy)})
+    resumed = resumed.run(3000).run(7_777 - 4234).result()
     for field in (
         "average_utility",
         "average_valuation",
@@ -84,14 +87,14 @@ def test_a_saved_simulation_resumes_bit_identically(tmp_path):
     ):
         np.testing.assert_array_equal(getattr(once, field), getattr(resumed, field), err_msg=field)
     assert (once.average_welfare, once.budget) == (resumed.average_welfare, resumed.budget)
-    # damaged files are errors, unpicklable strategies a clear one
+    # damaged files are errors; a lambda policy is saved by reference and must be given again
     data = (tmp_path / "sim.bin").read_bytes()
     with pytest.raises(ValueError, match="corrupted"):
         Simulation.from_bytes(data[:-10] + b"x" * 10)
-    with pytest.raises(ValueError, match="picklable"):
-        Simulation(game, theta, [HistoryDependent(lambda t, h, r: t), Truthful(), Truthful()]).save(
-            tmp_path / "x"
-        )
+    lam = Simulation(game, theta, [HistoryDependent(lambda t, h, r: t), Truthful(), Truthful()])
+    lam.run(10).save(tmp_path / "x")
+    back = Simulation.load(tmp_path / "x", strategies={0: HistoryDependent(lambda t, h, r: t)})
+    assert back.day == 10
     with pytest.raises(ValueError, match="no day"):
         Simulation(game, theta).result()
 

@@ -15,6 +15,7 @@ from stochmech._core import window as _window
 from stochmech.games.finite import Estimate, FiniteGame
 from stochmech.ledger import BidLedger, LedgerRecord, PowerPenalty
 from stochmech.mechanism import Clearing, DNBEMechanism, Market, Opening
+from stochmech.schemes import PayAsBid, PaymentScheme, PostedPrice, Settlement
 from stochmech.simulation import Simulation, SimulationResult, simulate
 from stochmech.supertype import Supertype
 
@@ -27,7 +28,12 @@ def window(day: int, gamma: float = 0.5) -> float:
     >>> round(window(1), 6)
     0.588705
     """
-    return _window(int(day), float(gamma))
+    from stochmech._validate import finite, integer
+
+    gamma = finite(gamma, "gamma")
+    if not gamma > 0:
+        raise ValueError(f"gamma must be > 0, got {gamma!r}")
+    return _window(integer(day, "day", minimum=1, maximum=(1 << 53)), gamma)
 
 
 __all__ = [
@@ -39,7 +45,11 @@ __all__ = [
     "LedgerRecord",
     "Market",
     "Opening",
+    "PayAsBid",
+    "PaymentScheme",
+    "PostedPrice",
     "PowerPenalty",
+    "Settlement",
     "Simulation",
     "SimulationResult",
     "Supertype",

@@ -4,6 +4,7 @@ from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Self
 
 __all__ = ["Ledger", "__version__", "window"]
 
@@ -19,7 +20,7 @@ class Ledger:
         types: list[int],
         gamma: float,
         wide: bool = False,
-    ) -> Ledger: ...
+    ) -> Self: ...
     @staticmethod
     def from_bytes(data: bytes) -> Ledger: ...
     def to_bytes(self) -> bytes: ...

@@ -148,8 +148,8 @@ def check_bids_in_range(bids: np.ndarray, counts: np.ndarray, first_day: int = 1
     if bad.any():
         row, i = (int(x) for x in np.argwhere(bad)[0])
         raise ValueError(
-            f"bid {int(bids[row, i])} of player {i} on day {first_day + row} is outside its "
-            f"type space 0..{int(counts[i]) - 1}"
+            f"bid {int(bids[row, i])} of player {i} on day {first_day + row} is outside the "
+            f"type space 0..{int(counts[i]) - 1} of that player"
         )
 
 

@@ -42,7 +42,7 @@ def integer(x: Any, what: str, *, minimum: int | None = None, maximum: int | Non
     if isinstance(x, numbers.Integral):
         value = int(x)
     elif isinstance(x, numbers.Real) and math.isfinite(float(x)) and float(x).is_integer():
-        value = int(x)
+        value = int(float(x))
     else:
         raise ValueError(f"{what} must be an integer, got {x!r}")
     if minimum is not None and value < minimum:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import struct
 import threading
@@ -74,6 +75,10 @@ class PowerPenalty:
     exponent: float = 1.5
 
     def __post_init__(self) -> None:
+        from stochmech._validate import finite
+
+        finite(self.scale, "penalty scale")
+        finite(self.exponent, "penalty exponent")
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"penalty scale must be a finite number > 0, got {self.scale!r}")
         if not (math.isfinite(self.exponent) and self.exponent > 1):
@@ -222,7 +227,9 @@ class BidLedger:
         penalty: PowerPenalty | PenaltySchedule | None = None,
     ) -> None:
         theta, types = _as_supertypes(supertypes)
-        gamma = float(gamma)
+        if isinstance(gamma, (bool, np.bool_)) or not isinstance(gamma, numbers.Real):
+            raise ValueError(f"gamma must be a finite number, got {gamma!r}")
+        gamma = float(gamma)  # the core refuses NaN, infinities and gamma <= 0 (eq. 11)
         self._core = _core.Ledger(theta, types, gamma)
         self._penalty = _check_penalty(penalty)
         self._lock = threading.Lock()

@@ -16,14 +16,16 @@ type bids (and the public state omega, for games that have one).
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stochmech._persist import pickle_sealed, unpickle_sealed, write_atomically
-from stochmech._ragged import check_bids_in_range, pad_pmfs
+from stochmech import _state
+from stochmech._persist import read_file, write_atomically
+from stochmech._ragged import check_bids_in_range, pad_pmfs, ragged_rows
+from stochmech._validate import finite
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
 
@@ -31,9 +33,6 @@ if TYPE_CHECKING:
     from stochmech.schemes import Settlement
 
 __all__ = ["Clearing", "DNBEMechanism", "Market", "Opening"]
-
-_MARKET_MAGIC = b"STOCHMECH-MARKET\n"
-_MARKET_VERSION = 1
 
 
 def check_supertypes(game: TwoStageGame, supertypes: Any) -> np.ndarray:
@@ -146,14 +145,17 @@ class DNBEMechanism:
     ) -> None:
         if not isinstance(game, TwoStageGame):
             raise ValueError(f"game must be a TwoStageGame, got {type(game).__name__}")
-        gamma = float(gamma)
-        if not (np.isfinite(gamma) and gamma > 0):
+        gamma = finite(gamma, "gamma")
+        if not gamma > 0:
             raise ValueError(f"gamma must be a finite number > 0 (eq. 11), got {gamma!r}")
         self.game = game
         self.gamma = gamma
         self.penalty = PowerPenalty() if penalty is None else penalty
         if not callable(self.penalty):
             raise ValueError(f"penalty must be a PowerPenalty or a callable, got {penalty!r}")
+        for name, flag in (("first_stage_payment", first_stage_payment), ("penalize", penalize)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {flag!r}")
         self.first_stage_payment = bool(first_stage_payment)
         self.penalize = bool(penalize)
 
@@ -176,6 +178,17 @@ class DNBEMechanism:
             pay = without - (float(welfare) - nu)
         else:
             pay = np.zeros(game.n_players)
+        for what, value in (
+            ("optimal expected welfare W*", welfare),
+            ("welfare without a player W*(theta_-i)", without),
+            ("expected valuation nu_i", nu),
+            ("first-stage payment", pay),
+        ):
+            if not np.all(np.isfinite(np.asarray(value, dtype=float))):
+                raise ValueError(
+                    f"the {what} under these supertype bids is not finite ({value!r}): the "
+                    "game's valuations or costs are too large"
+                )
         return Opening(
             o1=game.first_stage(theta),
             welfare=float(welfare),
@@ -255,9 +268,15 @@ class Market:
         self.mechanism = mechanism
         self.supertype_bids = check_supertypes(mechanism.game, supertype_bids)
         self.opening = mechanism.opening(self.supertype_bids)
-        self.ledger = BidLedger(
-            self.supertype_bids, gamma=mechanism.gamma, penalty=mechanism.penalty
+        game = mechanism.game
+        # each player's own K_i types: the ledger keeps O(sum K_i) marginal statistics
+        declared = (
+            ragged_rows(self.supertype_bids, game.type_counts)
+            if game.ragged
+            else self.supertype_bids
         )
+        self.ledger = BidLedger(declared, gamma=mechanism.gamma, penalty=mechanism.penalty)
+        self._lock = threading.RLock()
 
     @property
     def game(self) -> TwoStageGame:
@@ -266,7 +285,8 @@ class Market:
     @property
     def day(self) -> int:
         """Days cleared so far."""
-        return self.ledger.day
+        with self._lock:
+            return self.ledger.day
 
     @property
     def o1(self) -> Any:
@@ -277,8 +297,12 @@ class Market:
 
         ``states`` is the public exogenous state of each day, for games that have one. The
         batch is validated in full first: on a bad bid (the error names the player, the day
-        and the value) nothing changes.
+        and the value) nothing changes. Calls from several threads are serialized.
         """
+        with self._lock:
+            return self._clear(type_bids, states, detail)
+
+    def _clear(self, type_bids: Any, states: Any, detail: bool) -> Clearing:
         ledger = self.ledger
         bids = ledger._as_bids(type_bids)
         check_bids_in_range(bids, self.game.type_counts, ledger.day + 1)
@@ -286,6 +310,13 @@ class Market:
         game = self.game
         o2 = game.second_stage(self.o1, bids, states)
         v_bid = np.asarray(game.valuations(bids, self.o1, o2, states), dtype=float)
+        bad = np.argwhere(~np.isfinite(v_bid))
+        if bad.size:
+            row, i = (int(x) for x in bad[0])
+            raise ValueError(
+                f"the valuation of player {i} on day {self.day + row + 1} is "
+                f"{float(v_bid[row, i])!r}; nothing was recorded"
+            )
         record = ledger.record(bids, detail=detail)
         penalty = record.penalty if self.mechanism.penalize else np.zeros_like(record.penalty)
         first = np.broadcast_to(self.opening.first_stage_payments, bids.shape)
@@ -304,6 +335,10 @@ class Market:
         All or nothing: the bids are validated and every quantity computed before the ledger
         records the days.
         """
+        with self._lock:
+            return self._settle(types, bids, states)
+
+    def _settle(self, types: Any, bids: Any, states: Any) -> Settlement:
         from stochmech.schemes import Settlement
 
         ledger = self.ledger
@@ -331,25 +366,51 @@ class Market:
 
     # ----- persistence -----
     def to_bytes(self) -> bytes:
-        """The running market (mechanism, game, bids, ledger) as checksummed bytes.
+        """The running market (game, mechanism, bids, opening, ledger) as bytes.
 
-        The payload is a pickle: load only files you trust, as with any pickle.
+        The format (``docs/file-format.md``) is data only: loading never runs code. A game of
+        a user-defined class or a penalty callable is recorded by its description and must be
+        given again to :meth:`from_bytes`.
         """
-        return pickle_sealed(self, _MARKET_MAGIC, _MARKET_VERSION, "market")
+        with self._lock:
+            return _state.market_to_bytes(self)[0]
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Market:
-        """Restores a market from :meth:`to_bytes`; damage raises ``ValueError``."""
-        return unpickle_sealed(data, _MARKET_MAGIC, _MARKET_VERSION, Market, "market")
+    def from_bytes(cls, data: bytes, *, game: Any = None, penalty: Any = None) -> Market:
+        """Restores a market from :meth:`to_bytes`.
+
+        Parameters
+        ----------
+        data : bytes
+        game : TwoStageGame, optional
+            Required when the market was saved with a game of a user-defined class (the file
+            cannot store code), and otherwise refused.
+        penalty : callable, optional
+            The same for a user-defined penalty schedule.
+
+        Raises
+        ------
+        ValueError
+            For a damaged, truncated, foreign or older file, or fields that are inconsistent
+            with each other (e.g. a ledger that does not match the supertype bids); the
+            message names the problem. Nothing in the file is executed.
+        """
+        return _state.market_from_bytes(data, _state.check_supplied(game, penalty, None))
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Writes the market to ``path`` atomically."""
+        """Writes the market to ``path`` atomically and durably (see ``docs/file-format.md``)."""
         write_atomically(path, self.to_bytes())
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Market:
-        """Reads a market written by :meth:`save`."""
-        return cls.from_bytes(Path(path).read_bytes())
+    def load(cls, path: str | os.PathLike[str], *, game: Any = None, penalty: Any = None) -> Market:
+        """Reads a market written by :meth:`save` (see :meth:`from_bytes`)."""
+        return cls.from_bytes(read_file(path, "market"), game=game, penalty=penalty)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # in-process copies go through the same safe bytes, handing unstorable objects along
+        with self._lock:
+            data, supplied = _state.market_to_bytes(self)
+        return (_state._market_from_pickle, (data, supplied))
 
     def __repr__(self) -> str:
         return f"Market(day={self.day}, o1={self.o1!r}, game={self.game!r})"

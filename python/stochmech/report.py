@@ -11,15 +11,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import shlex
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stochmech.scenario import Scenario, load_scenario
-from stochmech.simulation import SimulationResult
+from stochmech.scenario import Scenario, default_scenario, load_scenario
+from stochmech.simulation import Simulation, SimulationResult
 
-__all__ = ["audit_command", "format_run", "run_command", "run_summary", "truthful_utilities"]
+__all__ = [
+    "audit_command",
+    "exact_utilities",
+    "format_run",
+    "joint_test_groups",
+    "resume_command",
+    "run_command",
+    "run_summary",
+    "truthful_risks",
+    "truthful_utilities",
+]
 
 
 def truthful_utilities(scenario: Scenario, supertype_bids: np.ndarray) -> np.ndarray:
@@ -49,10 +63,105 @@ def truthful_utilities(scenario: Scenario, supertype_bids: np.ndarray) -> np.nda
     return out
 
 
+def exact_utilities(scenario: Scenario, supertype_bids: np.ndarray) -> list[float | None]:
+    """Each player's exact long-run utility under its scenario strategy, when the strategy is
+    stationary (a report kernel of its own type), the others reporting as they declared;
+    ``None`` for other strategies and minus infinity when the ledger catches it."""
+    from stochmech.audit import stationary_kernel
+    from stochmech.strategies import PlayerContext
+
+    game, m = scenario.game, scenario.mechanism
+    out: list[float | None] = []
+    for i, strategy in enumerate(scenario.strategies):
+        k = int(game.type_counts[i])  # the player's own types
+        theta = scenario.true_supertypes[i, :k]
+        ctx = PlayerContext(player=i, supertype=theta, n_types=k, type_values=game.values_of(i))
+        found = stationary_kernel(strategy, ctx)
+        if found is None:
+            out.append(None)
+            continue
+        out.append(m.long_run_utility(game, theta, supertype_bids, i, found[1]))
+    return out
+
+
+def joint_test_groups(scenario: Scenario) -> float:
+    """prod_{j != 0} K_j (K^(n-1) with K types each): how many profiles of the others the
+    joint-independence test tracks for player 0 (infinity beyond floating point)."""
+    exact = math.prod(int(k) for k in scenario.game.type_counts[1:])
+    return float(exact) if exact.bit_length() < 1000 else math.inf
+
+
+def truthful_risks(
+    scenario: Scenario, supertype_bids: np.ndarray, days: int
+) -> list[dict[str, Any]]:
+    """Each player's truthful risk over ``days`` days at a declaration (one row per player;
+    the reports pass the true supertypes, i.e. truthful bidding): the expected penalty
+    a truthful bidder pays through the frequency test (:func:`stochmech.audit.truthful_risk`,
+    exact with two types, exact up to day 500 and an upper bound after with more), and a bound
+    on P(any flag after day 100). Zero when the scenario's penalties are off."""
+    from stochmech.audit.risk import truthful_risk
+
+    m = scenario.mechanism
+    cache: dict[bytes, dict[str, Any]] = {}
+    out = []
+    for row in np.asarray(supertype_bids, dtype=float):
+        key = row.tobytes()
+        if key not in cache:
+            if not m.penalize:
+                cache[key] = {
+                    "expected_penalty": 0.0,
+                    "expected_penalty_per_day": 0.0,
+                    "exact": True,
+                    "any_flag_after_100": 0.0,
+                }
+            else:
+                risk = truthful_risk(
+                    row[None, :], 0, int(days), gamma=m.gamma, penalty=m.penalty, joint=False
+                )
+                cache[key] = {
+                    "expected_penalty": risk.expected_penalty,
+                    "expected_penalty_per_day": risk.expected_penalty_per_day,
+                    "exact": risk.exact,
+                    "any_flag_after_100": risk.any_flag_after(min(100, int(days))),
+                }
+        out.append(dict(cache[key]))
+    return out
+
+
+def _coverage(scenario: Scenario, supertype_bids: np.ndarray, days: int) -> str:
+    from stochmech.audit.coalitions import coverage_warning
+
+    n, k = np.shape(supertype_bids)
+    return coverage_warning(
+        n, k, int(days), supertypes=supertype_bids, gamma=scenario.mechanism.gamma
+    )
+
+
 def run_summary(scenario: Scenario, result: SimulationResult) -> dict[str, Any]:
     """The JSON-ready report of a run."""
+    from stochmech.markets.demand_response import DemandResponseMarket
+
     truthful = truthful_utilities(scenario, result.supertype_bids)
+    exact = exact_utilities(scenario, result.supertype_bids)
+    groups = joint_test_groups(scenario)
+    risks = truthful_risks(scenario, scenario.true_supertypes, result.days)
     m = scenario.mechanism
+    market: dict[str, Any] | None = None
+    game = scenario.game
+    if isinstance(game, DemandResponseMarket):
+        best = game.best_posted_price()
+        optimum = game.expected_social_cost()
+        social = -result.average_welfare
+        market = {
+            "social_cost": social,
+            "optimum_exact": optimum,
+            "excess_over_optimum_percent": 100 * (social / optimum - 1),
+            "best_posted_price": best.price,
+            "best_posted_price_cost_exact": best.social_cost,
+            "posted_price_excess_over_optimum_percent": 100 * best.gap / optimum,
+            "payment_received": (-result.average_payment).tolist(),
+            "payment_received_exact_truthful": game.expected_payments().tolist(),
+        }
     return {
         "scenario": scenario.name,
         "description": scenario.description,
@@ -74,6 +183,9 @@ def run_summary(scenario: Scenario, result: SimulationResult) -> dict[str, Any]:
                 "declared": result.supertype_bids[i].tolist(),
                 "average_utility": float(result.average_utility[i]),
                 "truthful_utility": float(truthful[i]),
+                "exact_utility": _finite_or_none(exact[i]),
+                "caught_by_ledger": exact[i] == -np.inf,
+                "truthful_risk": risks[i],
                 "average_payment": float(result.average_payment[i]),
                 "average_penalty": float(result.average_penalty[i]),
                 "penalty_days": int(result.penalty_days[i]),
@@ -85,7 +197,14 @@ def run_summary(scenario: Scenario, result: SimulationResult) -> dict[str, Any]:
         "planner_budget_per_day": result.budget,
         "average_welfare": result.average_welfare,
         "optimal_welfare": result.optimal_welfare,
+        "ledger": {"joint_test_groups": groups, "joint_test_has_power": groups <= result.days},
+        "market": market,
+        "coverage": _coverage(scenario, result.supertype_bids, result.days),
     }
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
 
 
 def format_run(summary: dict[str, Any]) -> str:
@@ -101,38 +220,75 @@ def format_run(summary: dict[str, Any]) -> str:
         f"{summary['days']} days, seed {summary['seed']}, first-stage outcome "
         f"{summary['first_stage_outcome']}",
         "",
-        f"{'player':<16} {'strategy':<44} {'utility/day':>12} {'if truthful':>12} "
-        f"{'paid/day':>11} {'pen. days':>9} {'last pen.':>9}",
+        f"{'player':<16} {'strategy':<44} {'utility/day':>12} {'exact':>12} "
+        f"{'if truthful':>12} {'risk/day':>10} {'paid/day':>11} {'pen. days':>9} "
+        f"{'last pen.':>9}",
     ]
     for p in summary["players"]:
+        if p["exact_utility"] is not None:
+            exact = f"{p['exact_utility']:>12.5g}"
+        else:
+            exact = f"{'-inf caught' if p['caught_by_ledger'] else '-':>12}"
+        risk = p["truthful_risk"]
+        mark = "" if risk["exact"] else "<"
         lines.append(
             f"{p['name'][:16]:<16} {p['strategy'][:44]:<44} {p['average_utility']:>12.5g} "
-            f"{p['truthful_utility']:>12.5g} {p['average_payment']:>11.5g} "
-            f"{p['penalty_days']:>9} {p['last_penalty_day']:>9}"
+            f"{exact} {p['truthful_utility']:>12.5g} "
+            f"{mark + format(risk['expected_penalty_per_day'], '.3g'):>10} "
+            f"{p['average_payment']:>11.5g} {p['penalty_days']:>9} {p['last_penalty_day']:>9}"
         )
     gap = summary["optimal_welfare"] - summary["average_welfare"]
     lines += [
         "",
+        "'exact': the long-run utility of the player's strategy (stationary strategies; the "
+        "others reporting as they declared); '-inf caught': the ledger penalizes it on all but "
+        "finitely many days.",
         "'if truthful': the long-run utility of bidding truthfully against the others' "
         "declarations (W*(theta_i, theta_hat_-i) - W*(theta_hat_-i)).",
+        "'risk/day': the expected penalty per day the player would pay bidding truthfully "
+        f"over {summary['days']} days through the frequency test (exact; '<' an upper bound).",
         f"planner's budget: {summary['planner_budget_per_day']:+.6g} per day (payments received)",
         f"average welfare: {summary['average_welfare']:.6g}; W*(theta) = "
         f"{summary['optimal_welfare']:.6g} (gap {gap:+.3g})",
+        "",
+        summary["coverage"],
     ]
+    mk = summary.get("market")
+    if mk is not None:
+        lines += [
+            "",
+            "Social cost per day (demand-response market)",
+            f"  this run (simulated)       {mk['social_cost']:.6f}   "
+            f"({mk['excess_over_optimum_percent']:+.2f} % vs the optimum)",
+            f"  optimum (exact)            {mk['optimum_exact']:.6f}",
+            f"  best posted price (exact)  {mk['best_posted_price_cost_exact']:.6f}   "
+            f"(p* = {mk['best_posted_price']:.5f}, "
+            f"{mk['posted_price_excess_over_optimum_percent']:+.1f} % vs the optimum)",
+        ]
     return "\n".join(lines)
 
 
 def _load(args: argparse.Namespace) -> Scenario:
     try:
-        scenario = load_scenario(args.scenario)
+        if getattr(args, "scenario", None) is None:
+            scenario = default_scenario(
+                getattr(args, "players", None),
+                getattr(args, "types", None),
+                getattr(args, "deviation", None),
+                getattr(args, "shift", None),
+            )
+        else:
+            for flag in ("players", "types", "deviation", "shift"):
+                if getattr(args, flag, None) is not None:
+                    raise ValueError(f"--{flag} applies to the built-in scenario only")
+            scenario = load_scenario(args.scenario)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
-    for flag in ("days", "seed"):
+    for flag in ("days", "seed", "checkpoint_every"):
         value = getattr(args, flag, None)
-        if value is not None and value < (1 if flag == "days" else 0):
-            raise SystemExit(
-                f"error: --{flag} must be >= {1 if flag == 'days' else 0}, got {value}"
-            )
+        low = 0 if flag == "seed" else 1
+        if value is not None and value < low:
+            raise SystemExit(f"error: --{flag.replace('_', '-')} must be >= {low}, got {value}")
     return scenario
 
 
@@ -140,10 +296,82 @@ def _out_dir(args: argparse.Namespace, scenario: Scenario) -> Path:
     return Path(args.out) if args.out else Path("stochmech-out") / scenario.name
 
 
+def resume_command(args: argparse.Namespace, days: int, checkpoint: Path) -> str:
+    """The command line that continues an interrupted ``stochmech run`` from ``checkpoint``."""
+    words = ["stochmech", "run"]
+    if getattr(args, "scenario", None) is not None:
+        words.append(str(args.scenario))
+    else:
+        for flag in ("players", "types", "deviation", "shift"):
+            value = getattr(args, flag, None)
+            if value is not None:
+                words += [f"--{flag}", str(value)]
+    if args.seed is not None:
+        words += ["--seed", str(args.seed)]
+    words += ["--days", str(days), "--resume", str(checkpoint), "--checkpoint", str(checkpoint)]
+    if getattr(args, "checkpoint_every", None):
+        words += ["--checkpoint-every", str(args.checkpoint_every)]
+    if args.out:
+        words += ["--out", str(args.out)]
+    for flag in ("no_plots", "json", "progress"):
+        if getattr(args, flag, False):
+            words.append("--" + flag.replace("_", "-"))
+    return shlex.join(words)
+
+
+def _simulation(args: argparse.Namespace, scenario: Scenario) -> Simulation:
+    if not getattr(args, "resume", None):
+        return scenario.simulation(args.seed)
+    try:
+        sim = Simulation.load(args.resume)
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"error: cannot resume from {args.resume!r}: {err}") from None
+    game = scenario.game
+    same = (
+        (sim.game.n_players, sim.game.n_types) == (game.n_players, game.n_types)
+        and np.array_equal(sim.theta, scenario.true_supertypes)
+        and [s.describe() for s in sim.strategies] == [s.describe() for s in scenario.strategies]
+        and repr(sim.scheme) == repr(scenario.mechanism)
+    )
+    if not same:
+        raise SystemExit(f"error: {args.resume!r} is a checkpoint of a different scenario")
+    if args.seed is not None and args.seed != sim.seed:
+        raise SystemExit(f"error: {args.resume!r} was run with seed {sim.seed}, not {args.seed}")
+    return sim
+
+
 def run_command(args: argparse.Namespace) -> int:
-    """``stochmech run SCENARIO``: simulate, report, plot."""
+    """``stochmech run [SCENARIO]``: simulate (or continue a checkpoint), report, plot.
+
+    Ctrl-C saves a checkpoint (``--checkpoint``, default ``<out>/checkpoint.stochmech``),
+    prints the day reached and the command that resumes, and returns 130.
+    """
     scenario = _load(args)
-    result = scenario.simulate(args.days, args.seed, progress=args.progress or None)
+    days = scenario.days if args.days is None else args.days
+    sim = _simulation(args, scenario)
+    if sim.day > days:
+        raise SystemExit(f"error: the checkpoint is at day {sim.day}, past --days {days}")
+    given = getattr(args, "checkpoint", None)
+    checkpoint = Path(given) if given else _out_dir(args, scenario) / "checkpoint.stochmech"
+    try:
+        if days > sim.day:
+            sim.run(
+                days - sim.day,
+                progress=args.progress or None,
+                checkpoint=checkpoint if given else None,
+                checkpoint_every=getattr(args, "checkpoint_every", None),
+            )
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the save
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        sim.save(checkpoint)
+        print(
+            f"\ninterrupted at day {sim.day:,} of {days:,}; checkpoint saved to {checkpoint}\n"
+            f"resume with:\n  {resume_command(args, days, checkpoint)}",
+            file=sys.stderr,
+        )
+        return 130
+    result = sim.result()
     summary = run_summary(scenario, result)
     plots: list[str] = []
     if not args.no_plots:
@@ -199,12 +427,17 @@ def audit_command(args: argparse.Namespace) -> int:
         for r in reports:
             plots += [str(p) for p in plot_audit(r, out, prefix=f"player{r.player}_")]
     passed = all(r.passed for r in reports)
+    declared = scenario.true_supertypes
+    horizon = args.days if args.days is not None else scenario.days
+    risks = truthful_risks(scenario, declared, horizon)
+    coverage = _coverage(scenario, declared, horizon)
     if args.json:
         data = {
             "scenario": scenario.name,
             "source": scenario.source,
             "passed": passed,
-            "audits": [r.to_dict() for r in reports],
+            "audits": [{**r.to_dict(), "truthful_risk": risks[r.player]} for r in reports],
+            "coverage": coverage,
             "plots": plots,
         }
         print(json.dumps(data, indent=2, allow_nan=False))
@@ -214,6 +447,16 @@ def audit_command(args: argparse.Namespace) -> int:
         for r in reports:
             print()
             print(str(r))
+            risk = risks[r.player]
+            bound = "" if risk["exact"] else " (upper bound)"
+            print(
+                f"Truthful risk of player {r.player} (bidding truthfully): expected penalty "
+                f"{risk['expected_penalty']:.4g} over {horizon} days "
+                f"({risk['expected_penalty_per_day']:.3g} per day{bound}); "
+                f"P(any flag after day 100) <= {risk['any_flag_after_100']:.3g}."
+            )
+        print()
+        print(coverage)
         print()
         print(
             f"Overall: {'PASS' if passed else 'FAIL'} ({len(reports)} player"

@@ -112,7 +112,7 @@ from stochmech.games.base import TwoStageGame
 from stochmech.games.finite import FiniteGame
 from stochmech.ledger import PowerPenalty
 from stochmech.mechanism import DNBEMechanism
-from stochmech.simulation import SimulationResult, simulate
+from stochmech.simulation import Simulation, SimulationResult
 from stochmech.strategies import (
     FixedBid,
     HistoryDependent,
@@ -130,7 +130,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["Scenario", "load_scenario", "parse_scenario"]
+__all__ = [
+    "DEFAULT_DEVIATIONS",
+    "Scenario",
+    "default_scenario",
+    "load_scenario",
+    "parse_scenario",
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,14 +311,18 @@ class Scenario:
         daily: bool = False,
     ) -> SimulationResult:
         """Plays the scenario (its days and seed unless given)."""
-        return simulate(
+        sim = self.simulation(seed, daily=daily)
+        return sim.run(self.days if days is None else days, progress=progress).result()
+
+    def simulation(self, seed: int | None = None, *, daily: bool = False) -> Simulation:
+        """The scenario's :class:`~stochmech.simulation.Simulation` on day 0 (its seed unless
+        given): run it, save it, continue it."""
+        return Simulation(
             self.game,
             self.true_supertypes,
             list(self.strategies),
-            self.days if days is None else days,
             self.seed if seed is None else seed,
             mechanism=self.mechanism,
-            progress=progress,
             daily=daily,
         )
 
@@ -399,6 +409,69 @@ def parse_scenario(text: str, *, name: str = "scenario", source: str | None = No
     return _build(data, name, source)
 
 
+#: what provider 0 does in the built-in scenario (``stochmech run --deviation``)
+DEFAULT_DEVIATIONS = {
+    "inflate": "reports its cost --shift levels higher every day and declares the law those "
+    "reports follow (the ledger cannot see it)",
+    "inflate-naive": "reports its cost --shift levels higher every day but declares its true "
+    "law (the ledger's frequency test catches it)",
+    "claim-top": "declares and reports its highest cost level every day",
+    "none": "truthful like the others",
+}
+
+
+def default_scenario(
+    players: int | None = None,
+    levels: int | None = None,
+    deviation: str | None = None,
+    shift: int | None = None,
+) -> Scenario:
+    """The built-in scenario of ``stochmech run``, shipped with the package
+    (``stochmech/scenarios/demand_response.toml``), with optional changes: the number of
+    providers, the levels of the cost laws, and what provider 0 does (a key of
+    :data:`DEFAULT_DEVIATIONS`, shifting by ``shift`` levels).
+
+    Examples
+    --------
+    >>> s = default_scenario(players=3, levels=4, deviation="claim-top")
+    >>> s.game.n_players, s.game.n_types, s.strategy_specs[0]
+    (3, 4, 'always bids type 3, declares [0, 0, 0, 1]')
+    """
+    from importlib.resources import files
+
+    text = files("stochmech").joinpath("scenarios/demand_response.toml").read_text("utf-8")
+    data = tomllib.loads(text)
+    table = data["players"]
+    if players is not None:
+        n = _int(players, "players", minimum=2)
+        table = [dict(table[0])] + [
+            {**table[min(j, len(table) - 1)], "name": f"provider {j}"} for j in range(1, n)
+        ]
+    if levels is not None:
+        k = _int(levels, "levels", minimum=1)
+        for law in [data["game"]["reserve"], *(t["supertype"] for t in table)]:
+            law["levels"] = k
+    k = int(table[0]["supertype"]["levels"])
+    steps = 1 if shift is None else _int(shift, "shift")
+    deviation = "inflate" if deviation is None else deviation
+    kind = "inflate" if steps >= 1 else "shift"
+    if deviation == "inflate":
+        table[0]["strategy"] = {"kind": kind, "steps": steps}
+    elif deviation == "inflate-naive":
+        table[0]["strategy"] = {"kind": kind, "steps": steps, "declare": "truthful"}
+    elif deviation == "claim-top":
+        top = [0.0] * (k - 1) + [1.0]
+        table[0]["strategy"] = {"kind": "fixed", "type": k - 1, "declare": top}
+    elif deviation == "none":
+        table[0].pop("strategy", None)
+    else:
+        raise ValueError(
+            f"deviation must be one of {sorted(DEFAULT_DEVIATIONS)}, got {deviation!r}"
+        )
+    data["players"] = table
+    return _build(data, "demand-response", "built-in scenario")
+
+
 _TOP = {"name", "description", "days", "seed", "mechanism", "game", "players", "audit"}
 
 
@@ -419,6 +492,7 @@ def _build(data: dict[str, Any], default_name: str, source: str | None) -> Scena
         _keys(t, f"players[{j}]", {"name", "supertype", "strategy", "levels"}, ("supertype",))
 
     kind = _str(game_table.get("kind"), "game.kind", ("finite", "demand-response"))
+    game: TwoStageGame
     if kind == "finite":
         game, theta = _finite_game(game_table, tables)
     else:
@@ -694,7 +768,7 @@ def _bid(x: Any, where: str, game: TwoStageGame, player: int) -> np.ndarray:
         if values is None:
             raise _fail(where, "expected a pmf over the types (this game's types carry no values)")
         law = _law(x, where)
-        law = law if isinstance(law, Supertype) else Supertype([law], [1.0])
+        law = law if isinstance(law, Supertype) else Supertype(np.array([law]), np.array([1.0]))
         try:
             return law.pmf_on(values)
         except ValueError as err:

@@ -84,8 +84,11 @@ class Settlement:
 class SchemeRun(Protocol):
     """A scheme running on one game after the day-1 declarations (see the module docstring)."""
 
-    o1: Any
-    opening: Opening | None
+    @property
+    def o1(self) -> Any: ...
+
+    @property
+    def opening(self) -> Opening: ...
 
     def settle(self, types: np.ndarray, bids: np.ndarray, states: Any) -> Settlement: ...
 
@@ -94,7 +97,8 @@ class SchemeRun(Protocol):
 class PaymentScheme(Protocol):
     """A payment scheme: ``name`` and ``start(game, supertype_bids) -> SchemeRun``."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def start(self, game: TwoStageGame, supertype_bids: np.ndarray) -> SchemeRun: ...
 

@@ -29,16 +29,16 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stochmech import _state
 from stochmech._json import jsonable
-from stochmech._persist import pickle_sealed, unpickle_sealed, write_atomically
+from stochmech._persist import read_file, write_atomically
 from stochmech._ragged import padded_cdf, player_contexts
 from stochmech._validate import integer
 from stochmech.games.base import TwoStageGame
@@ -47,9 +47,6 @@ from stochmech.schemes import PaymentScheme, SchemeRun, Settlement, check_settle
 from stochmech.strategies import History, Strategy, Truthful
 
 __all__ = ["Simulation", "SimulationResult", "simulate"]
-
-_SIM_MAGIC = b"STOCHMECH-SIMULATION\n"
-_SIM_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -252,8 +249,10 @@ class Simulation:
             )
         theta = check_supertypes(game, true_supertypes)
         n = theta.shape[0]
-        chunk = integer(chunk, "chunk", minimum=1)
+        chunk = integer(chunk, "chunk", minimum=1, maximum=1 << 40)
         seed = integer(seed, "seed", minimum=0)
+        if not isinstance(daily, (bool, np.bool_)):
+            raise ValueError(f"daily must be True or False, got {daily!r}")
         if strategies is None:
             strategies = [Truthful() for _ in range(n)]
         if len(strategies) != n:
@@ -305,6 +304,7 @@ class Simulation:
             "budget": [],
             "penalty": [],
         }
+        self._lock = threading.RLock()
 
     def run(
         self,
@@ -320,8 +320,20 @@ class Simulation:
         With ``checkpoint`` the simulation is saved there every ``checkpoint_every`` days (at
         the first chunk boundary after each multiple; default: only at the end). If the call
         raises, the simulation is at the last completed chunk (see the module docstring).
+        Calls from several threads are serialized.
         """
-        days = integer(days, "days", minimum=1)
+        with self._lock:
+            return self._run(days, progress, checkpoint, checkpoint_every)
+
+    def _run(
+        self,
+        days: int,
+        progress: bool | None,
+        checkpoint: str | os.PathLike[str] | None,
+        checkpoint_every: int | None,
+    ) -> Simulation:
+        # days are counted exactly in float64 up to 2**53
+        days = integer(days, "days", minimum=1, maximum=(1 << 53) - self.day)
         every = None
         if checkpoint_every is not None:
             every = integer(checkpoint_every, "checkpoint_every", minimum=1)
@@ -411,6 +423,7 @@ class Simulation:
 
     def _play(self, size: int) -> None:
         snap = self._snapshot()
+        committed = False
         try:
             types, states, bids = self._draw(size)
             with _interrupts_held():
@@ -418,8 +431,11 @@ class Simulation:
                     self.market.settle(types, bids, states), size, self.theta.shape[0]
                 )
                 self._record(size, settled)
+                committed = True  # a Ctrl-C held above is raised after this point
         except BaseException:
-            self._restore(snap)
+            if not committed:
+                with _interrupts_held():
+                    self._restore(snap)
             raise
 
     def _record(self, size: int, settled: Settlement) -> None:
@@ -471,6 +487,10 @@ class Simulation:
 
     def result(self) -> SimulationResult:
         """The figures of the days played so far."""
+        with self._lock:
+            return self._result()
+
+    def _result(self) -> SimulationResult:
         if self.day == 0:
             raise ValueError("no day has been played yet: call run(days) first")
         days = self.day
@@ -513,26 +533,77 @@ class Simulation:
 
     # ----- persistence -----
     def to_bytes(self) -> bytes:
-        """The whole simulation (market, strategies, random streams, sums) as checksummed bytes.
+        """The whole simulation (market, strategies, random streams, sums) as bytes.
 
-        A pickle inside: strategies must be picklable (a ``HistoryDependent`` policy defined as
-        a module-level function is; a lambda is not). Load only files you trust.
+        The format (``docs/file-format.md``) is data only: loading never runs code. Built-in
+        strategies are stored with their parameters and state; a strategy of a user-defined
+        class (e.g. :class:`~stochmech.strategies.HistoryDependent`, whose policy is code),
+        a user-defined game or penalty schedule is recorded by its description and must be
+        given again to :meth:`from_bytes`.
         """
-        return pickle_sealed(self, _SIM_MAGIC, _SIM_VERSION, "simulation")
+        with self._lock:
+            return _state.simulation_to_bytes(self)[0]
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Simulation:
-        """Restores a simulation from :meth:`to_bytes`; damage raises ``ValueError``."""
-        return unpickle_sealed(data, _SIM_MAGIC, _SIM_VERSION, Simulation, "simulation")
+    def from_bytes(
+        cls,
+        data: bytes,
+        *,
+        game: Any = None,
+        penalty: Any = None,
+        strategies: Mapping[int, Strategy] | None = None,
+        mechanism: Any = None,
+    ) -> Simulation:
+        """Restores a simulation from :meth:`to_bytes`.
+
+        Parameters
+        ----------
+        data : bytes
+        game, penalty : optional
+            Required when the simulation was saved with a user-defined game or penalty
+            schedule (see :meth:`Market.from_bytes <stochmech.mechanism.Market.from_bytes>`).
+        strategies : mapping {player: Strategy}, optional
+            The strategies of user-defined classes, by player, as they were built (they are
+            copied and prepared again; they must declare the saved supertype bid). Each is
+            required for a player who played one, and refused for the others.
+        mechanism : payment scheme, optional
+            Required when the simulation ran under a scheme of a user-defined class (it is
+            started again with the saved supertype bids), and otherwise refused.
+
+        Raises
+        ------
+        ValueError
+            For a damaged, truncated, foreign or older file, or inconsistent fields; the
+            message names the problem. Nothing in the file is executed.
+        """
+        supplied = _state.check_supplied(game, penalty, strategies, mechanism)
+        return _state.simulation_from_bytes(data, supplied)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Writes the simulation to ``path`` atomically."""
+        """Writes the simulation to ``path`` atomically and durably."""
         write_atomically(path, self.to_bytes())
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Simulation:
-        """Reads a simulation written by :meth:`save`."""
-        return cls.from_bytes(Path(path).read_bytes())
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        game: Any = None,
+        penalty: Any = None,
+        strategies: Mapping[int, Strategy] | None = None,
+        mechanism: Any = None,
+    ) -> Simulation:
+        """Reads a simulation written by :meth:`save` (see :meth:`from_bytes`)."""
+        data = read_file(path, "simulation")
+        return cls.from_bytes(
+            data, game=game, penalty=penalty, strategies=strategies, mechanism=mechanism
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # in-process copies go through the same safe bytes, handing unstorable objects along
+        with self._lock:
+            data, supplied = _state.simulation_to_bytes(self)
+        return (_state._simulation_from_pickle, (data, supplied))
 
 
 def simulate(
@@ -590,6 +661,7 @@ def simulate(
     >>> bool(truth.average_utility[0] > lie.average_utility[0])
     True
     """
+    days = integer(days, "days", minimum=1, maximum=1 << 53)
     sim = Simulation(
         game, true_supertypes, strategies, seed, mechanism=mechanism, chunk=chunk, daily=daily
     )
@@ -615,7 +687,14 @@ def _play_history_dependent(
     for row in range(types.shape[0]):
         for i in dependent:
             h = histories[i]
-            bids[row, i] = strategies[i].type_bid(int(types[row, i]), h, rngs[i])
+            bid = strategies[i].type_bid(int(types[row, i]), h, rngs[i])
+            k = h.context.n_types
+            if not 0 <= bid < k:
+                raise ValueError(
+                    f"the bid {bid!r} of player {i} ({strategies[i].describe()}) on day "
+                    f"{h.day + 1} is outside the type space 0..{k - 1}"
+                )
+            bids[row, i] = bid
         day_state = None if states is None else states[row : row + 1]
         o2 = game.second_stage(o1, bids[row : row + 1], day_state)[0]
         state_row = None if states is None else states[row]

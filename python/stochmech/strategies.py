@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._validate import integer
+
 __all__ = [
     "FixedBid",
     "History",
@@ -64,16 +66,25 @@ class History:
         return len(self.own_bids)
 
 
+def _float_array(x: Any, what: str) -> np.ndarray:
+    try:
+        return np.array(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what} must be an array of numbers, got {x!r:.80}: {err}") from None
+
+
 def _check_pmf(p: Any, k: int, what: str) -> np.ndarray:
-    arr = np.array(p, dtype=np.float64)
+    arr = _float_array(p, what)
     if arr.shape != (k,):
         raise ValueError(f"{what} must be a pmf over {k} types, got shape {arr.shape}")
     bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
     if bad.size:
         t = int(bad[0])
         raise ValueError(f"{what}: probability of type {t} is {float(arr[t])!r}")
-    if abs(arr.sum() - 1.0) > 1e-9:
-        raise ValueError(f"{what} sums to {float(arr.sum())!r}, not 1")
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(arr.sum())
+    if abs(total - 1.0) > 1e-9:
+        raise ValueError(f"{what} sums to {total!r}, not 1")
     return arr
 
 
@@ -144,7 +155,7 @@ class StationaryMisreport(Strategy):
     """
 
     def __init__(self, kernel: Any, supertype_bid: Any = "induced") -> None:
-        kern = np.array(kernel, dtype=np.float64)
+        kern = _float_array(kernel, "kernel")
         if kern.ndim != 2 or kern.shape[0] != kern.shape[1]:
             raise ValueError(f"kernel must be a square (K, K) array, got shape {kern.shape}")
         for t in range(kern.shape[0]):
@@ -168,7 +179,7 @@ class StationaryMisreport(Strategy):
         return _check_pmf(self._declared, k, "supertype_bid")
 
     def type_bids(self, types: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return _draw(self._cdf[types], rng.random(types.shape[0]))
+        return _draw(self._cdf[types], np.asarray(rng.random(types.shape[0])))
 
     def describe(self) -> str:
         return "stationary misreport"
@@ -191,16 +202,16 @@ def shift_kernel(n_types: int, steps: int, ladder: Any = None) -> np.ndarray:
     >>> shift_kernel(4, 1, ladder=[0, 2, 3])[0].tolist()
     [0.0, 0.0, 1.0, 0.0]
     """
-    k = int(n_types)
-    if k < 1:
-        raise ValueError(f"n_types must be >= 1, got {n_types!r}")
+    k = integer(n_types, "n_types", minimum=1, maximum=1 << 12)
+    steps = integer(steps, "steps")
     rungs = np.arange(k) if ladder is None else np.asarray(ladder, dtype=np.int64)
     if rungs.ndim != 1 or rungs.size == 0 or np.any((rungs < 0) | (rungs >= k)):
         raise ValueError(f"ladder must hold type indices in 0..{k - 1}, got {ladder!r}")
     if np.unique(rungs).size != rungs.size:
         raise ValueError(f"ladder repeats a type index: {ladder!r}")
     kern = np.eye(k)
-    target = rungs[np.clip(np.arange(rungs.size) + int(steps), 0, rungs.size - 1)]
+    step = max(-rungs.size, min(rungs.size, steps))
+    target = rungs[np.clip(np.arange(rungs.size) + step, 0, rungs.size - 1)]
     kern[rungs] = 0.0
     kern[rungs, target] = 1.0
     return kern
@@ -222,7 +233,7 @@ class SupertypeLie(Strategy):
     def __init__(self, bid: Any, coupling: str = "quantile") -> None:
         if coupling not in ("quantile", "independent"):
             raise ValueError(f"coupling must be 'quantile' or 'independent', got {coupling!r}")
-        self.bid = np.array(bid, dtype=np.float64)
+        self.bid = _float_array(bid, "bid")
         self.coupling = coupling
 
     def supertype_bid(self, context: PlayerContext) -> np.ndarray:
@@ -232,7 +243,7 @@ class SupertypeLie(Strategy):
         return self.bid
 
     def type_bids(self, types: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        u = rng.random(types.shape[0])
+        u = np.asarray(rng.random(types.shape[0]))
         if self.coupling == "quantile":
             lower = np.where(types > 0, self._true_cdf[np.maximum(types - 1, 0)], 0.0)
             upper = self._true_cdf[types]
@@ -248,7 +259,7 @@ class FixedBid(Strategy):
     mass on it: the frequency test fires every day and the average penalty diverges)."""
 
     def __init__(self, bid_type: int, supertype_bid: Any = "truthful") -> None:
-        self.bid_type = int(bid_type)
+        self.bid_type = integer(bid_type, "bid_type", minimum=0)
         self._declared = supertype_bid
 
     def supertype_bid(self, context: PlayerContext) -> np.ndarray:
@@ -295,7 +306,8 @@ class HistoryDependent(Strategy):
         return _check_pmf(self._declared, context.n_types, "supertype_bid")
 
     def type_bid(self, own_type: int, history: History, rng: np.random.Generator) -> int:
-        return int(self.policy(own_type, history, rng))
+        bid = self.policy(own_type, history, rng)
+        return integer(bid, f"the bid of policy {self.name!r} on day {history.day + 1}")
 
     def describe(self) -> str:
         return self.name
@@ -324,7 +336,7 @@ class PublicSignalCollusion(Strategy):
     def __init__(
         self, signal: Callable[[History], int], kernels: Any, supertype_bid: Any = "induced"
     ) -> None:
-        kern = np.array(kernels, dtype=np.float64)
+        kern = _float_array(kernels, "kernels")
         if kern.ndim != 3 or kern.shape[1] != kern.shape[2]:
             raise ValueError(f"kernels must have shape (S, K, K), got {kern.shape}")
         for s in range(kern.shape[0]):
@@ -344,7 +356,8 @@ class PublicSignalCollusion(Strategy):
         return _check_pmf(self._declared, context.n_types, "supertype_bid")
 
     def type_bid(self, own_type: int, history: History, rng: np.random.Generator) -> int:
-        s = int(self.signal(history)) % self.kernels.shape[0]
+        s = integer(self.signal(history), f"the public signal on day {history.day + 1}")
+        s %= self.kernels.shape[0]
         return int(_draw(self._cdf[s, own_type], np.array([rng.random()]))[0])
 
     def describe(self) -> str:

@@ -77,14 +77,21 @@ class Supertype:
     probs: np.ndarray
 
     def __post_init__(self) -> None:
-        values = np.array(self.values, dtype=float, copy=True)
-        probs = np.array(self.probs, dtype=float, copy=True)
+        arrays = []
+        for name in ("values", "probs"):
+            try:
+                arrays.append(np.array(getattr(self, name), dtype=float, copy=True))
+            except (TypeError, ValueError) as err:
+                raise ValueError(
+                    f"{name} must be an array of numbers, got {getattr(self, name)!r:.80}: {err}"
+                ) from None
+        values, probs = arrays
         if values.ndim != 1 or probs.ndim != 1:
             raise ValueError(
                 f"values and probs must be 1-D, got shapes {values.shape} and {probs.shape}"
             )
         if values.size == 0:
-            raise ValueError("a supertype needs at least one value, got 0")
+            raise ValueError("values must hold at least one value, got 0")
         if values.shape != probs.shape:
             raise ValueError(
                 f"values and probs must have the same length, got {values.size} and {probs.size}"
@@ -279,4 +286,4 @@ def point_mass(value: float) -> Supertype:
     >>> point_mass(4.0).mean()
     4.0
     """
-    return Supertype([float(value)], [1.0])
+    return Supertype(np.array([float(value)]), np.array([1.0]))

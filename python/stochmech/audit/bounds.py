@@ -128,7 +128,7 @@ def _transport(
     a_cols = np.zeros((k_cols, k_rows * k_cols))
     for s in range(k_cols):
         a_cols[s, s::k_cols] = 1.0
-    options = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+    options: Any = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
     exact = bool(np.array_equal(lo, hi))
     if exact:
         res = linprog(
@@ -151,7 +151,7 @@ def _transport(
             method="highs",
             options=options,
         )
-    if res.status != 0:  # pragma: no cover - the feasible set is never empty here
+    if res.status != 0 or res.x is None:  # pragma: no cover - the LP is always feasible here
         raise RuntimeError(f"transport LP failed: {res.message}")
     coupling = np.maximum(res.x.reshape(k_rows, k_cols), 0.0)
     value = float((coupling * payoff).sum())

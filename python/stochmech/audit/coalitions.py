@@ -587,6 +587,10 @@ def joint_test_power(
     )
 
 
+def _when(day: int) -> str:
+    return f"on about day {day:,}" if day <= 10**12 else "after more than 10^12 days"
+
+
 def coverage_warning(
     n_players: int, n_types: int, days: int, *, supertypes: Any = None, gamma: float = 0.5
 ) -> str:
@@ -645,21 +649,23 @@ def coverage_warning(
         )
         if ring:
             text = (
-                text[:-1] + " (a 2-player comonotone ring moves the joint statistic by at most "
-                f"the window of about day {ring:.3g})."
+                text[:-1] + f" (a 2-player comonotone ring drifts the joint statistic by at most "
+                f"{drift:.3g}, which the window reaches only {_when(ring)})."
             )
     elif ring is not None:
         if ring == 0:
             text += "; a comonotone ring of these declarations is indistinguishable from truth."
         elif ring > horizon:
             text += (
-                "; WARNING: a 2-player comonotone ring moves the joint statistic by at most the "
-                f"window of about day {ring:,}, after the horizon: the joint test has no power "
-                "against it here."
+                f"; WARNING: a 2-player comonotone ring drifts the joint statistic by at most "
+                f"{drift:.3g}, which the window reaches only {_when(ring)}, after the "
+                "horizon: the joint test has no power against it here."
             )
         else:
             text += (
-                f"; a 2-player comonotone ring is flagged from about day {ring:,} at the earliest."
+                f"; a 2-player comonotone ring drifts the joint statistic by at most "
+                f"{drift:.3g}, which the window reaches on about day {ring:,} (the expected-drift "
+                "detection day)."
             )
     else:
         text += "."

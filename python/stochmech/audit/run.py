@@ -533,9 +533,9 @@ class AuditReport:
                 f"{c.gain:+.3e} (bound {c.gain_upper:+.3e})"
             )
         if self.window is not None:
-            r = window_radius(self.days, m["gamma"])
+            radius = window_radius(self.days, m["gamma"])
             lines.append(
-                f"  finite horizon: bids within r({self.days}) = {r:.4g} of the declaration "
+                f"  finite horizon: bids within r({self.days}) = {radius:.4g} of the declaration "
                 f"can gain up to {self.window.gain_upper:+.3e} per day"
             )
         lines += ["", "Deviations (gain = deviation - truth, per day):"]
@@ -558,7 +558,12 @@ class AuditReport:
                 f"({'holds' if p.holds[j] else 'FAILS'}); expected utility "
                 f"{p.expected_utility[j]:.6g}"
             )
-            if p.simulated_utility is not None:
+            if (
+                p.simulated_utility is not None
+                and p.stderr is not None
+                and p.penalty_days is not None
+                and p.last_penalty_day is not None
+            ):
                 line += (
                     f", simulated {p.simulated_utility[j]:.6g} ± {p.stderr[j]:.1e}; "
                     f"{p.penalty_days[j]} penalty days, last on day {p.last_penalty_day[j]}"
@@ -752,7 +757,9 @@ def audit(
             baselines[key] = run(baseline_profile, horizon)
         truth = baselines[key]
         played = run(deviation_profile, horizon)
-        diff = played.daily_utility[:, i] - truth.daily_utility[:, i]
+        played_utility, played_flags = _daily_series(played)
+        truth_utility, _ = _daily_series(truth)
+        diff = played_utility[:, i] - truth_utility[:, i]
         gain, se = batch_means(diff, batches)
         # batch means with few batches can underestimate: never report less than the IID error
         se = max(float(se), float(diff.std(ddof=1)) / math.sqrt(diff.size))
@@ -794,13 +801,13 @@ def audit(
                 days=horizon,
                 simulated_gain=gain,
                 stderr=se,
-                catch=catch_times(played.daily_flags[:, i], diff),
+                catch=catch_times(played_flags[:, i], diff),
                 allowance=allowance,
                 significant=bool(significant),
                 gains=bool(significant and beyond),
                 checkpoints=points,
                 gain_path=np.cumsum(diff)[points - 1] / points,
-                penalty_path=np.cumsum(played.daily_flags[:, i])[points - 1],
+                penalty_path=np.cumsum(played_flags[:, i])[points - 1],
             )
         )
 
@@ -834,3 +841,10 @@ def audit(
         budget=planner_budget(game, theta, truthful_all, mechanism=mech, batches=batches),
         rows=tuple(rows),
     )
+
+
+def _daily_series(result: SimulationResult) -> tuple[np.ndarray, np.ndarray]:
+    """The daily utilities and penalty events of a run made with ``daily=True``."""
+    if result.daily_utility is None or result.daily_flags is None:
+        raise ValueError("the audit needs a simulation run with daily=True")
+    return result.daily_utility, result.daily_flags

@@ -2,6 +2,12 @@
 
 Subcommands register themselves in :func:`build_parser`; each is a function taking the parsed
 arguments and returning a process exit code.
+
+Exit status: 0 success; 1 an audit found a profitable deviation (or another check failed);
+2 an input error (bad option, scenario or file), reported as one line on stderr; 3 an
+internal error (a bug: please report it); 130 interrupted (Ctrl-C). No traceback is shown
+unless ``--debug`` is given (anywhere on the command line). ``--json`` output is strict JSON
+(numbers that are not finite appear as ``null``).
 """
 
 from __future__ import annotations
@@ -9,22 +15,49 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from stochmech import __version__
-from stochmech.cli.demand_response import (
-    DEFAULT_SCENARIO_HELP,
-    add_default_run_arguments,
-    run_default,
-)
 from stochmech.cli.demand_response import register as register_demand_response
 from stochmech.cli.lqg import register as register_lqg
 
+#: exit statuses (see the module docstring)
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+#: exceptions that mean "the input is wrong" (argument, scenario, file, resources asked for)
+_INPUT_ERRORS = (ValueError, TypeError, OSError, OverflowError, MemoryError, RecursionError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_one_line(message)}\n")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, MemoryError):
+        return "not enough memory for this run (ask for fewer days, players or types)"
+    if isinstance(err, RecursionError):
+        return "the input is nested too deeply"
+    if isinstance(err, OSError) and err.strerror:
+        where = f": {err.filename!s}" if err.filename else ""
+        return f"{err.strerror}{where}"
+    return _one_line(str(err)) or type(err).__name__
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stochmech",
         description="Design, run and verify incentive-compatible mechanisms for repeated "
         "stochastic markets.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (anywhere on the line)"
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,18 +80,55 @@ def _scenario_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", action="store_true", help="always show a progress bar")
 
 
+DEFAULT_SCENARIO_HELP = (
+    "the demand-response market of the first paper (Section IV), shipped as "
+    "stochmech/scenarios/demand_response.toml: n providers (default 10) curtail x at cost "
+    "delta_i x^2/2; their cost parameters delta_i are IID beta prime(2, 3) (mean 1, variance 2: "
+    "the paper's 'beta with unit mean and variance 2' read as beta prime) discretized to K "
+    "levels (default 8); the reserve generator's delta_s has the same law; the shortage is "
+    "d = 1 every day. Provider 0 deviates (default: reports its cost one level higher every "
+    "day and declares the law those reports follow); the others are truthful. 100,000 days."
+)
+
+
 def _register_run(sub: argparse._SubParsersAction) -> None:
+    from stochmech.scenario import DEFAULT_DEVIATIONS
+
     p = sub.add_parser(
         "run",
         help="simulate a scenario file (without one: the built-in demand-response scenario)",
         description="Simulate the DNBE mechanism on a scenario: report each player's average "
-        "utility against its truthful long-run utility, payments, penalty days, the planner's "
-        "budget and the welfare, and plot utility convergence and penalty days. Without a "
-        "scenario file, the built-in default: " + DEFAULT_SCENARIO_HELP,
+        "utility against its exact and truthful long-run utilities, payments, penalty days, "
+        "the planner's budget and the welfare, and plot utility convergence and penalty days. "
+        "Ctrl-C saves a checkpoint and prints the command that resumes it. Without a "
+        "scenario file, the built-in scenario: " + DEFAULT_SCENARIO_HELP,
     )
     p.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
     _scenario_options(p)
-    add_default_run_arguments(p.add_argument_group("built-in default scenario (no scenario file)"))
+    ck = p.add_argument_group("checkpoints")
+    ck.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="save the simulation here at the end, every --checkpoint-every days, and on "
+        "Ctrl-C (default on Ctrl-C: <out>/checkpoint.stochmech)",
+    )
+    ck.add_argument(
+        "--checkpoint-every", type=int, metavar="DAYS", help="save a checkpoint every DAYS days"
+    )
+    ck.add_argument(
+        "--resume", metavar="PATH", help="continue the checkpoint PATH up to --days days"
+    )
+    d = p.add_argument_group("built-in scenario (no scenario file)")
+    d.add_argument("--players", type=int, help="providers n (default 10)")
+    d.add_argument("--types", type=int, help="levels K per cost law (default 8)")
+    d.add_argument(
+        "--deviation",
+        choices=sorted(DEFAULT_DEVIATIONS),
+        help="what provider 0 does: "
+        + "; ".join(f"{k}: {v}" for k, v in DEFAULT_DEVIATIONS.items())
+        + " (default inflate)",
+    )
+    d.add_argument("--shift", type=int, help="levels by which 'inflate' shifts (default 1)")
     p.set_defaults(func=_run)
 
 
@@ -85,11 +155,6 @@ def _register_audit(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.scenario is None:
-        args.days = 100_000 if args.days is None else args.days
-        args.seed = 0 if args.seed is None else args.seed
-        args.out = "stochmech-out" if args.out is None else args.out
-        return int(run_default(args))
     from stochmech.report import run_command
 
     return run_command(args)
@@ -102,13 +167,44 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Runs the command line; returns the exit status (see the module docstring)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in words
+    words = [w for w in words if w != "--debug"]
+    try:
+        args = build_parser().parse_args(words)
+    except SystemExit as stop:  # --help, or a usage error already printed on one line
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     try:
         return int(args.func(args))
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
         sys.stderr.close()
-        return 0
+        return EXIT_OK
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("stochmech: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            message = _one_line(stop.code).removeprefix("error: ")
+            print(f"stochmech: error: {message}", file=sys.stderr)
+            return EXIT_USAGE
+        return EXIT_OK if stop.code is None else int(stop.code)
+    except _INPUT_ERRORS as err:
+        if debug:
+            raise
+        print(f"stochmech: error: {_describe(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as err:
+        if debug:
+            raise
+        print(
+            f"stochmech: internal error: {type(err).__name__}: {_describe(err)} "
+            "(run again with --debug for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -85,6 +85,8 @@ def _run(args: argparse.Namespace) -> int:
     _defaults(args, horizon=48, seed=0, pivot="clarke")
     if args.horizon < 1:
         raise SystemExit(f"error: --horizon must be >= 1, got {args.horizon}")
+    if args.seed < 0:
+        raise SystemExit(f"error: --seed must be >= 0, got {args.seed}")
     ex, mech, run, gap = _simulate(args)
     plots = [] if args.no_plots else [str(p) for p in _plot(run, ex.names, args.out)]
     paid = run.payments.sum(axis=0)

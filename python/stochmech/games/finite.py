@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from stochmech._ragged import check_dense_size, check_type_counts, pad_pmfs
+from stochmech._validate import integer
 from stochmech.games.base import TwoStageGame
 
 __all__ = ["Estimate", "FiniteGame"]
@@ -173,10 +174,19 @@ class FiniteGame(TwoStageGame):
         n, k, a, b = v.shape
         if expectation not in ("exact", "monte-carlo"):
             raise ValueError(f"expectation must be 'exact' or 'monte-carlo', got {expectation!r}")
-        if int(samples) < 2:
-            raise ValueError(f"samples must be >= 2, got {samples!r}")
-        if int(max_profiles) < 1:
-            raise ValueError(f"max_profiles must be >= 1, got {max_profiles!r}")
+        samples = integer(samples, "samples", minimum=2, maximum=1 << 40)
+        seed = integer(seed, "seed", minimum=0)
+        max_profiles = integer(max_profiles, "max_profiles", minimum=1)
+        # every welfare value and payment is a sum of at most n valuations and one cost, and a
+        # payment a difference of three such sums: refuse tables for which that overflows
+        with np.errstate(over="ignore"):
+            bound = float(np.abs(v).max(axis=(1, 2, 3)).sum() + np.abs(c).max())
+            four = 4.0 * bound
+        if not np.isfinite(four):
+            raise ValueError(
+                "valuations and cost are too large: sums of valuations and costs overflow to "
+                f"infinity (sum of the largest magnitudes = {bound!r})"
+            )
         self.valuation_table = v
         self.cost_table = c
         self.n_players = n
@@ -188,9 +198,9 @@ class FiniteGame(TwoStageGame):
         if type_values is not None:
             self._set_type_values(type_values, counts)
         self.expectation = expectation
-        self.samples = int(samples)
-        self.seed = int(seed)
-        self.max_profiles = int(max_profiles)
+        self.samples = samples
+        self.seed = seed
+        self.max_profiles = max_profiles
         self._cache: dict[tuple[Any, ...], Any] = {}
 
     def _set_type_values(self, type_values: Any, counts: np.ndarray) -> None:

@@ -24,8 +24,28 @@ from stochmech.lqg.deterministic import (
     dynamic_utilities,
     dynamic_vcg,
 )
-from stochmech.lqg.layered import History, LayeredBatch, LayeredRun, LayeredVCG, LayerStep
-from stochmech.lqg.riccati import ConstrainedLQSolution, constrained_riccati, solve_constrained_lq
+from stochmech.lqg.layered import (
+    BatchUtilities,
+    History,
+    LayeredBatch,
+    LayeredRun,
+    LayeredVCG,
+    LayerStep,
+)
+from stochmech.lqg.rationality import (
+    BudgetReport,
+    IndividualRationality,
+    expected_budget,
+    individual_rationality,
+    outside_option,
+)
+from stochmech.lqg.riccati import (
+    ConstrainedLQSolution,
+    constrained_riccati,
+    riccati_sweep,
+    solve_constrained_lq,
+)
+from stochmech.lqg.scenario import LQGScenario, load_lqg_scenario, parse_lqg_scenario
 from stochmech.lqg.static import (
     ConcaveUtility,
     QuadraticUtility,
@@ -36,11 +56,15 @@ from stochmech.lqg.static import (
 )
 
 __all__ = [
+    "BatchUtilities",
+    "BudgetReport",
     "ConcaveUtility",
     "ConstrainedLQSolution",
     "DynamicVCGResult",
     "History",
+    "IndividualRationality",
     "LQGAgents",
+    "LQGScenario",
     "LayerStep",
     "LayeredBatch",
     "LayeredRun",
@@ -52,6 +76,12 @@ __all__ = [
     "constrained_riccati",
     "dynamic_utilities",
     "dynamic_vcg",
+    "expected_budget",
+    "individual_rationality",
+    "load_lqg_scenario",
+    "outside_option",
+    "parse_lqg_scenario",
+    "riccati_sweep",
     "solve_constrained_lq",
     "static_utilities",
     "static_vcg",

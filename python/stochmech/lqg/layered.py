@@ -301,6 +301,7 @@ class LayeredVCG:
         self._pivot = pivot
         self._lq = solve_constrained_lq(agents.a, agents.b, agents.q, agents.r, self._horizon)
         self._pivot_values: np.ndarray | None = None
+        self._pivot_diagonals: np.ndarray | None = None
         n = agents.n
         self._others = np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.intp)
         self._others = self._others.reshape(n, n - 1)
@@ -371,17 +372,23 @@ class LayeredVCG:
 
         Entry ``[s, i, j]`` is ``S^(-i)_s[j, j]`` for ``j != i`` and 0 for ``j = i``:
         ``E h_i(s) = sum_j [s, i, j] Var(X_hat_j(s, s))`` for independent zero-mean bids.
-        Computed from the table when it is kept, else by one streamed sweep.
+        Computed once: from the table when it is kept, else by a streamed sweep (or as a
+        by-product of the first streamed run).
         """
-        n, horizon = self._agents.n, self._horizon
-        out = np.zeros((horizon, n, n))
-        if n == 1:
-            return frozen(out)
-        rows = np.arange(n)[:, None]
-        for idx, t, values in self._pivot_blocks():
-            diag = np.diagonal(values, axis1=-2, axis2=-1)  # (c, N-1)
-            out[t, rows[idx], self._others[idx]] = diag
-        return frozen(out)
+        if self._pivot_diagonals is None:
+            n, horizon = self._agents.n, self._horizon
+            out = np.zeros((horizon, n, n))
+            if n > 1:
+                for idx, t, values in self._pivot_blocks():
+                    self._store_diagonals(out, idx, t, values)
+            self._pivot_diagonals = frozen(out)
+        return self._pivot_diagonals
+
+    def _store_diagonals(
+        self, out: np.ndarray, idx: np.ndarray, t: int, values: np.ndarray
+    ) -> None:
+        diag = np.diagonal(values, axis1=-2, axis2=-1)  # (c, N-1)
+        out[t, idx[:, None], self._others[idx]] = diag
 
     # ------------------------------------------------------------------ pivots
     def _keeps_table(self) -> bool:
@@ -434,8 +441,14 @@ class LayeredVCG:
         out = np.zeros_like(bids)
         if self._pivot == "none" or self._agents.n == 1:
             return out
+        n, horizon = self._agents.n, self._horizon
+        diagonals = None if self._pivot_diagonals is not None else np.zeros((horizon, n, n))
         for idx, t, values in self._pivot_blocks():
             out[t][:, idx] = self._pivot_forms(bids[t], idx, values)
+            if diagonals is not None:
+                self._store_diagonals(diagonals, idx, t, values)
+        if diagonals is not None:
+            self._pivot_diagonals = frozen(diagonals)
         return out
 
     def _pivots_at(self, bids: np.ndarray, s: int) -> np.ndarray:

@@ -107,9 +107,12 @@ def dense_balanced_lq_plan(
     )
 
 
-def _tile(agents: LQGAgents, length: int, keep: np.ndarray | None = None) -> list[np.ndarray]:
+def _tile(
+    agents: LQGAgents, length: int, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     sel = slice(None) if keep is None else keep
-    return [np.tile(v[sel], (length, 1)) for v in (agents.a, agents.b, agents.q, agents.r)]
+    a, b, q, r = (np.tile(v[sel], (length, 1)) for v in (agents.a, agents.b, agents.q, agents.r))
+    return a, b, q, r
 
 
 @dataclass(frozen=True)

@@ -334,7 +334,7 @@ def _deviation(raw: Any, where: str, names: list[str], horizon: int) -> Deviatio
             if s >= horizon:
                 raise _fail(f"{where}.layers[{j}]", f"must be < horizon = {horizon}, got {s}")
     values = {key: _number(t.get(key, d), f"{where}.{key}") for key, d in params.items()}
-    return cls(agent, layers, **values)  # type: ignore[call-arg]
+    return cls(agent, layers, **values)
 
 
 # ---------------------------------------------------------------------------------- run

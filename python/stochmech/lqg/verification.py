@@ -320,7 +320,7 @@ def _exact_expectations(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sigma-point expectations of the utilities and of the valuations, from the same runs."""
     horizon, n = mech.horizon, mech.agents.n
-    mu = np.zeros((horizon, n))
+    mu: np.ndarray = np.zeros((horizon, n))
     mu[0] = initial_mean_vector(mech, initial_mean)
     mu = mu.reshape(-1)
     sd = np.sqrt(mech.agents.input_variances(horizon)).reshape(-1)

@@ -289,12 +289,32 @@ def _as_supertype(x: Supertype | float, what: str) -> Supertype:
     return point_mass(value)
 
 
+#: cost parameters and shortages are kept within this magnitude range, so that the dispatch
+#: and payments (products and ratios of a few of them) stay finite in float64
+SCALE_LIMIT = 1e100
+
+
 def _require_positive(theta: Supertype, what: str) -> None:
     bad = np.flatnonzero(theta.values <= 0)
     if bad.size:
         raise ValueError(
             f"{what} has non-positive cost parameter {theta.values[bad[0]]} (index {bad[0]});"
             " cost parameters must be positive"
+        )
+    bad = np.flatnonzero((theta.values < 1 / SCALE_LIMIT) | (theta.values > SCALE_LIMIT))
+    if bad.size:
+        raise ValueError(
+            f"{what} has cost parameter {theta.values[bad[0]]} (index {bad[0]}) outside "
+            f"[{1 / SCALE_LIMIT:g}, {SCALE_LIMIT:g}], where the market's figures stay finite"
+        )
+
+
+def _require_moderate(theta: Supertype, what: str) -> None:
+    bad = np.flatnonzero(np.abs(theta.values) > SCALE_LIMIT)
+    if bad.size:
+        raise ValueError(
+            f"{what} has value {theta.values[bad[0]]} (index {bad[0]}) beyond +-{SCALE_LIMIT:g}"
+            ", where the market's figures stay finite"
         )
 
 
@@ -399,7 +419,7 @@ class DemandResponseMarket(TwoStageGame):
                 f"providers must be a sequence of Supertypes, got {type(providers).__name__}"
             )
         if len(providers) == 0:
-            raise ValueError("a market needs at least one provider, got 0")
+            raise ValueError("providers must list at least one provider, got 0")
         provs = tuple(_as_supertype(p, f"providers[{i}]") for i, p in enumerate(providers))
         checked: set[int] = set()  # a Supertype listed many times is checked once
         for i, p in enumerate(provs):
@@ -410,6 +430,7 @@ class DemandResponseMarket(TwoStageGame):
         self.reserve: Supertype = _as_supertype(reserve, "reserve")
         _require_positive(self.reserve, "reserve")
         self.shortage: Supertype = _as_supertype(shortage, "shortage")
+        _require_moderate(self.shortage, "shortage")
         self.quadrature: LaplaceQuadrature = quadrature or LaplaceQuadrature()
         if not isinstance(self.quadrature, LaplaceQuadrature):
             raise ValueError(f"quadrature must be a LaplaceQuadrature, got {quadrature!r}")
@@ -560,7 +581,7 @@ class DemandResponseMarket(TwoStageGame):
         arr = np.asarray(states, dtype=float)
         if arr.shape != (days, 2):
             raise ValueError(f"states must have shape ({days}, 2), got {arr.shape}")
-        bad = np.argwhere(~np.isfinite(arr))
+        bad: np.ndarray = np.argwhere(~np.isfinite(arr))
         if bad.size:
             day, c = bad[0]
             raise ValueError(f"states[{day}, {c}] = {arr[day, c]} is not finite")
@@ -621,7 +642,7 @@ class DemandResponseMarket(TwoStageGame):
             raise ValueError(
                 f"shortage and reserve must have shape ({dl.shape[0]},), got {d.shape}, {ds.shape}"
             )
-        bad = np.argwhere(~(dl > 0) | ~np.isfinite(dl))
+        bad: np.ndarray = np.argwhere(~(dl > 0) | ~np.isfinite(dl))
         if bad.size:
             day, i = bad[0]
             raise ValueError(f"deltas[{day}, {i}] = {dl[day, i]} is not a positive cost parameter")
