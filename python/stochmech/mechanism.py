@@ -305,8 +305,8 @@ class Market:
     def _clear(self, type_bids: Any, states: Any, detail: bool) -> Clearing:
         ledger = self.ledger
         bids = ledger._as_bids(type_bids)
+        # each bid in its player's own range; the ledger validates the rest before recording
         check_bids_in_range(bids, self.game.type_counts, ledger.day + 1)
-        ledger.check(bids)
         game = self.game
         o2 = game.second_stage(self.o1, bids, states)
         v_bid = np.asarray(game.valuations(bids, self.o1, o2, states), dtype=float)

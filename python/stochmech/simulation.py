@@ -150,6 +150,18 @@ def _checkpoint_grid(upto: int) -> np.ndarray:
     return grid[grid <= upto]
 
 
+def default_chunk(n_players: int) -> int:
+    """Days per batch by default: 65,536, fewer beyond 64 players so that a batch's (days, n)
+    tables hold about 2^22 numbers (32 MiB each at 1,000 players, whatever the horizon).
+
+    Examples
+    --------
+    >>> default_chunk(10), default_chunk(1_000)
+    (65536, 4194)
+    """
+    return max(1, min(1 << 16, (1 << 22) // max(1, int(n_players))))
+
+
 def _running(
     previous: np.ndarray | float, values: np.ndarray, rows: Sequence[int] = ()
 ) -> tuple[list[Any], Any]:
@@ -236,7 +248,7 @@ class Simulation:
         seed: int = 0,
         *,
         mechanism: PaymentScheme | None = None,
-        chunk: int = 1 << 16,
+        chunk: int | None = None,
         daily: bool = False,
     ) -> None:
         scheme = DNBEMechanism(game) if mechanism is None else mechanism
@@ -249,6 +261,7 @@ class Simulation:
             )
         theta = check_supertypes(game, true_supertypes)
         n = theta.shape[0]
+        chunk = default_chunk(n) if chunk is None else chunk
         chunk = integer(chunk, "chunk", minimum=1, maximum=1 << 40)
         seed = integer(seed, "seed", minimum=0)
         if not isinstance(daily, (bool, np.bool_)):
@@ -614,7 +627,7 @@ def simulate(
     seed: int = 0,
     *,
     mechanism: PaymentScheme | None = None,
-    chunk: int = 1 << 16,
+    chunk: int | None = None,
     progress: bool | None = None,
     daily: bool = False,
 ) -> SimulationResult:
@@ -637,8 +650,9 @@ def simulate(
         :class:`~stochmech.schemes.PayAsBid` or any object following the protocol of
         :mod:`stochmech.schemes`. Runs with the same seed and strategies see the same days
         whatever the scheme.
-    chunk : int
-        Days processed per batch (memory is O(chunk * n)); results do not depend on it.
+    chunk : int, optional
+        Days processed per batch (memory is O(chunk * n)); default :func:`default_chunk`
+        (65,536 days up to 64 players, then 2^22 / n days).
     progress : bool, optional
         Show a progress bar; by default shown for runs of at least 10^6 days on a terminal.
     daily : bool, default False
