@@ -15,7 +15,7 @@ from stochmech.markets.demand_response import DemandResponseMarket, betaprime_su
 from stochmech.markets.demand_response.incentives import Lie, incentive_market, own_ladder
 from stochmech.scenario import parse_scenario
 from stochmech.simulation import simulate
-from stochmech.strategies import StationaryMisreport, shift_kernel
+from stochmech.strategies import StationaryMisreport, Truthful, shift_kernel
 from stochmech.supertype import Supertype
 
 
@@ -314,3 +314,38 @@ def test_cli_runs_a_scenario_of_heterogeneous_providers_on_their_own_levels(caps
     report = json.loads(capsys.readouterr().out)
     assert len(report["players"]) == 4
     assert report["ledger"]["joint_test_groups"] == 1 * 4 * 2
+
+
+def test_saved_ragged_simulations_continue_bit_for_bit():
+    from stochmech.simulation import Simulation
+
+    game, theta = _ragged_market_game()
+    dr = DemandResponseMarket(
+        [Supertype([0.5, 2.0], [0.5, 0.5]), 4.0, Supertype([1.0, 2.0, 3.0], [0.2, 0.3, 0.5])],
+        reserve=Supertype([1.0, 2.0], [0.4, 0.6]),
+    )
+    for g, t in ((game, theta), (dr, dr.supertype_bids())):
+        sim = Simulation(g, t, seed=4, chunk=500).run(1_200)
+        back = Simulation.from_bytes(sim.to_bytes())
+        assert back.game.type_counts.tolist() == g.type_counts.tolist()
+        a = sim.run(800).result()
+        b = back.run(800).result()
+        np.testing.assert_array_equal(a.average_utility, b.average_utility)
+        assert a.budget == b.budget
+
+
+def test_two_hundred_providers_each_on_its_own_levels():
+    """A market no union grid could hold: 200 providers x 16 levels of their own."""
+    means = np.geomspace(0.5, 2.0, 200)
+    providers = [betaprime_supertype(float(m), 2.0, 16) for m in means]
+    m = DemandResponseMarket(providers, reserve=betaprime_supertype(1.0, 2.0, 16))
+    assert m.type_counts.tolist() == [16] * 200 and m.type_values is None
+    liar = Lie.inflate(1).strategy(m, 0)
+    run = simulate(m, m.supertype_bids(), [liar] + [Truthful()] * 199, days=2_000, seed=3)
+    truthful = DNBEMechanism(m).opening(m.supertype_bids())  # eq. (5) through the interface
+    np.testing.assert_allclose(
+        -truthful.first_stage_payments, m.expected_payments(), rtol=1e-10, atol=1e-15
+    )
+    assert run.supertype_bids.shape == (200, 16) and run.days == 2_000
+    # the liar reports its next own level: its declaration is its own law shifted by one
+    np.testing.assert_allclose(run.supertype_bids[0], [0.0] + [1 / 16] * 14 + [2 / 16])
