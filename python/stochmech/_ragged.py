@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-#: tolerance on ``|sum(pmf) - 1|``
-PMF_TOLERANCE = 1e-9
+from stochmech._validate import PMF_TOLERANCE
+
 #: largest padded (n, max K_i) float64 table the library allocates, in bytes
 MAX_DENSE_BYTES = 1 << 31
 
