@@ -146,4 +146,4 @@ def test_ctrl_c_exits_130_without_a_traceback(tmp_path):
         proc.wait(timeout=60)
     err = log.read_text()
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and err.rstrip().endswith("stochmech: interrupted"), err
+    assert "Traceback" not in err and "interrupted" in err, err

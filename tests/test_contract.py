@@ -433,8 +433,32 @@ def test_ledger_constructor(cases):
             refused("BidLedger()", "supertype", lambda: BidLedger(value))
 
 
+# ----- a game's per-day rules -----
+@MANY
+@given(st.data())
+def test_finite_game_outcomes(data):
+    types = np.array([[0, 1], [2, 0]])
+    for _ in range(PER):
+        which = data.draw(st.sampled_from(["o1", "o2"]))
+        if which == "o1":
+            bad = data.draw(st.one_of(ints_outside(0, 1), st.just(0.5)))
+            refused("FiniteGame rules", "first-stage", lambda: GAME.second_stage(bad, types))
+        else:
+            bad = data.draw(
+                st.one_of(
+                    st.lists(st.integers(-9, -1), min_size=2, max_size=2),
+                    st.lists(st.integers(3, 9), min_size=2, max_size=2),
+                    st.just([0.5, 1.0]),
+                    st.just([True, False]),
+                )
+            )
+            refused("FiniteGame rules", "o2", lambda: GAME.valuations(types, 0, bad))
+            refused("FiniteGame rules", "o2", lambda: GAME.cost(0, bad))
+
+
 # ----- loaders -----
 DATA = {"market": MARKET.to_bytes(), "simulation": SIM.to_bytes()}
+BIG_INT = 10**12  # bytes(BIG_INT) would try to allocate a terabyte
 
 
 @MANY
@@ -452,7 +476,9 @@ def test_loaders(data):
         elif how == "garbage":
             blob = data.draw(st.binary(max_size=300))
         else:
-            blob = data.draw(st.one_of(st.integers(), st.text(max_size=3), st.none()))
+            blob = data.draw(
+                st.one_of(st.integers(), st.just(BIG_INT), st.text(max_size=3), st.none())
+            )
         loader = Market.from_bytes if kind == "market" else Simulation.from_bytes
         refused("loaders", "data" if how == "type" else kind, lambda: loader(blob))
 

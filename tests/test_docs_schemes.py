@@ -40,7 +40,11 @@ def test_the_user_scheme_saves_and_continues_like_any_other(tmp_path, monkeypatc
     once = stochmech.simulate(game, theta, days=3000, seed=2, mechanism=module.Tax(0.5))
     sim = stochmech.Simulation(game, theta, seed=2, chunk=700, mechanism=module.Tax(0.5))
     sim.run(1000).save(tmp_path / "s.bin")
-    again = stochmech.Simulation.load(tmp_path / "s.bin").run(2000).result()
+    # a user-written scheme is code: the file names its class, the caller supplies it again
+    with pytest.raises(ValueError, match="pass it again as mechanism="):
+        stochmech.Simulation.load(tmp_path / "s.bin")
+    again = stochmech.Simulation.load(tmp_path / "s.bin", mechanism=module.Tax(0.5))
+    again = again.run(2000).result()
     np.testing.assert_array_equal(again.average_utility, once.average_utility)
     # the tax makes every player pay half its reported valuation, so utility = value / 2
     np.testing.assert_allclose(once.average_utility, 0.5 * once.average_valuation, rtol=1e-12)

@@ -678,7 +678,7 @@ def test_supertypes_within_tolerance_are_accepted():
 
 @pytest.mark.parametrize(
     ("gamma", "word"),
-    [(0.0, "got 0"), (-0.5, "-0.5"), (math.nan, "NaN"), (math.inf, "inf"), (-math.inf, "-inf")],
+    [(0.0, "got 0"), (-0.5, "-0.5"), (math.nan, "nan"), (math.inf, "inf"), (-math.inf, "-inf")],
 )
 def test_bad_gamma(gamma, word):
     with pytest.raises(ValueError, match="gamma") as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -187,17 +188,19 @@ def test_cli_run_and_verify_scenario(tmp_path, capsys) -> None:
     assert "PASS" in capsys.readouterr().out
 
 
-def test_cli_errors(tmp_path) -> None:
+def test_cli_errors(tmp_path, capsys) -> None:
+    def refused(argv: list[str], pattern: str) -> None:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.search(pattern, err), err
+
     path = tmp_path / "bad.toml"
     path.write_text(BASE.replace("r = -0.5", "r = 0.5"))
-    with pytest.raises(SystemExit, match=r"error: .*bad.toml: agents\[0\].r: must be < 0"):
-        main(["lqg", "run", str(path)])
+    refused(["lqg", "run", str(path)], r"error: .*bad.toml: agents\[0\].r: must be < 0")
     good = tmp_path / "good.toml"
     good.write_text(BASE)
-    with pytest.raises(SystemExit, match="--horizon must be >= 1, got 0"):
-        main(["lqg", "verify", str(good), "--horizon", "0"])
-    with pytest.raises(SystemExit, match="--samples must be >= 2, got 1"):
-        main(["lqg", "verify", str(good), "--samples", "1"])
+    refused(["lqg", "verify", str(good), "--horizon", "0"], "--horizon must be >= 1, got 0")
+    refused(["lqg", "verify", str(good), "--samples", "1"], "--samples must be >= 2, got 1")
 
 
 def test_builtin_commands_report_ir_and_budget(capsys) -> None:

@@ -209,3 +209,49 @@ def test_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         truthful_risk(args.pop("supertypes"), args.pop("player"), args.pop("days"), **args)
+
+
+@settings(max_examples=max(3, settings.default.max_examples // 4))
+@given(
+    p=st.sampled_from([0.5, 0.25, 0.2, 0.1, 0.3, 1 / 3, 0.37]),
+    gamma=st.sampled_from([0.5, 1.0, 0.1]),
+)
+def test_boundary_counts_are_decided_like_the_ledger(p, gamma):
+    from stochmech.audit.risk import _flag_bounds
+
+    theta = np.array([p, 1.0 - p])
+    days = np.arange(1, 301)
+    a, b = _flag_bounds(days, gamma, theta)
+    for day in (1, 2, 3, 7, 50, 99, 100, 173, 256, 300):
+        for c in {a[0, day - 1], a[0, day - 1] + 1, b[0, day - 1] - 1, b[0, day - 1]}:
+            if not 0 <= c <= day:
+                continue
+            bids = np.array([0] * int(c) + [1] * int(day - c))[:, None]
+            ledger = BidLedger(theta[None, :], gamma=gamma)
+            flagged = bool(ledger.record(bids).flags[-1, 0])
+            # type 0's own test: flagged iff the count is at or beyond a boundary
+            own = c <= a[0, day - 1] or c >= b[0, day - 1]
+            other = (day - c) <= a[1, day - 1] or (day - c) >= b[1, day - 1]
+            assert flagged == (own or other), (day, c)
+
+
+def test_the_core_window_fallback_gives_the_same_boundaries(monkeypatch):
+    import stochmech.audit.risk as risk_module
+
+    theta = np.array([0.3, 0.7])
+    days = np.arange(1, 3001)
+    a, b = risk_module._flag_bounds(days, 0.5, theta)
+    calls = []
+    original = risk_module._core_windows
+
+    def spy(d, g):
+        calls.append(d.size)
+        return original(d, g)
+
+    # a wide band sends most days through the core's r(l)
+    monkeypatch.setattr(risk_module, "_SENSITIVE", 0.05)
+    monkeypatch.setattr(risk_module, "_core_windows", spy)
+    a2, b2 = risk_module._flag_bounds(days, 0.5, theta)
+    assert sum(calls) > 1000
+    np.testing.assert_array_equal(a, a2)
+    np.testing.assert_array_equal(b, b2)

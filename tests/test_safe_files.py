@@ -434,3 +434,25 @@ def test_save_destinations_are_checked(tmp_path):
         Market.load(tmp_path / "missing.bin")
     with pytest.raises(TypeError, match="path must be"):
         market.save(3)  # type: ignore[arg-type]
+
+
+def test_simulations_under_other_schemes_round_trip():
+    from stochmech.schemes import PayAsBid, PostedPrice
+
+    dr = DemandResponseMarket([Supertype([0.5, 2.0], [0.5, 0.5]), 1.0, 3.0], reserve=2.0)
+    theta = dr.supertype_bids()
+    for scheme in (PayAsBid(), PostedPrice(0.7), PostedPrice()):
+        once = Simulation(dr, theta, seed=4, chunk=64, mechanism=scheme).run(300).result()
+        sim = Simulation(dr, theta, seed=4, chunk=64, mechanism=scheme).run(130)
+        back = Simulation.from_bytes(sim.to_bytes())
+        assert type(back.scheme) is type(scheme) and back.market.o1 == sim.market.o1
+        _assert_same_result(once, back.run(170).result())
+
+    class MyScheme(PayAsBid):
+        pass
+
+    sim = Simulation(dr, theta, seed=4, mechanism=MyScheme()).run(20)
+    data = sim.to_bytes()
+    with pytest.raises(ValueError, match=r"user-defined class.*MyScheme.*mechanism="):
+        Simulation.from_bytes(data)
+    assert Simulation.from_bytes(data, mechanism=MyScheme()).run(5).day == 25

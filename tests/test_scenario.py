@@ -22,12 +22,8 @@ from stochmech.strategies import (
     Truthful,
 )
 
-# DNBE scenarios; the LQG scenario files (lqg-*.toml) are tested in test_lqg_scenario.py
-EXAMPLES = sorted(
-    p
-    for p in (Path(__file__).parents[1] / "examples").glob("*.toml")
-    if not p.name.startswith("lqg-")
-)
+# DNBE scenarios; the LQG scenario files (examples/lqg/) are tested in test_lqg_scenario.py
+EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.toml"))
 
 FINITE = """
 [game]

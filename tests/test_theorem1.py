@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stochmech import BidLedger, DNBEMechanism, FiniteGame, simulate
+from stochmech import BidLedger, DNBEMechanism, FiniteGame, simulate, window
 from stochmech.audit import (
     Deviation,
     WindowExploit,
@@ -34,7 +34,6 @@ from stochmech.audit import (
     catch_times,
     efficiency,
     window_deviation_bound,
-    window_radius,
 )
 from stochmech.markets import DemandResponseMarket, betaprime_supertype
 from stochmech.strategies import StationaryMisreport, SupertypeLie, Truthful, shift_kernel
@@ -219,7 +218,7 @@ def test_finding_a_horizon_targeted_shift_gains_until_the_window_closes() -> Non
     market = DemandResponseMarket([betaprime_supertype(1.0, 2.0, 4)] * 3, reserve=1.0)
     theta = market.supertype_bids()
     horizon = 20_000
-    radius = 0.8 * window_radius(horizon, 0.5)
+    radius = 0.8 * window(horizon, 0.5)
     target = window_deviation_bound(market, 0, theta[0], theta, radius)
     assert target.gain > 0
     strategy = StationaryMisreport(target.kernel, supertype_bid=theta[0].copy())
@@ -240,11 +239,11 @@ def test_finding_a_horizon_targeted_shift_gains_until_the_window_closes() -> Non
     assert horizon < caught.last_ahead_day < 2 * horizon
 
     bounds = [
-        window_deviation_bound(market, 0, theta[0], theta, window_radius(d, 0.5)).gain
+        window_deviation_bound(market, 0, theta[0], theta, window(d, 0.5)).gain
         for d in (10**4, 10**5, 10**6)
     ]
     assert bounds[0] > bounds[1] > bounds[2] > 0
-    ratios = [b / window_radius(d, 0.5) for b, d in zip(bounds, (10**4, 10**5, 10**6), strict=True)]
+    ratios = [b / window(d, 0.5) for b, d in zip(bounds, (10**4, 10**5, 10**6), strict=True)]
     assert max(ratios) / min(ratios) < 1.2  # the allowance is proportional to r(L)
 
 

@@ -114,3 +114,21 @@ def test_a_chunk_that_raises_records_nothing():
     assert sim.day == 1000
     twin = Simulation(game, theta, strategies, seed=1, chunk=1000).run(200).run(800)
     assert sim.to_bytes() == twin.to_bytes()
+
+
+def test_a_penalty_that_modifies_its_day_array_changes_nothing():
+    game, theta = small_game(7)
+
+    def vandal(days):
+        out = 2.0 * days.astype(float) ** 1.5
+        days[:] = -1  # modifies the array it was given
+        return out
+
+    def tidy(days):
+        return 2.0 * np.asarray(days, dtype=float) ** 1.5
+
+    bids = np.random.default_rng(0).integers(0, 3, size=(300, 3))
+    a = DNBEMechanism(game, penalty=vandal).open(theta).clear(bids)
+    b = DNBEMechanism(game, penalty=tidy).open(theta).clear(bids)
+    np.testing.assert_array_equal(a.days, np.arange(1, 301))
+    np.testing.assert_array_equal(a.total, b.total)

@@ -11,6 +11,7 @@ __all__ = ["Ledger", "__version__", "window"]
 __version__: str
 
 def window(l: int, gamma: float) -> float: ...
+def window_array(days: np.ndarray, gamma: float) -> np.ndarray: ...
 
 @final
 class Ledger:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -28,3 +29,18 @@ def jsonable(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
+
+
+def strict_json(x: Any) -> str:
+    """``x`` as indented strict JSON (what ``--json`` prints): numpy values as numbers and
+    lists, non-finite floats as ``null``.
+
+    Examples
+    --------
+    >>> print(strict_json({"gain": float("inf"), "n": np.int64(2)}))
+    {
+      "gain": null,
+      "n": 2
+    }
+    """
+    return json.dumps(jsonable(x), indent=2, allow_nan=False)

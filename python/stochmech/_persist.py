@@ -25,7 +25,6 @@ import math
 import os
 import struct
 import tempfile
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -163,30 +162,6 @@ def _read_arrays(meta: Any, body: bytes, start: int, kind: str) -> list[np.ndarr
     if offset != len(body):
         raise ValueError(f"{kind} file has {len(body) - offset} unexpected bytes after its arrays")
     return arrays
-
-
-def seal(magic: bytes, version: int, payload: bytes) -> bytes:
-    """``magic``, ``version`` and ``payload`` followed by their CRC-32 (a bare framing)."""
-    body = magic + struct.pack("<I", version) + payload
-    return body + struct.pack("<I", zlib.crc32(body))
-
-
-def unseal(data: bytes, magic: bytes, version: int, what: str) -> bytes:
-    """The payload of a frame made by :func:`seal`; any damage is a ``ValueError``."""
-    data = bytes(data)
-    head = len(magic) + 4
-    if len(data) < head + 4 or not data.startswith(magic):
-        raise ValueError(f"not a stochmech {what} file (bad magic bytes or too short)")
-    (found,) = struct.unpack("<I", data[len(magic) : head])
-    if found != version:
-        raise ValueError(
-            f"{what} file format version {found} is not supported (this stochmech reads "
-            f"version {version})"
-        )
-    body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
-    if zlib.crc32(body) != crc:
-        raise ValueError(f"{what} file is corrupted or truncated (checksum mismatch)")
-    return body[head:]
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:

@@ -919,6 +919,16 @@ def simulation_from_bytes(
     return sim
 
 
+def players_to_supply(data: Any) -> list[int]:
+    """The players of a saved simulation whose strategies must be given again to the loader
+    (their strategies hold code); ``ValueError`` for anything but a simulation file."""
+    state, _ = read_container(data, SIMULATION_MAGIC, "simulation")
+    try:
+        return [i for i, s in enumerate(state["strategies"]) if s.get("kind") == "supplied"]
+    except (TypeError, KeyError, AttributeError) as err:
+        raise ValueError(f"simulation file is inconsistent: {err!r}") from None
+
+
 def _market_from_pickle(data: bytes, supplied: dict[str, Any]) -> Market:
     return market_from_bytes(data, supplied)
 

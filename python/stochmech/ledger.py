@@ -36,26 +36,15 @@ import numpy as np
 
 from stochmech import _core
 from stochmech._persist import write_atomically
+from stochmech._window import window
 
-__all__ = ["BidLedger", "LedgerRecord", "PowerPenalty", "window_sequence"]
+__all__ = ["BidLedger", "LedgerRecord", "PowerPenalty"]
 
 _FILE_MAGIC = b"STOCHMECH-LEDGER\n"
 # 2: per-player type spaces in the core state (the container is unchanged; files of version 1
 # hold a version-1 core state, which the core still reads)
 _FILE_VERSION = 2
 _FILE_VERSIONS_READ = (1, 2)
-
-
-def window_sequence(days: np.ndarray, gamma: float = 0.5) -> np.ndarray:
-    """The window r(l) of eq. (11) for an array of days ``l >= 1`` (vectorized).
-
-    Examples
-    --------
-    >>> window_sequence(np.array([1, 2, 100])).round(4)
-    array([0.5887, 0.6582, 0.1949])
-    """
-    days = np.asarray(days, dtype=np.float64)
-    return np.sqrt(np.log(2.0 * days ** (1.0 + gamma)) / (2.0 * days))
 
 
 @dataclass(frozen=True)
@@ -289,7 +278,7 @@ class BidLedger:
 
     def window(self) -> float:
         """r(l) for the last recorded day l (NaN before the first day)."""
-        return float(window_sequence(np.array([self.day]), self.gamma)[0]) if self.day else math.nan
+        return window(self.day, self.gamma) if self.day else math.nan
 
     @property
     def marginal_counts(self) -> np.ndarray | list[np.ndarray]:
@@ -416,7 +405,7 @@ class BidLedger:
             days=days,
             flags=flags,
             penalty=np.where(flags, schedule[:, None], 0.0),
-            window=window_sequence(days, self.gamma),
+            window=window(days, self.gamma),
             marginal=marginal,
             joint=joint,
         )
@@ -450,6 +439,8 @@ class BidLedger:
         silently wrong ledger. ``penalty`` is required when the saved ledger used a custom
         schedule, and otherwise overrides the saved one when given.
         """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, got {type(data).__name__}")
         data = bytes(data)
         head = len(_FILE_MAGIC) + 8
         if len(data) < head + 12 or not data.startswith(_FILE_MAGIC):
@@ -532,7 +523,7 @@ def _check_penalty(penalty: Any) -> PowerPenalty | PenaltySchedule:
 
 def _evaluate_penalty(penalty: PenaltySchedule, days: np.ndarray) -> np.ndarray:
     """J_p on a batch of days, checked finite and non-negative before anything is recorded."""
-    values = np.asarray(penalty(days), dtype=np.float64)
+    values = np.asarray(penalty(days.copy()), dtype=np.float64)  # a copy: it may be modified
     if values.shape != days.shape:
         raise ValueError(
             f"the penalty schedule returned shape {values.shape} for {days.shape[0]} days; "

@@ -10,7 +10,6 @@ a run, usable without the command line.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 import signal
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._json import strict_json
 from stochmech.scenario import Scenario, default_scenario, load_scenario
 from stochmech.simulation import Simulation, SimulationResult
 
@@ -283,12 +283,12 @@ def _load(args: argparse.Namespace) -> Scenario:
                     raise ValueError(f"--{flag} applies to the built-in scenario only")
             scenario = load_scenario(args.scenario)
     except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+        raise ValueError(f"{err}") from None
     for flag in ("days", "seed", "checkpoint_every"):
         value = getattr(args, flag, None)
         low = 0 if flag == "seed" else 1
         if value is not None and value < low:
-            raise SystemExit(f"error: --{flag.replace('_', '-')} must be >= {low}, got {value}")
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= {low}, got {value}")
     return scenario
 
 
@@ -322,10 +322,16 @@ def resume_command(args: argparse.Namespace, days: int, checkpoint: Path) -> str
 def _simulation(args: argparse.Namespace, scenario: Scenario) -> Simulation:
     if not getattr(args, "resume", None):
         return scenario.simulation(args.seed)
+    from stochmech._persist import read_file
+    from stochmech._state import players_to_supply
+
     try:
-        sim = Simulation.load(args.resume)
-    except (OSError, ValueError) as err:
-        raise SystemExit(f"error: cannot resume from {args.resume!r}: {err}") from None
+        data = read_file(args.resume, "checkpoint")
+        # strategies that hold code are not in the file: the scenario gives them again
+        given = {i: scenario.strategies[i] for i in players_to_supply(data)}
+        sim = Simulation.from_bytes(data, strategies=given)
+    except (OSError, ValueError, IndexError) as err:
+        raise ValueError(f"cannot resume from {args.resume!r}: {err}") from None
     game = scenario.game
     same = (
         (sim.game.n_players, sim.game.n_types) == (game.n_players, game.n_types)
@@ -334,9 +340,9 @@ def _simulation(args: argparse.Namespace, scenario: Scenario) -> Simulation:
         and repr(sim.scheme) == repr(scenario.mechanism)
     )
     if not same:
-        raise SystemExit(f"error: {args.resume!r} is a checkpoint of a different scenario")
+        raise ValueError(f"{args.resume!r} is a checkpoint of a different scenario")
     if args.seed is not None and args.seed != sim.seed:
-        raise SystemExit(f"error: {args.resume!r} was run with seed {sim.seed}, not {args.seed}")
+        raise ValueError(f"{args.resume!r} was run with seed {sim.seed}, not {args.seed}")
     return sim
 
 
@@ -350,7 +356,7 @@ def run_command(args: argparse.Namespace) -> int:
     days = scenario.days if args.days is None else args.days
     sim = _simulation(args, scenario)
     if sim.day > days:
-        raise SystemExit(f"error: the checkpoint is at day {sim.day}, past --days {days}")
+        raise ValueError(f"the checkpoint is at day {sim.day}, past --days {days}")
     given = getattr(args, "checkpoint", None)
     checkpoint = Path(given) if given else _out_dir(args, scenario) / "checkpoint.stochmech"
     try:
@@ -386,7 +392,7 @@ def run_command(args: argparse.Namespace) -> int:
         ]
     summary["plots"] = plots
     if args.json:
-        print(json.dumps(summary, indent=2, allow_nan=False))
+        print(strict_json(summary))
         return 0
     print(format_run(summary))
     if plots:
@@ -406,9 +412,9 @@ def audit_command(args: argparse.Namespace) -> int:
     n = scenario.game.n_players
     for p in players:
         if not 0 <= p < n:
-            raise SystemExit(f"error: --player must be in 0..{n - 1}, got {p}")
+            raise ValueError(f"--player must be in 0..{n - 1}, got {p}")
     if args.history_days is not None and args.history_days < 2:
-        raise SystemExit(f"error: --history-days must be >= 2, got {args.history_days}")
+        raise ValueError(f"--history-days must be >= 2, got {args.history_days}")
     reports = [
         scenario.audit(
             p,
@@ -440,7 +446,7 @@ def audit_command(args: argparse.Namespace) -> int:
             "coverage": coverage,
             "plots": plots,
         }
-        print(json.dumps(data, indent=2, allow_nan=False))
+        print(strict_json(data))
     else:
         head = f"Scenario {scenario.name!r}"
         print(head + (f": {scenario.description}" if scenario.description else ""))

@@ -132,10 +132,12 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "DEFAULT_DEVIATIONS",
+    "STRATEGY_KINDS",
     "Scenario",
     "default_scenario",
     "load_scenario",
     "parse_scenario",
+    "strategy_from_spec",
 ]
 
 
@@ -652,6 +654,24 @@ def _declared_text(d: Any) -> str:
     return f"declares {_fmt_pmf(d)}"
 
 
+#: The one registry of strategies and lies, shared by scenario files (``strategy = {...}``),
+#: the command line (``stochmech run --deviation``) and the Python API
+#: (:func:`strategy_from_spec`, :class:`~stochmech.markets.demand_response.incentives.Lie`):
+#: each kind and what it does.
+STRATEGY_KINDS = {
+    "truthful": "bids the truth every day and declares its true supertype",
+    "shift": "reports the type `steps` indices away (clipped), declares `declare`",
+    "inflate": "a shift upward by `steps` >= 1 types",
+    "kernel": "reports by the misreport kernel `kernel` (row t: the report's law), declares "
+    "`declare`",
+    "supertype-lie": "declares `bid` and draws bids that follow it (`coupling` quantile or "
+    "independent)",
+    "fixed": "always bids `type`, declares `declare` (bankrupting)",
+    "yesterday": "bids yesterday's type (history-dependent)",
+    "window-exploit": "lies as much as the window r(l) allows (`margin`)",
+    "collusion": "bids by the kernel of a day signal shared by its `group` (`kernels`)",
+}
+
 _STRATEGY_KEYS = {
     "truthful": set(),
     "shift": {"steps", "declare"},
@@ -663,6 +683,45 @@ _STRATEGY_KEYS = {
     "window-exploit": {"margin"},
     "collusion": {"group", "kernels", "declare"},
 }
+
+
+def strategy_from_spec(
+    spec: Any,
+    game: TwoStageGame,
+    player: int,
+    *,
+    true_supertypes: Any = None,
+    mechanism: DNBEMechanism | None = None,
+) -> tuple[Strategy, str]:
+    """The strategy a spec of :data:`STRATEGY_KINDS` describes, and its description.
+
+    ``spec`` is a kind name or a table as in a scenario file's ``strategy`` key;
+    ``true_supertypes`` default to the game's own (``game.supertype_bids()``), ``mechanism``
+    to ``DNBEMechanism(game)``.
+
+    Examples
+    --------
+    >>> from stochmech.markets.demand_response import DemandResponseMarket
+    >>> from stochmech.supertype import Supertype
+    >>> m = DemandResponseMarket([Supertype([1.0, 2.0], [0.5, 0.5])] * 2, reserve=1.0)
+    >>> strategy_from_spec({"kind": "inflate", "steps": 1}, m, 0)[1]
+    'inflate by 1 type, declares the induced law'
+    """
+    from stochmech._validate import player as check_player
+
+    i = check_player(player, game.n_players)
+    if true_supertypes is None:
+        true_supertypes = game.supertype_bids()  # type: ignore[attr-defined]
+    theta = np.asarray(true_supertypes, dtype=float)
+    mech = DNBEMechanism(game) if mechanism is None else mechanism
+    return _strategy(spec, "strategy", game, theta, i, mech, {})
+
+
+def _ladder(game: TwoStageGame, player: int) -> np.ndarray | None:
+    """The types a shift steps along: in the demand-response market the levels the provider's
+    own law lists (:meth:`DemandResponseMarket.own_ladder`), otherwise all its own types."""
+    own = getattr(game, "own_ladder", None)
+    return own(player) if callable(own) else None
 
 
 def _strategy(
@@ -691,7 +750,7 @@ def _strategy(
         shown = f"{steps}" if kind == "inflate" else f"{steps:+d}"
         unit = "type" if abs(steps) == 1 else "types"
         return (
-            StationaryMisreport(shift_kernel(k, steps), declare),
+            StationaryMisreport(shift_kernel(k, steps, ladder=_ladder(game, player)), declare),
             f"{word} by {shown} {unit}, {_declared_text(declare)}",
         )
     if kind == "kernel":

@@ -107,7 +107,6 @@ from stochmech.audit.run import (
     DeviationResult,
     audit,
     default_deviations,
-    window_radius,
 )
 
 __all__ = [
@@ -157,6 +156,5 @@ __all__ = [
     "truthful_risk",
     "truthful_utility_scale",
     "window_deviation_bound",
-    "window_radius",
     "yesterdays_type",
 ]

@@ -47,7 +47,7 @@ __all__ = [
 MARGINAL_TOLERANCE = 1e-9
 
 
-def _mechanism_for(game: TwoStageGame, mechanism: DNBEMechanism | None) -> DNBEMechanism:
+def mechanism_for(game: TwoStageGame, mechanism: DNBEMechanism | None) -> DNBEMechanism:
     if mechanism is None:
         return DNBEMechanism(game)
     if not isinstance(mechanism, DNBEMechanism):
@@ -57,7 +57,7 @@ def _mechanism_for(game: TwoStageGame, mechanism: DNBEMechanism | None) -> DNBEM
     return mechanism
 
 
-def _player(game: TwoStageGame, player: Any) -> int:
+def player_index(game: TwoStageGame, player: Any) -> int:
     if isinstance(player, bool) or not isinstance(player, (int, np.integer)):
         raise ValueError(f"player must be an integer, got {player!r}")
     if not 0 <= int(player) < game.n_players:
@@ -358,8 +358,8 @@ def best_stationary_deviation(
     >>> round(dev.gain, 12), dev.kernel.round(3).tolist()
     (0.5, [[1.0, 0.0], [1.0, 0.0]])
     """
-    mech = _mechanism_for(game, mechanism)
-    i = _player(game, player)
+    mech = mechanism_for(game, mechanism)
+    i = player_index(game, player)
     bids = check_supertypes(game, supertype_bids)
     theta_i = _own_pmf(game, i, true_supertype, "true_supertype")
     bid_i = bids[i, : theta_i.size]
@@ -421,7 +421,7 @@ def window_deviation_bound(
     >>> [round(window_deviation_bound(game, 0, theta[0], theta, r).gain, 6) for r in (0, 0.1)]
     [0.0, 0.1]
     """
-    mech = _mechanism_for(game, mechanism)
+    mech = mechanism_for(game, mechanism)
     radius = float(radius)
     if not (math.isfinite(radius) and radius >= 0):
         raise ValueError(f"radius must be a finite number >= 0, got {radius!r}")
@@ -429,7 +429,7 @@ def window_deviation_bound(
         return best_stationary_deviation(
             game, player, true_supertype, supertype_bids, mechanism=mechanism
         )
-    i = _player(game, player)
+    i = player_index(game, player)
     bids = check_supertypes(game, supertype_bids)
     theta_i = _own_pmf(game, i, true_supertype, "true_supertype")
     bid_i = bids[i, : theta_i.size]
@@ -512,7 +512,7 @@ def profile_payoffs(
     ([[0], [1]], [0.5, 0.5], [[0.0, 0.0], [0.0, 2.0]])
     """
     bids = check_supertypes(game, supertype_bids)
-    i = _player(game, player)
+    i = player_index(game, player)
     k = int(game.type_counts[i])
     others = [j for j in range(game.n_players) if j != i]
     supports = [np.flatnonzero(bids[j] > 0) for j in others]
@@ -651,8 +651,8 @@ def best_correlated_deviation(
     >>> bool(stat.gain <= corr.gain + 1e-12 and corr.gain_upper <= 1e-9)
     True
     """
-    mech = _mechanism_for(game, mechanism)
-    i = _player(game, player)
+    mech = mechanism_for(game, mechanism)
+    i = player_index(game, player)
     bids = check_supertypes(game, supertype_bids)
     theta_i = _own_pmf(game, i, true_supertype, "true_supertype")
     bid_i = bids[i, : theta_i.size]
@@ -803,7 +803,7 @@ def best_supertype_lie(
     >>> search.declarations.shape, bool(search.epsilon <= 1e-9)
     ((22, 3), True)
     """
-    i = _player(game, player)
+    i = player_index(game, player)
     theta_i = _own_pmf(game, i, true_supertype, "true_supertype")
     bids = check_supertypes(game, supertype_bids)
     k = int(game.type_counts[i])
@@ -904,8 +904,8 @@ def stationary_gain(
     ...                 mechanism=DNBEMechanism(game, penalize=False))
     0.5
     """
-    mech = _mechanism_for(game, mechanism)
-    i = _player(game, player)
+    mech = mechanism_for(game, mechanism)
+    i = player_index(game, player)
     bids = check_supertypes(game, supertype_bids)
     theta_i = _own_pmf(game, i, true_supertype, "true_supertype")
     kern = np.array(kernel, dtype=float)

@@ -42,9 +42,10 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._window import window
 from stochmech.audit.risk import _check_days, _check_supertypes, _flag_probabilities
 from stochmech.games.base import TwoStageGame
-from stochmech.ledger import PowerPenalty, window_sequence
+from stochmech.ledger import PowerPenalty
 
 __all__ = [
     "Calibration",
@@ -79,7 +80,7 @@ def detection_day(lie: float, gamma: float = 0.5, *, limit: int = 10**12) -> int
         raise ValueError(f"gamma must be a finite number > 0 (eq. 11), got {gamma!r}")
 
     def r(day: int) -> float:
-        return float(window_sequence(np.array([day]), g)[0])
+        return window(day, g)
 
     if r(2) <= delta:
         return 2

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from stochmech._json import jsonable
-from stochmech.audit.bounds import _f, _mechanism_for
+from stochmech.audit.bounds import _f, mechanism_for
 from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, check_supertypes
 from stochmech.simulation import SimulationResult
@@ -121,7 +121,7 @@ def individual_rationality(
     >>> individual_rationality(game, [[0.5, 0.5], [0.5, 0.5]]).margins.tolist()
     [1.0, 1.0]
     """
-    mech = _mechanism_for(game, mechanism)
+    mech = mechanism_for(game, mechanism)
     theta = check_supertypes(game, true_supertypes)
     welfare = _f(game.optimal_welfare(theta))
     margins = np.array(
@@ -291,7 +291,7 @@ def planner_budget(
     >>> planner_budget(game, [[0.5, 0.5], [0.5, 0.5]]).expected
     0.0
     """
-    mech = _mechanism_for(game, mechanism)
+    mech = mechanism_for(game, mechanism)
     theta = check_supertypes(game, true_supertypes)
     pay = mech.first_stage_payments(theta)
     expected = float(pay.sum())

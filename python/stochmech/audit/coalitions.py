@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from stochmech.audit.adversaries import DaySignal, quantile_coupling
-from stochmech.audit.bounds import _mechanism_for, _state_law
+from stochmech.audit.bounds import _state_law, mechanism_for
 from stochmech.audit.calibrate import detection_day
 from stochmech.audit.checks import CatchTimes, batch_means, catch_times
 from stochmech.audit.risk import _check_supertypes, sample_truthful_bids
@@ -262,7 +262,7 @@ def coalition_gain_exact(
     >>> coalition_gain_exact(game, theta, theta, [1.0], {0: truthful, 1: truthful}).tolist()
     [0.0, 0.0]
     """
-    mech = _mechanism_for(game, mechanism)
+    mech = mechanism_for(game, mechanism)
     theta = check_supertypes(game, true_supertypes)
     bids = check_supertypes(game, supertype_bids)
     n, k = theta.shape
@@ -364,7 +364,7 @@ def coalition_audit(
     >>> result.members, result.drift, result.caught
     ((0, 1), 0.125, True)
     """
-    mech = _mechanism_for(game, mechanism)
+    mech = mechanism_for(game, mechanism)
     theta = check_supertypes(game, true_supertypes)
     n, k = theta.shape
     if not strategies:

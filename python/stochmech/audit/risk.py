@@ -46,7 +46,7 @@ import numpy as np
 from scipy.special import gammaln
 from scipy.stats import binom
 
-from stochmech import _core
+from stochmech._window import window
 from stochmech.ledger import (
     BidLedger,
     PenaltySchedule,
@@ -54,7 +54,6 @@ from stochmech.ledger import (
     _as_supertypes,
     _check_penalty,
     _evaluate_penalty,
-    window_sequence,
 )
 
 __all__ = ["TruthfulRisk", "flag_probabilities", "truthful_risk"]
@@ -101,10 +100,6 @@ def _check_gamma(gamma: Any) -> float:
     return g
 
 
-def _core_windows(days: np.ndarray, gamma: float) -> np.ndarray:
-    return np.array([_core.window(int(d), gamma) for d in days], dtype=np.float64)
-
-
 def _dev(counts: np.ndarray, lf: np.ndarray, p: float) -> np.ndarray:
     """``counts/l - p`` in the ledger's floating-point order of operations."""
     return counts.astype(np.float64) / lf - p
@@ -147,7 +142,7 @@ def _flag_bounds(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(K, L) arrays a, b: the frequency test flags type t on day l iff N_t <= a or N_t >= b."""
     lf = days.astype(np.float64)
-    r = window_sequence(days, gamma)
+    r = window(days, gamma)
     k = theta_i.size
     a = np.empty((k, days.size), dtype=np.int64)
     b = np.empty((k, days.size), dtype=np.int64)
@@ -157,7 +152,7 @@ def _flag_bounds(
         near |= nt
     if near.any():
         idx = np.flatnonzero(near)
-        r_exact = _core_windows(days[idx], gamma)
+        r_exact = window(days[idx], gamma)
         for t in range(k):
             a[t, idx], b[t, idx], _ = _type_bounds(lf[idx], r_exact, float(theta_i[t]))
     return a, b

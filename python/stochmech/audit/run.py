@@ -13,16 +13,17 @@ from typing import Any
 import numpy as np
 
 from stochmech._ragged import pad_pmfs
+from stochmech._window import window
 from stochmech.audit.adversaries import WindowExploit, comonotone_collusion, yesterdays_type
 from stochmech.audit.bounds import (
     CorrelatedDeviation,
     LieSearch,
     StationaryDeviation,
-    _mechanism_for,
-    _player,
     best_correlated_deviation,
     best_stationary_deviation,
     best_supertype_lie,
+    mechanism_for,
+    player_index,
     stationary_gain,
     stationary_kernel,
     window_deviation_bound,
@@ -58,7 +59,6 @@ __all__ = [
     "DeviationResult",
     "audit",
     "default_deviations",
-    "window_radius",
 ]
 
 
@@ -240,9 +240,9 @@ def default_deviations(
     >>> [d.kind for d in default_deviations(game, theta, 0)][:3]
     ['stationary', 'stationary', 'stationary']
     """
-    mech = _mechanism_for(game, mechanism)
+    mech = mechanism_for(game, mechanism)
     theta = check_supertypes(game, true_supertypes)
-    i = _player(game, player)
+    i = player_index(game, player)
     others = dict(others or {})
     k = int(game.type_counts[i])  # the player's own types
     theta_i = theta[i, :k]
@@ -282,7 +282,7 @@ def default_deviations(
         )
         out.append(Deviation(f"always bid type {k - 1}", FixedBid(k - 1), kind="bankrupting"))
     if horizon is not None and mech.penalize:
-        radius = 0.5 * window_radius(int(horizon), mech.gamma)
+        radius = 0.5 * window(int(horizon), mech.gamma)
         target = window_deviation_bound(game, i, theta[i], declared, radius, mechanism=mech)
         if target.gain > 1e-12:
             out.append(
@@ -482,7 +482,7 @@ class AuditReport:
             "window_bound": None
             if self.window is None
             else {
-                "radius": window_radius(self.days, self.mechanism["gamma"]),
+                "radius": window(self.days, self.mechanism["gamma"]),
                 **self.window.to_dict(),
             },
             "participation": self.participation.to_dict(),
@@ -533,7 +533,7 @@ class AuditReport:
                 f"{c.gain:+.3e} (bound {c.gain_upper:+.3e})"
             )
         if self.window is not None:
-            radius = window_radius(self.days, m["gamma"])
+            radius = window(self.days, m["gamma"])
             lines.append(
                 f"  finite horizon: bids within r({self.days}) = {radius:.4g} of the declaration "
                 f"can gain up to {self.window.gain_upper:+.3e} per day"
@@ -600,11 +600,6 @@ def _fmt_day(c: CatchTimes) -> str:
     if c.ahead_at_horizon:
         return "horizon"
     return str(c.last_ahead_day) if c.last_ahead_day else "never"
-
-
-def window_radius(days: int, gamma: float) -> float:
-    """r(L) of eq. (11) for the horizon L."""
-    return math.sqrt(math.log(2.0 * days ** (1.0 + gamma)) / (2.0 * days))
 
 
 def _others_key(others: Mapping[int, Strategy]) -> tuple[tuple[int, int], ...]:
@@ -679,9 +674,9 @@ def audit(
     >>> broken.passed, round(broken.epsilon_lp, 6)
     (False, 1.5)
     """
-    mech = _mechanism_for(game, mechanism)
+    mech = mechanism_for(game, mechanism)
     theta = check_supertypes(game, true_supertypes)
-    i = _player(game, player)
+    i = player_index(game, player)
     days = int(days)
     if days < 2:
         raise ValueError(f"days must be >= 2, got {days}")
@@ -692,7 +687,7 @@ def audit(
         raise ValueError(f"z must be a positive number, got {z!r}")
     others = dict(others or {})
     for j, s in others.items():
-        _player(game, j)
+        player_index(game, j)
         if j == i:
             raise ValueError(f"others must not include the audited player {i}")
         if not isinstance(s, Strategy):
@@ -707,9 +702,9 @@ def audit(
         )
     except ValueError:
         correlated = None
-    window = (
+    window_dev = (
         window_deviation_bound(
-            game, i, theta[i], declared, window_radius(days, mech.gamma), mechanism=mech
+            game, i, theta[i], declared, window(days, mech.gamma), mechanism=mech
         )
         if mech.penalize
         else None
@@ -784,7 +779,7 @@ def audit(
         if mech.penalize:
             if horizon not in allowances:
                 allowances[horizon] = window_deviation_bound(
-                    game, i, theta[i], declared, window_radius(horizon, mech.gamma), mechanism=mech
+                    game, i, theta[i], declared, window(horizon, mech.gamma), mechanism=mech
                 ).gain_upper
             allowance = max(allowances[horizon], 0.0)
         significant = gain > z * se + tolerance
@@ -832,7 +827,7 @@ def audit(
         tolerance=float(tolerance),
         search=search,
         correlated=correlated,
-        window=window,
+        window=window_dev,
         truthful_utility=truthful_utility,
         participation=individual_rationality(
             game, theta, truthful_all, mechanism=mech, batches=batches

@@ -13,12 +13,12 @@ Every command takes ``--json`` to print machine-readable results instead of text
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Any
 
 import numpy as np
 
+from stochmech._json import strict_json
 from stochmech.markets._sweeps import default_workers
 from stochmech.markets.demand_response.figures import MAX_LEVELS, MAX_SIMULATED_PROVIDERS
 
@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _executor_for(workers: int | None) -> tuple[str, int | None]:
     if workers is not None and workers < 1:
-        raise SystemExit(f"error: --workers must be >= 1, got {workers}")
+        raise ValueError(f"--workers must be >= 1, got {workers}")
     return ("serial", None) if workers == 1 else ("process", workers)
 
 
@@ -111,7 +111,7 @@ def run_figures(args: argparse.Namespace) -> int:
             seed=int(args.seed),
         )
     except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+        raise ValueError(f"{err}") from None
     executor, workers = _executor_for(args.workers)
     ns = DEFAULT_NS if getattr(args, "ns", None) is None else tuple(args.ns)
     try:
@@ -148,7 +148,7 @@ def run_figures(args: argparse.Namespace) -> int:
         ],
     }
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(strict_json(result))
         return 0
     print(
         f"Figures of the demand-response market: K = {setup.levels} levels, "
@@ -178,12 +178,12 @@ def run_incentives(args: argparse.Namespace) -> int:
         not 2 <= args.providers <= MAX_SIMULATED_PROVIDERS
         or not 1 <= args.levels <= MAX_LEVELS // 2
     ):
-        raise SystemExit(
-            f"error: --providers must be in 2..{MAX_SIMULATED_PROVIDERS} and --levels in "
+        raise ValueError(
+            f"--providers must be in 2..{MAX_SIMULATED_PROVIDERS} and --levels in "
             f"1..{MAX_LEVELS // 2}"
         )
     if args.days < 2 or args.replications < 2:
-        raise SystemExit("error: --days and --replications must be >= 2")
+        raise ValueError("--days and --replications must be >= 2")
     executor, workers = _executor_for(args.workers)
     start = time.perf_counter()
     cmp = compare_incentives(
@@ -197,7 +197,7 @@ def run_incentives(args: argparse.Namespace) -> int:
     )
     seconds = time.perf_counter() - start
     if args.json:
-        print(json.dumps({**cmp.to_dict(), "seconds": seconds}, indent=2))
+        print(strict_json({**cmp.to_dict(), "seconds": seconds}))
         return 0
     print(cmp.table())
     print(f"({seconds:.1f} s)")

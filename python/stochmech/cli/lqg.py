@@ -12,11 +12,11 @@ Both report individual rationality and the ISO's budget per layer.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 import numpy as np
 
+from stochmech._json import strict_json
 from stochmech.lqg.examples import power_system_example
 from stochmech.lqg.layered import LayeredRun, LayeredVCG
 from stochmech.lqg.scenario import ir_budget_json, mechanism_ir_budget_lines, scenario_command
@@ -84,9 +84,9 @@ def _run(args: argparse.Namespace) -> int:
         return scenario_command("run", args)
     _defaults(args, horizon=48, seed=0, pivot="clarke")
     if args.horizon < 1:
-        raise SystemExit(f"error: --horizon must be >= 1, got {args.horizon}")
+        raise ValueError(f"--horizon must be >= 1, got {args.horizon}")
     if args.seed < 0:
-        raise SystemExit(f"error: --seed must be >= 0, got {args.seed}")
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     ex, mech, run, gap = _simulate(args)
     plots = [] if args.no_plots else [str(p) for p in _plot(run, ex.names, args.out)]
     paid = run.payments.sum(axis=0)
@@ -119,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
         **ir_budget_json(mech, ex.names),
     }
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(strict_json(result))
         return 0
     print(
         f"Layered VCG, built-in example: T = {args.horizon}, seed = {args.seed}, "
@@ -153,10 +153,10 @@ def _verify(args: argparse.Namespace) -> int:
         return scenario_command("verify", args)
     _defaults(args, horizon=12, samples=4000, seed=0)
     if args.horizon < 1 or args.samples < 2:
-        raise SystemExit("error: --horizon must be >= 1 and --samples >= 2")
+        raise ValueError("--horizon must be >= 1 and --samples >= 2")
     ex = power_system_example()
     if not 0 <= args.agent < ex.agents.n:
-        raise SystemExit(f"error: --agent must be in 0..{ex.agents.n - 1}, got {args.agent}")
+        raise ValueError(f"--agent must be in 0..{ex.agents.n - 1}, got {args.agent}")
     mech = LayeredVCG(ex.agents, args.horizon)
     rows = theorem3_table(mech, args.agent, n_samples=args.samples, seed=args.seed)
     if args.json:
@@ -173,11 +173,7 @@ def _verify(args: argparse.Namespace) -> int:
             for w, wo in rows
         ]
         extra = ir_budget_json(mech, ex.names)
-        print(
-            json.dumps(
-                {"agent": args.agent, "samples": args.samples, "rows": out, **extra}, indent=2
-            )
-        )
+        print(strict_json({"agent": args.agent, "samples": args.samples, "rows": out, **extra}))
         return 0
     print(
         f"Theorem 3 check for agent {args.agent} ({ex.names[args.agent]}), T = {args.horizon}, "

@@ -272,10 +272,22 @@ class FiniteGame(TwoStageGame):
         return arr
 
     def _check_o1(self, o1: Any) -> int:
-        a = int(o1)
+        a = integer(o1, "first-stage outcome o1")
         if not 0 <= a < self.n_first:
             raise ValueError(f"first-stage outcome {o1!r} is outside [0, {self.n_first - 1}]")
         return a
+
+    def _check_o2(self, o2: Any) -> np.ndarray:
+        arr = np.asarray(o2).reshape(-1)
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"second-stage outcomes o2 must be integers, got dtype {arr.dtype}")
+        bad = np.flatnonzero((arr < 0) | (arr >= self.n_second))
+        if bad.size:
+            raise ValueError(
+                f"second-stage outcome o2[{int(bad[0])}] = {int(arr[bad[0]])} is outside "
+                f"[0, {self.n_second - 1}]"
+            )
+        return arr.astype(np.int64)
 
     # ----- per-day rules -----
     def _welfare_by_b(self, players: np.ndarray, profiles: np.ndarray, a: int) -> np.ndarray:
@@ -296,14 +308,14 @@ class FiniteGame(TwoStageGame):
     ) -> np.ndarray:
         a = self._check_o1(o1)
         types = self._check_types(types)
-        o2 = np.asarray(o2, dtype=np.int64).reshape(-1)
+        o2 = self._check_o2(o2)
         if o2.shape[0] != types.shape[0]:
             raise ValueError(f"o2 has {o2.shape[0]} days but types have {types.shape[0]}")
         return self.valuation_table[np.arange(self.n_players), types, a, o2[:, None]]
 
     def cost(self, o1: Any, o2: np.ndarray, states: Any = None) -> np.ndarray:
         a = self._check_o1(o1)
-        return self.cost_table[a, np.asarray(o2, dtype=np.int64).reshape(-1)]
+        return self.cost_table[a, self._check_o2(o2)]
 
     # ----- expectations -----
     def _expect(

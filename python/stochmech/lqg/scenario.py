@@ -71,6 +71,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._json import strict_json
 from stochmech.lqg.agents import LQGAgents
 from stochmech.lqg.layered import PIVOTS, LayeredRun, LayeredVCG
 from stochmech.lqg.rationality import (
@@ -635,17 +636,14 @@ def scenario_command(command: str, args: Any) -> int:
     """``stochmech lqg run|verify SCENARIO.toml``: ``args`` carries the command-line flags.
 
     ``--horizon``, ``--seed``, ``--pivot`` (and ``--samples`` for verify) override the file.
+    Input errors are ``ValueError`` (the command line reports them in one line, exit status 2).
     """
-    import json
 
-    try:
-        scenario = load_lqg_scenario(args.scenario)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+    scenario = load_lqg_scenario(args.scenario)  # a ValueError naming the file and the key
     for flag, minimum in (("horizon", 1), ("seed", 0), ("samples", 2)):
         value = getattr(args, flag, None)
         if value is not None and value < minimum:
-            raise SystemExit(f"error: --{flag} must be >= {minimum}, got {value}")
+            raise ValueError(f"--{flag} must be >= {minimum}, got {value}")
     if command == "run":
         result = run_scenario(scenario, horizon=args.horizon, seed=args.seed, pivot=args.pivot)
         plots: list[str] = []
@@ -654,7 +652,7 @@ def scenario_command(command: str, args: Any) -> int:
 
             plots = [str(p) for p in plot_run(result.run, scenario.names, args.out)]
         if args.json:
-            print(json.dumps({**result.to_json(), "plots": plots}, indent=2))
+            print(strict_json({**result.to_json(), "plots": plots}))
         else:
             print(result.text())
             if plots:
@@ -664,7 +662,7 @@ def scenario_command(command: str, args: Any) -> int:
         scenario, horizon=args.horizon, samples=args.samples, seed=args.seed, pivot=args.pivot
     )
     if args.json:
-        print(json.dumps(check.to_json(), indent=2))
+        print(strict_json(check.to_json()))
     else:
         print(check.text())
     return 0 if check.passed else 1

@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 mod errors;
 mod ledger;
+mod window_array;
 use errors::to_pyerr;
 
 /// Window r(l) of eq. (11) for day `l >= 1`.
@@ -23,5 +24,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(window, m)?)?;
     m.add_class::<ledger::PyLedger>()?;
+    m.add_function(wrap_pyfunction!(window_array::window_array, m)?)?;
     Ok(())
 }

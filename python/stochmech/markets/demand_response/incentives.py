@@ -37,11 +37,8 @@ from stochmech.schemes import PayAsBid, PaymentScheme, PostedPrice
 from stochmech.simulation import Simulation
 from stochmech.strategies import (
     PlayerContext,
-    StationaryMisreport,
     Strategy,
-    SupertypeLie,
     Truthful,
-    shift_kernel,
 )
 from stochmech.supertype import Supertype, point_mass
 
@@ -185,16 +182,30 @@ class Lie:
             "and reports the type at its true quantile under that law every day"
         )
 
+    def spec(self) -> dict[str, Any]:
+        """The lie as a strategy spec of the one registry
+        (:data:`stochmech.scenario.STRATEGY_KINDS`, the format of scenario files).
+
+        Examples
+        --------
+        >>> Lie.inflate(2).spec()
+        {'kind': 'inflate', 'steps': 2, 'declare': 'induced'}
+        """
+        if self.kind == "inflate":
+            kind = "inflate" if self.steps >= 1 else "shift"
+            return {"kind": kind, "steps": self.steps, "declare": self.declare}
+        assert self.claimed is not None
+        law = {"values": self.claimed.values.tolist(), "probs": self.claimed.probs.tolist()}
+        return {"kind": "supertype-lie", "bid": law, "coupling": "quantile"}
+
     def strategy(self, market: DemandResponseMarket, player: int) -> Strategy:
         """The strategy that plays this lie for ``player`` of ``market``."""
-        k = int(market.type_counts[player])
-        if self.kind == "inflate":
-            # steps along the provider's own levels (those its supertype lists)
-            kernel = shift_kernel(k, self.steps, ladder=own_ladder(market, player))
-            declare: Any = "induced" if self.declare == "induced" else "truthful"
-            return StationaryMisreport(kernel, supertype_bid=declare)
-        assert self.claimed is not None
-        return SupertypeLie(self.claimed.pmf_on(market.levels[player]), coupling="quantile")
+        from stochmech.scenario import strategy_from_spec
+
+        try:
+            return strategy_from_spec(self.spec(), market, player)[0]
+        except ValueError as err:
+            raise ValueError(f"lie {self.name!r}: {err}") from None
 
     def plan(self, market: DemandResponseMarket, player: int) -> LiePlan:
         """The declaration, the report kernel, the joint law of (type, report) and the strategy
@@ -230,10 +241,7 @@ def own_ladder(market: DemandResponseMarket, player: int) -> np.ndarray:
     >>> own_ladder(m, 0).tolist()
     [0, 2]
     """
-    levels = market.levels[player]
-    own = np.sort(market.providers[player].values)
-    order = np.argsort(levels, kind="stable")
-    return order[np.searchsorted(levels[order], own)]
+    return market.own_ladder(player)
 
 
 def incentive_market(

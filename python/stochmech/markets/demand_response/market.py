@@ -560,6 +560,24 @@ class DemandResponseMarket(TwoStageGame):
             )
         return arr
 
+    def own_ladder(self, player: int) -> np.ndarray:
+        """Indices of the levels provider ``player``'s own supertype lists, in increasing cost:
+        the steps of an inflating liar (its next own level, whatever other levels its type
+        space holds).
+
+        Examples
+        --------
+        >>> law = Supertype([1.0, 3.0], [0.5, 0.5])
+        >>> m = DemandResponseMarket([law], 1.0, type_values=[1, 2, 3])
+        >>> m.own_ladder(0).tolist()
+        [0, 2]
+        """
+        i = self._check_player(player)
+        levels = self.levels[i]
+        own = np.sort(self.providers[i].values)
+        order = np.argsort(levels, kind="stable")
+        return order[np.searchsorted(levels[order], own)]
+
     def level_values(self, types: np.ndarray) -> np.ndarray:
         """Cost parameters delta_i of a batch of type indices, (L, n) -> (L, n).
 

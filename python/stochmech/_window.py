@@ -1,0 +1,52 @@
+"""The detection window r(l) of eq. (11): one definition, computed by the Rust core.
+
+``stochmech.window`` is the one name of r(l) in the package.
+"""
+
+from __future__ import annotations
+
+from typing import Any, overload
+
+import numpy as np
+
+from stochmech import _core
+from stochmech._validate import finite, integer
+
+__all__ = ["window"]
+
+
+@overload
+def window(day: int, gamma: float = 0.5) -> float: ...
+@overload
+def window(day: np.ndarray, gamma: float = 0.5) -> np.ndarray: ...
+def window(day: Any, gamma: float = 0.5) -> float | np.ndarray:
+    """Detection window r(l) = sqrt(ln(2 l^(1+gamma)) / (2 l)) of eq. (11), for days l >= 1.
+
+    ``day`` is one day (an integer; returns a float) or a numpy array of days (returns a
+    float64 array of the same shape, computed in one call to the Rust core).
+
+    Examples
+    --------
+    >>> round(window(1), 6)
+    0.588705
+    >>> window(np.array([1, 2, 100])).round(4)
+    array([0.5887, 0.6582, 0.1949])
+    """
+    g = finite(gamma, "gamma")
+    if not g > 0:
+        raise ValueError(f"gamma must be a finite number > 0 (eq. 11), got {gamma!r}")
+    if not isinstance(day, np.ndarray) or day.ndim == 0:
+        one = day.item() if isinstance(day, np.ndarray) else day
+        return float(_core.window(integer(one, "day", minimum=1, maximum=1 << 53), g))
+    arr = day
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if (
+            not np.issubdtype(arr.dtype, np.floating)
+            or not np.all(np.isfinite(arr))
+            or np.any(arr != np.round(arr))
+        ):
+            raise ValueError(f"day must hold integers, got {arr.ravel()[:5]!r}")
+    if arr.size and (arr.max() > 1 << 53):
+        raise ValueError(f"day must be <= 2^53, got {arr.max()!r}")
+    flat = np.ascontiguousarray(arr, dtype=np.int64).ravel()
+    return _core.window_array(flat, g).reshape(arr.shape)
