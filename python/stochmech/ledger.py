@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import os
 import struct
 import threading
@@ -215,10 +214,10 @@ class BidLedger:
         gamma: float = 0.5,
         penalty: PowerPenalty | PenaltySchedule | None = None,
     ) -> None:
+        from stochmech._validate import finite
+
         theta, types = _as_supertypes(supertypes)
-        if isinstance(gamma, (bool, np.bool_)) or not isinstance(gamma, numbers.Real):
-            raise ValueError(f"gamma must be a finite number, got {gamma!r}")
-        gamma = float(gamma)  # the core refuses NaN, infinities and gamma <= 0 (eq. 11)
+        gamma = finite(gamma, "gamma")  # the core refuses gamma <= 0 (eq. 11)
         self._core = _core.Ledger(theta, types, gamma)
         self._penalty = _check_penalty(penalty)
         self._lock = threading.Lock()
