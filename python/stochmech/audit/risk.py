@@ -64,7 +64,12 @@ _SENSITIVE = 1e-12
 
 
 def _check_supertypes(supertypes: Any) -> np.ndarray:
-    theta = _as_supertypes(supertypes)
+    flat, types = _as_supertypes(supertypes)
+    if len(set(types)) != 1:
+        raise ValueError(
+            f"supertypes must give every player the same number of types here, got {types}"
+        )
+    theta = flat.reshape(len(types), types[0])
     bad = np.argwhere(~np.isfinite(theta) | (theta < 0))
     if bad.size:
         i, t = (int(x) for x in bad[0])
