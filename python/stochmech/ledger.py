@@ -35,7 +35,7 @@ import numpy as np
 
 from stochmech import _core
 from stochmech._persist import write_atomically
-from stochmech._window import window
+from stochmech._window import DEFAULT_GAMMA, window
 
 __all__ = ["BidLedger", "LedgerRecord", "PowerPenalty"]
 
@@ -128,7 +128,7 @@ class BidLedger:
     supertypes : array_like, shape (n, K)
         The declared supertypes theta_hat: one pmf over the K types per player. Each row must be
         non-negative, finite and sum to 1 within 1e-9.
-    gamma : float, default 0.5
+    gamma : float, default 1.0
         Exponent of the window r(l) = sqrt(ln(2 l^(1+gamma)) / (2 l)) (eq. 11); > 0.
     penalty : PowerPenalty or callable, optional
         Penalty schedule J_p(l) (eq. 12): a :class:`PowerPenalty` (default ``l**1.5``) or a
@@ -162,7 +162,7 @@ class BidLedger:
         self,
         supertypes: Any,
         *,
-        gamma: float = 0.5,
+        gamma: float = DEFAULT_GAMMA,
         penalty: PowerPenalty | PenaltySchedule | None = None,
     ) -> None:
         from stochmech._validate import finite

@@ -25,6 +25,7 @@ import numpy as np
 from stochmech import _state
 from stochmech._persist import read_file, write_atomically
 from stochmech._validate import finite, pmf_rows
+from stochmech._window import DEFAULT_GAMMA
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
 
@@ -109,7 +110,7 @@ class DNBEMechanism:
     ----------
     game : TwoStageGame
         The game (decision rules g1*, g2*, valuations, cost, expectations).
-    gamma : float, default 0.5
+    gamma : float, default 1.0
         Window exponent of eq. (11) (> 0).
     penalty : PowerPenalty or callable, optional
         Penalty schedule J_p(l) of eq. (12); default ``l**1.5``.
@@ -133,7 +134,7 @@ class DNBEMechanism:
         self,
         game: TwoStageGame,
         *,
-        gamma: float = 0.5,
+        gamma: float = DEFAULT_GAMMA,
         penalty: PowerPenalty | PenaltySchedule | None = None,
         first_stage_payment: bool = True,
         penalize: bool = True,

@@ -46,7 +46,7 @@ import numpy as np
 from scipy.special import gammaln
 from scipy.stats import binom
 
-from stochmech._window import window
+from stochmech._window import DEFAULT_GAMMA, window
 from stochmech.ledger import (
     BidLedger,
     PenaltySchedule,
@@ -154,7 +154,7 @@ def _flag_bounds(
 
 
 def flag_probabilities(
-    supertype: Any, days: Any, *, gamma: float = 0.5, exact_days: int = 500
+    supertype: Any, days: Any, *, gamma: float = DEFAULT_GAMMA, exact_days: int = 500
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Probability that the frequency test flags an honest player on each given day.
 
@@ -164,7 +164,7 @@ def flag_probabilities(
         The player's declared (and true) supertype.
     days : array_like of int
         Days l >= 1.
-    gamma : float, default 0.5
+    gamma : float, default 1.0
         The window's exponent (eq. 11).
     exact_days : int, default 500
         With three or more types of positive probability, days up to this one are computed
@@ -450,7 +450,7 @@ def truthful_risk(
     player: int,
     days: int,
     *,
-    gamma: float = 0.5,
+    gamma: float = DEFAULT_GAMMA,
     penalty: PowerPenalty | PenaltySchedule | None = None,
     exact_days: int = 500,
     joint: bool = True,
@@ -468,7 +468,7 @@ def truthful_risk(
         The player whose risk is computed.
     days : int
         Horizon L.
-    gamma : float, default 0.5
+    gamma : float, default 1.0
         The window's exponent (eq. 11).
     penalty : PowerPenalty or callable, optional
         J_p(l) (eq. 12); default ``PowerPenalty()`` (``l**1.5``).
