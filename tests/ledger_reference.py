@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def window(day: int, gamma: float = 0.5) -> float:
+def window(day: int, gamma: float = 1.0) -> float:
     """r(l) of eq. (11) for day ``l >= 1``, as a Python float."""
     return math.sqrt(math.log(2 * day ** (1 + gamma)) / (2 * day))
 
@@ -50,7 +50,7 @@ class DenseLedger:
         Window exponent of eq. (11).
     """
 
-    def __init__(self, supertypes: np.ndarray, gamma: float = 0.5) -> None:
+    def __init__(self, supertypes: np.ndarray, gamma: float = 1.0) -> None:
         self.theta = np.array(supertypes, dtype=np.float64)
         self.n, self.k = self.theta.shape
         self.gamma = float(gamma)

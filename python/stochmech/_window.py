@@ -36,7 +36,7 @@ def window(day: Any, gamma: float = DEFAULT_GAMMA) -> float | np.ndarray:
     >>> round(window(1), 6)
     0.588705
     >>> window(np.array([1, 2, 100])).round(4)
-    array([0.5887, 0.6582, 0.1949])
+    array([0.5887, 0.721 , 0.2225])
     """
     g = finite(gamma, "gamma")
     if not g > 0:

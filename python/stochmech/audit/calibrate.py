@@ -69,8 +69,8 @@ def detection_day(lie: float, gamma: float = DEFAULT_GAMMA, *, limit: int = 10**
 
     Examples
     --------
-    >>> detection_day(0.1), detection_day(0.1, gamma=1.0)
-    (501, 689)
+    >>> detection_day(0.1), detection_day(0.1, gamma=0.5)
+    (689, 501)
     """
     delta = float(lie)
     if not (math.isfinite(delta) and delta > 0):

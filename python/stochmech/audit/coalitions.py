@@ -532,7 +532,7 @@ def joint_test_power(
     --------
     >>> power = joint_test_power([3], days=5_000)
     >>> power.caught_from[0] > 0, power.predicted_day[0]
-    (True, 296)
+    (True, 407)
     """
     theta = np.asarray(supertype, dtype=float)
     _check_supertypes(theta[None, :])

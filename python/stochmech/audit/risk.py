@@ -29,9 +29,11 @@ the frequency test's part is computed exactly.
 
 Examples
 --------
->>> risk = truthful_risk([[0.5, 0.5]], 0, 1_000)
+>>> risk = truthful_risk([[0.5, 0.5]], 0, 1_000)  # default gamma = 1, J_p(l) = l^1.5
 >>> risk.exact, round(risk.expected_penalty / risk.days, 4)
-(True, 0.0795)
+(True, 0.0037)
+>>> round(truthful_risk([[0.5, 0.5]], 0, 1_000, gamma=0.5).expected_penalty_per_day, 4)
+0.0795
 >>> bool(risk.any_flag_after(100) < risk.any_flag_after(10))
 True
 """
@@ -181,9 +183,11 @@ def flag_probabilities(
 
     Examples
     --------
-    >>> up, lo, exact = flag_probabilities([0.5, 0.5], [1, 2, 10])
+    >>> up, lo, exact = flag_probabilities([0.5, 0.5], [1, 2, 10], gamma=0.5)
     >>> up.round(4).tolist(), exact
     ([0.0, 0.0, 0.002], True)
+    >>> float(flag_probabilities([0.5, 0.5], [10])[0][0])  # the default gamma = 1: wider window
+    0.0
     """
     theta_i = _check_supertypes(np.atleast_2d(np.asarray(supertype, dtype=np.float64)))
     if theta_i.shape[0] != 1:
