@@ -63,7 +63,7 @@ def make_bids(seed: int, theta: np.ndarray, days: int, behaviours: list[tuple]) 
     marginals, comonotone joints).
     """
     rng = np.random.default_rng(seed)
-    n = theta.shape[0]
+    n = len(theta)
     bids = np.zeros((days, n), dtype=np.int64)
     common = rng.random(days)
     for i, behaviour in enumerate(behaviours):
@@ -167,10 +167,20 @@ def concat(records: list[LedgerRecord]) -> LedgerRecord:
     )
 
 
+def assert_rows_equal(got, want) -> None:
+    """Per-player arrays (an (n, K) array or a list of rows) are equal, row by row."""
+    assert isinstance(got, np.ndarray) == isinstance(want, np.ndarray)
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def assert_accessors_match(ledger: BidLedger, dense: ref.DenseLedger, rng) -> None:
     """Every read accessor against the dense reference at the ledger's current day."""
     assert ledger.day == dense.day
-    np.testing.assert_array_equal(ledger.marginal_counts, dense.counts)
+    assert ledger.type_counts == dense.ks
+    assert_rows_equal(ledger.marginal_counts, dense.counts)
+    assert_rows_equal(ledger.supertypes, dense.theta)
     np.testing.assert_array_equal(ledger.groups_seen(), dense.groups_seen())
     profiles, counts = ledger.profile_counts()
     assert profiles.shape == (len(counts), dense.n)
@@ -179,10 +189,10 @@ def assert_accessors_match(ledger: BidLedger, dense: ref.DenseLedger, rng) -> No
     )
     if dense.day == 0:
         return
-    np.testing.assert_array_equal(ledger.marginal_discrepancy, dense.marginal_table())
+    assert_rows_equal(ledger.marginal_discrepancy, dense.marginal_table())
     # joint_discrepancy at the profiles seen and at random ones (mostly unseen)
     seen = [tuple(int(x) for x in p) for p in profiles]
-    drawn = [tuple(int(x) for x in rng.integers(0, dense.k, dense.n)) for _ in range(5)]
+    drawn = [tuple(int(x) for x in rng.integers(0, np.array(dense.ks))) for _ in range(5)]
     tables = [dense.joint_table(i) for i in range(dense.n)]
     for profile in seen[:20] + drawn:
         expected = np.array([tables[i][profile] for i in range(dense.n)])
@@ -679,9 +689,16 @@ def test_bad_gamma(gamma, word):
 @pytest.mark.parametrize(
     ("n", "k", "word"), [(65, 2, "65"), (2, 257, "257"), (100, 1, "100"), (1, 1000, "1000")]
 )
-def test_sizes_beyond_support(n, k, word):
-    with pytest.raises(ValueError, match=f"(players|types).*{word}"):
+def test_sizes_beyond_support(n, k, word, monkeypatch):
+    """No fixed limit: these sizes work; one that cannot fit in memory is refused up front."""
+    ledger = BidLedger(np.full((n, k), 1.0 / k))
+    assert ledger.type_counts == (k,) * n
+    ledger.record(np.zeros((3, n), dtype=np.int64))
+    assert ledger.day == 3
+    monkeypatch.setenv("STOCHMECH_MEMORY_LIMIT", str(n * k * 8))
+    with pytest.raises(ValueError, match="memory") as err:
         BidLedger(np.full((n, k), 1.0 / k))
+    assert "GB" in str(err.value)
 
 
 def test_largest_supported_sizes():
@@ -815,19 +832,25 @@ def core_state(
     complete: int = 0,
     marginal=None,
     words: int = 1,
-    version: int = 1,
+    version: int = 2,
     n: int | None = None,
     k: int | None = None,
 ) -> bytes:
     """A core state as ``_core.Ledger.to_bytes`` lays it out (see rust/core/src/ledger/
-    persist.rs): magic, version, n, K, key words, gamma, day, tracking flag, supertypes,
-    marginal counts, profile count, (key words, count) per profile, CRC-32."""
+    persist.rs): magic, version, then n, key words and each K_i (version 2; version 1 had n, K
+    and key words), gamma, day, tracking flag, supertypes, marginal counts, profile count,
+    (key words, count) per profile, CRC-32. ``theta`` is (n, K): every player has K types."""
     theta = np.asarray(theta, dtype=np.float64)
     n = theta.shape[0] if n is None else n
     k = theta.shape[1] if k is None else k
     if marginal is None:
         marginal = np.zeros(theta.shape, dtype=np.uint64)
-    body = b"SMLEDGER" + struct.pack("<IIIIdQB", version, n, k, words, gamma, day, complete)
+    if version == 1:
+        body = b"SMLEDGER" + struct.pack("<IIII", version, n, k, words)
+    else:
+        body = b"SMLEDGER" + struct.pack("<III", version, n, words)
+        body += struct.pack(f"<{n}I", *([k] * n)) if n < 10**4 else b""
+    body += struct.pack("<dQB", gamma, day, complete)
     body += theta.astype("<f8").tobytes() + np.asarray(marginal, dtype="<u8").tobytes()
     body += struct.pack("<Q", len(entries))
     for key, count in entries:
@@ -845,6 +868,30 @@ def test_core_state_layout_is_understood():
     )
     assert ledger._core.to_bytes() == expected
     assert _core.Ledger.from_bytes(expected).day == 3
+
+
+def test_version_1_states_and_files_migrate():
+    """States and files of format version 1 (one K for all players) load, behave as the
+    ledger that wrote them, and save again as version 2."""
+    theta = [[0.5, 0.5], [0.2, 0.8]]
+    entries = [([0], 1), ([2], 1), ([3], 1)]
+    v1 = core_state(theta, 3, entries, marginal=[[2, 1], [1, 2]], version=1)
+    v2 = core_state(theta, 3, entries, marginal=[[2, 1], [1, 2]])
+    assert _core.Ledger.from_bytes(v1).to_bytes() == v2
+    header = json.dumps({"penalty": PowerPenalty().to_dict()}).encode()
+    old = BidLedger.from_bytes(file_bytes(header, v1, version=1))
+    fresh = BidLedger(theta)
+    fresh.record([[0, 1], [1, 1], [0, 0]])
+    assert old.to_bytes() == fresh.to_bytes()
+    bids = make_bids(5, np.array(theta), 200, [("truthful",), ("copy", 0, [1, 0])])
+    np.testing.assert_array_equal(old.record(bids).flags, fresh.record(bids).flags)
+    # K = 1 had one bit per player in version 1 and has none now
+    v1_single = core_state([[1.0], [1.0]], 4, [([0], 4)], marginal=[[4], [4]], version=1)
+    assert _core.Ledger.from_bytes(v1_single).day == 4
+    # version 1 never held more than 64 players or 256 types
+    big = core_state(np.full((2, 300), 1 / 300), 0, [], version=1)
+    with pytest.raises(ValueError, match="version 1 state"):
+        _core.Ledger.from_bytes(big)
 
 
 def sample_ledger(detail: bool = False, penalty=None, days: int = 300) -> BidLedger:
@@ -987,8 +1034,9 @@ def test_wrong_magic_and_future_versions():
     # a well-formed file (valid checksums) from a future version
     header = json.dumps({"penalty": PowerPenalty().to_dict()}).encode()
     assert BidLedger.from_bytes(file_bytes(header, state))._core.to_bytes() == state
-    with pytest.raises(ValueError, match="version 2 is not supported"):
-        BidLedger.from_bytes(file_bytes(header, state, version=2))
+    assert BidLedger.from_bytes(file_bytes(header, state, version=2))._core.to_bytes() == state
+    with pytest.raises(ValueError, match="version 3 is not supported"):
+        BidLedger.from_bytes(file_bytes(header, state, version=3))
     future = seal(state[:8] + struct.pack("<I", 7) + state[12:-4])
     with pytest.raises(ValueError, match="version 7 is not supported"):
         _core.Ledger.from_bytes(future)
@@ -1053,7 +1101,8 @@ def exercise(core) -> None:
     assert _core.Ledger.from_bytes(state).to_bytes() == state
     _, counts = core.profile_counts()
     assert int(counts.sum()) == core.day
-    assert (core.marginal_counts().sum(axis=1) == core.day).all()
+    per_player = np.split(core.marginal_counts(), np.cumsum(core.type_counts)[:-1])
+    assert all(int(c.sum()) == core.day for c in per_player)
     core.groups_seen()
     core.joint_max()
     core.worst_profiles(0, 3)
@@ -1096,7 +1145,7 @@ def mutate(blob: bytes, mutations) -> bytes:
 @given(st.binary(max_size=300), st.booleans())
 def test_random_bytes_never_panic(blob, with_magic):
     if with_magic:
-        core_blob = seal(b"SMLEDGER" + struct.pack("<I", 1) + blob)
+        core_blob = seal(b"SMLEDGER" + struct.pack("<I", 1 + len(blob) % 2) + blob)
         file_blob = seal(FILE_MAGIC + struct.pack("<I", 1) + blob)
     else:
         core_blob = file_blob = blob
@@ -1193,6 +1242,8 @@ def pack(digits: list[int], bits: int, words: int) -> list[int]:
     """A profile's key as stored: ``bits`` bits per player, player 0 least significant,
     64 // bits players per word, padded to :func:`stored_words`."""
     key = [0] * stored_words(words)
+    if bits == 0:
+        return key
     for i, t in enumerate(digits):
         w, s = divmod(i, 64 // bits)
         key[w] |= t << (s * bits)
@@ -1206,8 +1257,8 @@ def crafted_states(draw):
     fault = draw(st.sampled_from(FAULTS))
     n = draw(st.integers(1, 4) | st.sampled_from([20, 64]))
     k = draw(st.sampled_from([1, 2, 3, 5, 40]))
-    bits = max(1, (k - 1).bit_length())
-    words = -(-n // (64 // bits))
+    bits = (k - 1).bit_length()
+    words = -(-n // (64 // bits)) if bits else 1
     theta = np.array([draw(pmfs(k)) for _ in range(n)])
     gamma = draw(st.floats(1e-3, 5.0))
     digits = st.lists(st.integers(0, k - 1), min_size=n, max_size=n)
@@ -1375,7 +1426,7 @@ def test_counts_beyond_32_bits(data):
     counts = np.maximum(counts, 1).astype(np.int64)
     counts[0, 0] += day - int(counts.sum())
     assume(counts.min() >= 1)
-    bits = max(1, (k - 1).bit_length())
+    bits = (k - 1).bit_length()
     entries = sorted(
         ([d0 | (d1 << bits)], int(counts[d0, d1])) for d0 in range(k) for d1 in range(k)
     )
@@ -1386,7 +1437,8 @@ def test_counts_beyond_32_bits(data):
     dense = ref.DenseLedger(theta)
     dense.day = day
     dense.joint_counts[...] = counts
-    dense.counts[...] = marginal.astype(np.int64)
+    for i in range(n):
+        dense.count_rows[i][...] = marginal[i].astype(np.int64)
     np.testing.assert_array_equal(ledger.marginal_counts, dense.counts)
     bids = make_bids(data.draw(st.integers(0, 2**32 - 1)), theta, 50, data.draw(behaviours(theta)))
     expected = dense.record(bids)
@@ -1396,3 +1448,310 @@ def test_counts_beyond_32_bits(data):
     np.testing.assert_array_equal(detailed.days, np.arange(day + 21, day + 51))
     np.testing.assert_array_equal(detailed.marginal, expected.marginal[20:])
     np.testing.assert_allclose(detailed.joint, expected.joint[20:], rtol=0, atol=JOINT_TOL)
+
+
+# ----------------------------------------------------------------------------------------
+# per-player type spaces, any size
+# ----------------------------------------------------------------------------------------
+
+
+@st.composite
+def ragged_markets(draw, max_n: int = 4, max_k: int = 4, max_days: int = 200):
+    """(supertypes as a list of pmfs of lengths K_i >= 1, gamma, bids) with prod K_i small."""
+    n = draw(st.integers(1, max_n))
+    ks = [draw(st.integers(1, max_k)) for _ in range(n)]
+    assume(math.prod(ks) <= 128)
+    theta = [draw(pmfs(k)) for k in ks]
+    gamma = draw(st.sampled_from([0.5, 1.0]) | st.floats(0.05, 2.0))
+    days = draw(st.integers(1, max_days))
+    kinds: list[tuple] = []
+    for i, k in enumerate(ks):
+        options = ["truthful", "truthful", "off", "fixed", "common"] + (["copy"] if i else [])
+        kind = draw(st.sampled_from(options))
+        if kind == "off":
+            kinds.append(("off", draw(pmfs(k))))
+        elif kind == "fixed":
+            kinds.append(("fixed", draw(st.integers(0, k - 1))))
+        elif kind == "copy":
+            j = draw(st.integers(0, i - 1))
+            image = draw(st.lists(st.integers(0, k - 1), min_size=ks[j], max_size=ks[j]))
+            kinds.append(("copy", j, image))
+        else:
+            kinds.append((kind,))
+    bids = make_bids(draw(st.integers(0, 2**32 - 1)), theta, days, kinds)
+    return theta, gamma, bids
+
+
+def ledger_with_layout(theta, gamma: float, wide: bool) -> BidLedger:
+    """A ledger on the packed layout (the default for short profiles) or forced onto the wide
+    layout that profiles beyond 512 key bits use."""
+    if not wide:
+        return BidLedger(theta, gamma=gamma)
+    flat = np.concatenate([np.asarray(row, dtype=np.float64) for row in theta])
+    core = _core.Ledger(flat, [len(row) for row in theta], gamma, wide=True)
+    assert core.wide
+    return BidLedger._from_core(core, None)
+
+
+@pytest.mark.parametrize("wide", [False, True], ids=["packed", "wide"])
+@given(ragged_markets(), st.data())
+@examples(2)
+def test_ragged_type_spaces_match_reference(wide, market, data):
+    """Players with their own K_i (1 included): flags, maxima, penalties and every accessor
+    equal the dense reference, on both layouts, in one call or in chunks with and without
+    detail, and after a save/load round trip."""
+    theta, gamma, bids = market
+    dense_ledger = ref.DenseLedger(theta, gamma)
+    dense = dense_ledger.record(bids)
+    ledger = ledger_with_layout(theta, gamma, wide)
+    cut = data.draw(st.integers(0, len(bids)))
+    first = ledger.record(bids[:cut], detail=data.draw(st.booleans()))
+    restored = BidLedger.from_bytes(ledger.to_bytes())
+    assert restored.to_bytes() == ledger.to_bytes()
+    second = ledger.record(bids[cut:], detail=True)
+    again = restored.record(bids[cut:], detail=True)
+    np.testing.assert_array_equal(again.flags, second.flags)
+    np.testing.assert_array_equal(again.joint, second.joint)
+    part = ref.DenseRecord(
+        days=dense.days[cut:],
+        flags=dense.flags[cut:],
+        marginal=dense.marginal[cut:],
+        joint=dense.joint[cut:],
+    )
+    assert_matches_reference(second, part, ledger.penalty)
+    np.testing.assert_array_equal(first.flags, dense.flags[:cut])
+    flags_only = ledger_with_layout(theta, gamma, wide).record(bids)
+    assert_matches_reference(flags_only, dense, ledger.penalty)
+    assert_accessors_match(ledger, dense_ledger, np.random.default_rng(len(bids)))
+
+
+@pytest.mark.parametrize(
+    ("supertypes", "words"),
+    [
+        ([[0.5, 0.5], [1.0], [0.2, 0.3, 0.4]], ["player 2", "0.9000000"]),
+        ([[0.5, 0.5], []], ["player 1", "(0,)"]),
+        ([[0.5, 0.5], [[1.0]]], ["player 1", "(1, 1)"]),
+        ([[0.5, 0.5], [0.5, "x"]], ["player 1", "'x'"]),
+        ([[1.0], [0.7, 0.3, math.nan]], ["player 1", "nan"]),
+        ([[1.0], [1.5, -0.5, 0.0]], ["player 1", "-0.5"]),
+        (5, ["()"]),
+    ],
+)
+def test_bad_ragged_supertypes(supertypes, words):
+    with pytest.raises(ValueError) as err:
+        BidLedger(supertypes)
+    for word in words:
+        assert word.lower() in str(err.value).lower()
+
+
+def test_bids_outside_a_players_own_range():
+    """A bid is checked against its own player's K_i; the batch is refused whole."""
+    ledger = BidLedger([[1.0], [0.5, 0.5], [0.2, 0.3, 0.5]])
+    ledger.record([[0, 1, 2], [0, 0, 1]])
+    before = ledger.to_bytes()
+    for bids, words in [
+        ([[0, 1, 2], [1, 0, 0]], ["bid 1", "player 0", "day 4", "[0, 0]"]),
+        ([[0, 2, 0]], ["bid 2", "player 1", "day 3", "[0, 1]"]),
+        ([[0, 0, 3]], ["bid 3", "player 2", "day 3", "[0, 2]"]),
+        ([[0, 0, -1]], ["bid -1", "player 2"]),
+    ]:
+        with pytest.raises(ValueError) as err:
+            ledger.record(bids, detail=True)
+        for word in words:
+            assert word in str(err.value)
+        assert ledger.to_bytes() == before
+    with pytest.raises(ValueError, match=r"player 2 is outside the type space of player 2, 0\.\.2"):
+        ledger.joint_discrepancy(np.array([0, 1, 3]))
+    assert ledger.type_counts == (1, 2, 3) and ledger.n_types == 3
+    assert "n_types=1..3" in repr(ledger)
+
+
+def test_single_type_players_are_never_flagged():
+    ledger = BidLedger([[1.0], [0.5, 0.5], [1.0]])
+    result = ledger.record(np.zeros((50, 3), dtype=np.int64), detail=True)
+    assert not result.flags[:, [0, 2]].any()
+    assert (result.marginal[:, [0, 2]] == 0).all() and (result.joint[:, [0, 2]] == 0).all()
+    assert result.flags[-10:, 1].all()  # always bidding 0 against (0.5, 0.5)
+
+
+def planted_market(n: int, k_active: int, k_idle: int, correlated: bool, days: int, seed: int):
+    """n players; four active ones (players 3, 50, 120 and n - 1) with K = ``k_active`` bid
+    truthfully from (0.5, 0.5, 0, ...) except that player 50 copies player 3 when
+    ``correlated``; the others have K = ``k_idle`` types and a point-mass supertype on their
+    last type, which they always bid. Returns the supertypes, the bids and the active players
+    with their reduced supertypes (two types each)."""
+    active = [3, 50, 120, n - 1]
+    pmf = np.zeros(k_active)
+    pmf[:2] = 0.5
+    idle = np.zeros(k_idle)
+    idle[-1] = 1.0
+    theta = [pmf.copy() if i in active else idle.copy() for i in range(n)]
+    rng = np.random.default_rng(seed)
+    bids = np.tile(np.full(n, k_idle - 1, dtype=np.int64), (days, 1))
+    for i in active:
+        bids[:, i] = rng.integers(0, 2, days)
+    if correlated:
+        bids[:, 50] = bids[:, 3]
+    return theta, bids, active
+
+
+@pytest.mark.parametrize(
+    ("n", "k_active", "k_idle"),
+    [(200, 2, 1), (200, 65_536, 1), (200, 3, 8), (300, 16, 16)],
+    ids=["n200-single-types", "n200-K65536", "n200-wide", "n300-wide-K16"],
+)
+@pytest.mark.parametrize("correlated", [True, False], ids=["correlated", "independent"])
+def test_planted_large_markets(n, k_active, k_idle, correlated):
+    """Large n with planted structure. Players with a point-mass supertype who always bid its
+    type have f = h = 0 and leave the other players' groups as they are, so the market's
+    statistics are exactly those of the four active players alone (types relabelled), which
+    the dense reference computes. With one active player copying another the groups repeat
+    and the joint test must fire for that pair (their marginals are right); without, nobody
+    is flagged after the first days."""
+    theta, bids, active = planted_market(n, k_active, k_idle, correlated, 4000, seed=n)
+    ledger = BidLedger(theta)
+    assert ledger.type_counts == tuple(len(row) for row in theta)
+    result = ledger.record(bids[:3500])
+    detailed = ledger.record(bids[3500:], detail=True)
+    reduced = ref.DenseLedger(np.full((4, 2), 0.5))
+    expected = reduced.record(bids[:, active])
+    flags = np.concatenate([result.flags, detailed.flags])
+    idle = np.setdiff1d(np.arange(n), active)
+    assert not flags[:, idle].any()
+    assert (detailed.marginal[:, idle] == 0).all() and (detailed.joint[:, idle] == 0).all()
+    np.testing.assert_array_equal(flags[:, active], expected.flags)
+    np.testing.assert_array_equal(detailed.marginal[:, active], expected.marginal[3500:])
+    np.testing.assert_allclose(
+        detailed.joint[:, active], expected.joint[3500:], rtol=0, atol=JOINT_TOL
+    )
+    if correlated:
+        assert flags[-500:, [3, 50]].all()
+        assert (detailed.joint[:, [3, 50]] >= detailed.window[:, None]).all()
+        assert (detailed.marginal[:, [3, 50]] < detailed.window[:, None]).all()
+        assert not flags[-500:, [120, n - 1]].any()
+    else:
+        assert not flags[-1000:].any()
+    restored = BidLedger.from_bytes(ledger.to_bytes())
+    tail = bids[:200]
+    np.testing.assert_array_equal(restored.record(tail).flags, ledger.record(tail).flags)
+
+
+def test_ten_thousand_players():
+    """n = 10,000 players with two types each (wide keys): marginal flags and the joint
+    maxima follow the definitions (every group is seen once, so |h| = 0.5 / l)."""
+    n, days = 10_000, 60
+    ledger = BidLedger(np.full((n, 2), 0.5))
+    bids = np.random.default_rng(7).integers(0, 2, (days, n))
+    result = ledger.record(bids, detail=True)
+    counts = np.cumsum(bids, axis=0)
+    day = np.arange(1, days + 1)[:, None].astype(float)
+    marginal = np.maximum(np.abs((day - counts) / day - 0.5), np.abs(counts / day - 0.5))
+    np.testing.assert_array_equal(result.marginal, marginal)
+    np.testing.assert_array_equal(result.joint, np.broadcast_to(0.5 * (1.0 / day), (days, n)))
+    np.testing.assert_array_equal(result.flags, marginal >= result.window[:, None])
+    assert ledger.groups_seen().tolist() == [days] * n
+    more = ledger.record(np.random.default_rng(8).integers(0, 2, (500, n)))
+    assert more.flags.shape == (500, n) and ledger.day == days + 500
+
+
+def test_memory_refusals_change_nothing(monkeypatch):
+    """A batch or an exact-maxima request that cannot fit is refused before anything is
+    allocated or recorded."""
+    ledger = BidLedger(np.full((2000, 2), 0.5))
+    ledger.record(np.zeros((10, 2000), dtype=np.int64))
+    before = ledger.to_bytes()
+    monkeypatch.setenv("STOCHMECH_MEMORY_LIMIT", str(10**8))
+    with pytest.raises(ValueError, match="recording 100000 days needs about"):
+        ledger.record(np.zeros((100_000, 2000), dtype=np.int64), detail=True)
+    assert ledger.to_bytes() == before
+    monkeypatch.setenv("STOCHMECH_MEMORY_LIMIT", str(10**4))
+    ledger.record(np.ones((1, 2000), dtype=np.int64))  # small growth is not checked
+    monkeypatch.delenv("STOCHMECH_MEMORY_LIMIT")
+    huge = [np.full(2**16, 2.0**-16)] * 3
+    small = BidLedger(huge)
+    assert small.type_counts == (65_536,) * 3
+
+
+# ----------------------------------------------------------------------------------------
+# threads on one ledger
+# ----------------------------------------------------------------------------------------
+
+
+def test_many_threads_on_one_ledger(tmp_path):
+    """Eight threads mix record (some batches invalid), reads, copies, saves and loads on ONE
+    ledger. Nothing raises but the invalid batches (which record nothing); every result
+    describes the days its bids were recorded as, and the final state is that of recording
+    the valid batches one after the other in the order they got their days."""
+    theta = [[0.5, 0.5], [0.2, 0.3, 0.5], [1.0]]
+    ledger = BidLedger(theta)
+    rng = np.random.default_rng(3)
+    batches = [
+        np.column_stack([rng.integers(0, 2, m), rng.integers(0, 3, m), np.zeros(m, dtype=int)])
+        for m in rng.integers(1, 400, 48)
+    ]
+    bad = [3, 17, 30]
+    for j in bad:
+        batches[j] = batches[j].copy()
+        batches[j][-1, 1] = 3
+    results: dict[int, LedgerRecord] = {}
+    errors: list[BaseException] = []
+    refused: list[int] = []
+
+    def worker(w: int) -> None:
+        try:
+            for j in range(w, len(batches), 8):
+                try:
+                    results[j] = ledger.record(batches[j], detail=j % 5 == 0)
+                except ValueError:
+                    refused.append(j)
+                _ = ledger.day, repr(ledger), ledger.marginal_counts, ledger.nbytes
+                copy.copy(ledger).to_bytes()
+                path = tmp_path / f"ledger{w}.bin"
+                ledger.save(path)
+                BidLedger.load(path)
+                ledger.groups_seen()
+                if j % 7 == 0:
+                    ledger.joint_max()
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert sorted(refused) == bad
+    order = sorted(results, key=lambda j: results[j].days[0])
+    replay = BidLedger(theta)
+    for j in order:
+        expected = replay.record(batches[j])
+        np.testing.assert_array_equal(results[j].days, expected.days)
+        np.testing.assert_array_equal(results[j].flags, expected.flags)
+    assert ledger.day == sum(len(batches[j]) for j in results)
+    assert ledger.profile_counts()[1].sum() == replay.profile_counts()[1].sum()
+    np.testing.assert_array_equal(ledger.profile_counts()[0], replay.profile_counts()[0])
+
+
+def test_core_calls_from_threads_serialize():
+    """The native ledger alone (no wrapper lock): concurrent record and reads never raise
+    'Already borrowed' and every day is recorded once."""
+    core = _core.Ledger(np.array([0.5, 0.5, 0.25, 0.75]), [2, 2], 0.5)
+    bids = np.random.default_rng(1).integers(0, 2, (2000, 2)).astype(np.int64)
+    errors: list[BaseException] = []
+
+    def hammer(i: int) -> None:
+        try:
+            for _ in range(20):
+                core.record(bids, i % 2 == 0)
+                _ = core.day, core.to_bytes(), core.__copy__(), core.marginal_counts()
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert core.day == 6 * 20 * 2000

@@ -247,7 +247,7 @@ def test_the_core_window_fallback_gives_the_same_boundaries(monkeypatch):
     days = np.arange(1, 3001)
     a, b = risk_module._flag_bounds(days, 0.5, theta)
     calls = []
-    original = risk_module._core_windows
+    original = risk_module.window
 
     def spy(d, g):
         calls.append(d.size)
@@ -255,7 +255,7 @@ def test_the_core_window_fallback_gives_the_same_boundaries(monkeypatch):
 
     # a wide band sends most days through the core's r(l)
     monkeypatch.setattr(risk_module, "_SENSITIVE", 0.05)
-    monkeypatch.setattr(risk_module, "_core_windows", spy)
+    monkeypatch.setattr(risk_module, "window", spy)
     a2, b2 = risk_module._flag_bounds(days, 0.5, theta)
     assert sum(calls) > 1000
     np.testing.assert_array_equal(a, a2)

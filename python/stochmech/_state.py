@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from stochmech._persist import Packer, read_container, write_container
+from stochmech._seeding import seed_record
 
 if TYPE_CHECKING:
     from stochmech.mechanism import Market
@@ -42,6 +43,22 @@ class _Bad(ValueError):
 # ---------------------------------------------------------------------------------------------
 # reading helpers: every access names the field it checks
 # ---------------------------------------------------------------------------------------------
+def _get_seed(r: _Reader, value: Any, where: str) -> int | np.random.SeedSequence:
+    """A seed saved by ``seed_record``: an int, or a SeedSequence's entropy and spawn key."""
+    if not isinstance(value, dict):
+        return r.int_(value, where, 0, 1 << 256)
+    rec = r.obj(value, where, {"entropy", "spawn_key"})
+    entropy = rec["entropy"]
+    words = entropy if isinstance(entropy, list) else [entropy]
+    for w in words:
+        r.int_(w, f"{where} entropy", 0, 1 << 256)
+    key = rec["spawn_key"]
+    if not isinstance(key, list):
+        raise _Bad(f"{where} spawn_key must be a list of integers, got {key!r:.60}")
+    spawn_key = tuple(r.int_(k, f"{where} spawn_key", 0, 1 << 64) for k in key)
+    return np.random.SeedSequence(entropy, spawn_key=spawn_key)
+
+
 class _Reader:
     def __init__(self, arrays: list[np.ndarray]) -> None:
         self.arrays = arrays
@@ -200,7 +217,7 @@ def _put_game(game: Any, packer: Packer) -> dict[str, Any]:
             "type_values": None if tv is None else packer.array(tv, "game type values"),
             "expectation": game.expectation,
             "samples": game.samples,
-            "seed": game.seed,
+            "seed": seed_record(game.seed),
             "max_profiles": game.max_profiles,
         }
     if type(game) is DemandResponseMarket:
@@ -268,7 +285,7 @@ def _get_game(r: _Reader, state: Any, supplied: Any) -> Any:
             type_values=None if tv is None else r.array(tv, "game type values", "f", (None,)),
             expectation=r.str_(state["expectation"], "game expectation"),
             samples=r.int_(state["samples"], "game samples", 2),
-            seed=r.int_(state["seed"], "game seed"),
+            seed=_get_seed(r, state["seed"], "game seed"),
             max_profiles=r.int_(state["max_profiles"], "game max_profiles", 1),
         )
     from stochmech.markets._inverse_sum import LaplaceQuadrature
@@ -668,7 +685,7 @@ def _put_simulation(sim: Simulation, packer: Packer) -> dict[str, Any]:
     return {
         "scheme": _put_scheme(sim, packer),
         "theta": packer.array(sim.theta, "true supertypes"),
-        "seed": sim.seed,
+        "seed": seed_record(sim.seed),
         "chunk": sim.chunk,
         "daily": sim.daily,
         "day": sim.day,
@@ -793,7 +810,7 @@ def _get_simulation(r: _Reader, state: Any, supplied: Mapping[str, Any], fresh: 
     sim = Simulation.__new__(Simulation)
     sim.game = game
     sim.theta = theta
-    sim.seed = r.int_(state["seed"], "seed", 0, 1 << 256)
+    sim.seed = _get_seed(r, state["seed"], "seed")
     sim.chunk = r.int_(state["chunk"], "chunk", 1, 1 << 40)
     sim.strategies = strategies
     sim._type_rng = _get_rng(r, rngs["types"], "type stream")

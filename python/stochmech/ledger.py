@@ -34,13 +34,17 @@ from typing import Any
 import numpy as np
 
 from stochmech import _core
+from stochmech._display import fmt_array, html_table, pandas, short_repr
 from stochmech._persist import write_atomically
 from stochmech._window import DEFAULT_GAMMA, window
 
 __all__ = ["BidLedger", "LedgerRecord", "PowerPenalty"]
 
 _FILE_MAGIC = b"STOCHMECH-LEDGER\n"
-_FILE_VERSION = 1
+# 2: per-player type spaces in the core state (the container is unchanged; files of version 1
+# hold a version-1 core state, which the core still reads)
+_FILE_VERSION = 2
+_FILE_VERSIONS_READ = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -107,8 +111,42 @@ class LedgerRecord:
     marginal: np.ndarray | None = None
     joint: np.ndarray | None = None
 
+    def _lines(self) -> list[tuple[str, Any]]:
+        days = self.days
+        span = f"{int(days[0]):,}..{int(days[-1]):,}" if days.size else "none"
+        return [
+            ("days", span),
+            ("penalty days", fmt_array(self.flags.sum(axis=0))),
+            ("total penalty", fmt_array(self.penalty.sum(axis=0))),
+            ("window r(l)", f"{float(self.window[-1]):.4g} on the last day" if days.size else ""),
+        ]
+
+    def __repr__(self) -> str:
+        n = self.flags.shape[1] if self.flags.ndim == 2 else 0
+        return short_repr(f"LedgerRecord: {self.days.size:,} days, {n} players", self._lines())
+
+    def _repr_html_(self) -> str:
+        n = self.flags.shape[1] if self.flags.ndim == 2 else 0
+        return html_table(f"LedgerRecord: {self.days.size:,} days, {n} players", self._lines())
+
+    def to_pandas(self) -> Any:
+        """One row per day (index ``day``): ``window``, and per player ``flagged_<i>``,
+        ``penalty_<i>`` (and ``marginal_<i>``, ``joint_<i>`` with ``detail=True``), as a pandas
+        DataFrame (optional extra ``stochmech[pandas]``)."""
+        pd = pandas()
+        n = self.flags.shape[1]
+        data: dict[str, Any] = {"window": self.window}
+        data |= {f"flagged_{i}": self.flags[:, i] for i in range(n)}
+        data |= {f"penalty_{i}": self.penalty[:, i] for i in range(n)}
+        if self.marginal is not None:
+            data |= {f"marginal_{i}": self.marginal[:, i] for i in range(n)}
+        if self.joint is not None:
+            data |= {f"joint_{i}": self.joint[:, i] for i in range(n)}
+        return pd.DataFrame(data, index=pd.Index(self.days, name="day"))
+
 
 def _as_supertypes(supertypes: Any) -> np.ndarray:
+    """The supertypes as an (n, K) float64 array (every player with the same K)."""
     try:
         theta = np.array(supertypes, dtype=np.float64, order="C")
     except (TypeError, ValueError) as err:
@@ -120,14 +158,62 @@ def _as_supertypes(supertypes: Any) -> np.ndarray:
     return theta
 
 
+def _as_type_spaces(supertypes: Any) -> tuple[np.ndarray, list[int]]:
+    """The supertypes as one flat float64 array (player by player) and each player's K_i.
+
+    Accepts an (n, K) array (every player has K types) or a sequence of n one-dimensional
+    pmfs of any lengths K_i >= 1.
+    """
+    rows: list[np.ndarray] | None = None
+    try:
+        theta = np.array(supertypes, dtype=np.float64, order="C")
+    except (TypeError, ValueError) as err:
+        if isinstance(supertypes, (str, bytes)) or not hasattr(supertypes, "__len__"):
+            raise ValueError(
+                f"supertypes must be an (n, K) array or a sequence of pmfs: {err}"
+            ) from None
+        rows = []
+        for i, row in enumerate(supertypes):
+            try:
+                pmf = np.array(row, dtype=np.float64, order="C")
+            except (TypeError, ValueError) as row_err:
+                raise ValueError(
+                    f"supertype of player {i} is not an array of probabilities: {row_err}"
+                ) from None
+            if pmf.ndim != 1 or pmf.size == 0:
+                raise ValueError(
+                    f"supertype of player {i} must be a non-empty 1-D pmf, got shape {pmf.shape}"
+                ) from None
+            rows.append(pmf)
+    if rows is None:
+        if theta.dtype == object or theta.ndim != 2 or theta.shape[0] == 0 or theta.shape[1] == 0:
+            raise ValueError(
+                "supertypes must be a non-empty (n, K) array of pmfs or a sequence of n 1-D "
+                f"pmfs, got shape {theta.shape}"
+            )
+        return theta.ravel(), [int(theta.shape[1])] * int(theta.shape[0])
+    if not rows:
+        raise ValueError("supertypes must hold at least one player's pmf, got shape (0,)")
+    return np.concatenate(rows), [int(r.size) for r in rows]
+
+
+def _split(flat: np.ndarray, types: tuple[int, ...]) -> np.ndarray | list[np.ndarray]:
+    """Per-player rows of a flat array: (n, K) when every K_i is K, a list otherwise."""
+    if len(set(types)) == 1:
+        return flat.reshape(len(types), types[0])
+    return np.split(flat, np.cumsum(types)[:-1])
+
+
 class BidLedger:
     """Running frequency and joint-independence statistics of type bids, with penalties.
 
     Parameters
     ----------
-    supertypes : array_like, shape (n, K)
-        The declared supertypes theta_hat: one pmf over the K types per player. Each row must be
-        non-negative, finite and sum to 1 within 1e-9.
+    supertypes : array_like, shape (n, K), or sequence of n 1-D array_like
+        The declared supertypes theta_hat: one pmf per player over that player's own types
+        0..K_i-1 (an (n, K) array when every player has K types; a sequence of pmfs of
+        different lengths otherwise; K_i = 1 is allowed). Each pmf must be non-negative,
+        finite and sum to 1 within 1e-9.
     gamma : float, default 1.0
         Exponent of the window r(l) = sqrt(ln(2 l^(1+gamma)) / (2 l)) (eq. 11); > 0.
     penalty : PowerPenalty or callable, optional
@@ -136,11 +222,21 @@ class BidLedger:
 
     Notes
     -----
-    Supports up to 64 players and 256 types. The cost of a day is O(n (K + log G)) at most,
-    with G the number of distinct profiles seen, and far less in the common case: a day that
-    asks only for flags touches one large table once. Asking for ``detail=True`` makes the
-    ledger keep every profile group (grouped by count vector) from then on, which costs more
-    memory (about 0.2 GB per 10^6 days at n = 10, K = 5) and time.
+    There is no fixed limit on the number of players or of types (a player may have up to
+    2^32 - 1 types): memory is the only limit, and a ledger, a batch or a request for exact
+    maxima that cannot fit in the memory available is refused with a ``ValueError`` before
+    anything large is allocated. Profiles are stored exactly (each distinct profile once, as
+    its packed mixed-radix key); hashing only locates them, so a hash collision can never
+    merge two profiles. The cost of a day is O(n (K_i + log G)) at most, with G the number of
+    distinct profiles seen, and far less in the common case: a day that asks only for flags
+    touches one large table once (profiles of up to 512 key bits) or a few small ones
+    (longer profiles). A player with a single type is never flagged (its statistics are
+    exactly zero). Asking for ``detail=True`` makes the ledger keep every profile group
+    (grouped by count vector) from then on, which costs more memory (about 0.2 GB per 10^6
+    days at n = 10, K = 5; about n times the days in group entries in general) and time.
+
+    All methods may be called from several threads on one ledger: calls are serialized (each
+    takes the ledger's lock with the GIL released), and a call that raises changes nothing.
 
     When K^(n-1) is much larger than the horizon, almost every profile group is seen about
     once, and the joint test (eq. 8) cannot fire: only the marginal test has power at large n.
@@ -167,9 +263,9 @@ class BidLedger:
     ) -> None:
         from stochmech._validate import finite
 
-        theta = _as_supertypes(supertypes)
+        theta, types = _as_type_spaces(supertypes)
         gamma = finite(gamma, "gamma")
-        self._core = _core.Ledger(theta, gamma)
+        self._core = _core.Ledger(theta, types, gamma)
         self._penalty = _check_penalty(penalty)
         self._lock = threading.Lock()
 
@@ -197,8 +293,14 @@ class BidLedger:
         return int(self._core.n_players)
 
     @property
+    def type_counts(self) -> tuple[int, ...]:
+        """K_i: the number of types of each player."""
+        return tuple(int(k) for k in self._core.type_counts)
+
+    @property
     def n_types(self) -> int:
-        return int(self._core.n_types)
+        """K when every player has K types; the largest K_i otherwise (see :attr:`type_counts`)."""
+        return max(self.type_counts)
 
     @property
     def gamma(self) -> float:
@@ -210,9 +312,10 @@ class BidLedger:
         return self._penalty
 
     @property
-    def supertypes(self) -> np.ndarray:
-        """The declared supertypes, (n, K) (a copy)."""
-        return self._core.supertypes()
+    def supertypes(self) -> np.ndarray | list[np.ndarray]:
+        """The declared supertypes (a copy): (n, K) when every player has K types, otherwise a
+        list of n pmfs of lengths K_i."""
+        return _split(self._core.supertypes(), self.type_counts)
 
     @property
     def nbytes(self) -> int:
@@ -224,16 +327,19 @@ class BidLedger:
         return window(self.day, self.gamma) if self.day else math.nan
 
     @property
-    def marginal_counts(self) -> np.ndarray:
-        """N_i(t): days on which player i bid t, (n, K) int64."""
-        return self._core.marginal_counts().astype(np.int64)
+    def marginal_counts(self) -> np.ndarray | list[np.ndarray]:
+        """N_i(t): days on which player i bid t, int64, shaped as :attr:`supertypes`."""
+        return _split(self._core.marginal_counts().astype(np.int64), self.type_counts)
 
     @property
-    def marginal_discrepancy(self) -> np.ndarray:
-        """f_i,t(l) = N_i(t)/l - theta_i(t) of eq. (6) for the last day, (n, K)."""
+    def marginal_discrepancy(self) -> np.ndarray | list[np.ndarray]:
+        """f_i,t(l) = N_i(t)/l - theta_i(t) of eq. (6) for the last day, shaped as
+        :attr:`supertypes`."""
+        theta = self._core.supertypes()
         if self.day == 0:
-            return np.zeros((self.n_players, self.n_types))
-        return self._core.marginal_counts() / float(self.day) - self.supertypes
+            return _split(np.zeros_like(theta), self.type_counts)
+        counts = self._core.marginal_counts()
+        return _split(counts / float(self.day) - theta, self.type_counts)
 
     def joint_max(self) -> np.ndarray:
         """max over Delta^n of |h_i,d(l)| (eq. 8) for the last day, per player, (n,)."""
@@ -246,11 +352,13 @@ class BidLedger:
             raise ValueError(
                 f"profile must hold one integer type per player ({self.n_players}), got {profile!r}"
             )
-        bad = np.flatnonzero((d < 0) | (d >= self.n_types))
+        types = np.array(self.type_counts)
+        bad = np.flatnonzero((d < 0) | (d >= types))
         if bad.size:
             i = int(bad[0])
             raise ValueError(
-                f"type {int(d[i])} of player {i} is outside the type space 0..{self.n_types - 1}"
+                f"type {int(d[i])} of player {i} is outside the type space of player {i}, "
+                f"0..{int(types[i]) - 1}"
             )
         return self._core.joint_at([int(x) for x in d])
 
@@ -296,7 +404,7 @@ class BidLedger:
                 row, col = (int(x) for x in np.argwhere(arr > np.iinfo(np.int64).max)[0])
                 raise ValueError(
                     f"bid {int(arr[row, col])} of player {col} on day {self.day + row + 1} "
-                    f"is outside the type space 0..{self.n_types - 1}"
+                    f"is outside the type space of player {col}, 0..{self.type_counts[col] - 1}"
                 )
             arr = arr.astype(np.int64)
         return np.ascontiguousarray(arr)
@@ -322,14 +430,15 @@ class BidLedger:
         Raises
         ------
         ValueError
-            For a wrong shape or dtype, or a bid outside 0..K-1 (the message names the player,
-            the day and the value). The whole batch is validated before anything is recorded:
+            For a wrong shape or dtype, or a bid outside its player's 0..K_i-1 (the message
+            names the player, the day and the value), or a batch that cannot fit in memory.
+            The whole batch is validated before anything is recorded:
             after an error the ledger is unchanged.
 
         Notes
         -----
-        The batch runs with the GIL released. Calls to ``record`` on the same ledger from
-        several threads are serialized, each from reading the day count to recording, so every
+        The batch runs with the GIL released. Calls on the same ledger from several threads
+        are serialized, each ``record`` from reading the day count to recording, so every
         result describes the days its bids were recorded as.
         """
         arr = self._as_bids(bids)
@@ -384,10 +493,10 @@ class BidLedger:
             raise ValueError("not a stochmech ledger file (bad magic bytes or too short)")
         body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
         version, header_len = struct.unpack("<II", data[len(_FILE_MAGIC) : head])
-        if version != _FILE_VERSION:
+        if version not in _FILE_VERSIONS_READ:
             raise ValueError(
                 f"ledger file format version {version} is not supported "
-                f"(this stochmech reads version {_FILE_VERSION})"
+                f"(this stochmech reads versions 1 and {_FILE_VERSION})"
             )
         if zlib.crc32(body) != crc:
             raise ValueError("ledger file is corrupted or truncated (checksum mismatch)")
@@ -424,8 +533,10 @@ class BidLedger:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
+        types = self.type_counts
+        shown = types[0] if len(set(types)) == 1 else f"{min(types)}..{max(types)}"
         return (
-            f"BidLedger(n_players={self.n_players}, n_types={self.n_types}, "
+            f"BidLedger(n_players={len(types)}, n_types={shown}, "
             f"gamma={self.gamma}, day={self.day}, penalty={self._penalty!r})"
         )
 

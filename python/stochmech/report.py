@@ -380,14 +380,19 @@ def run_command(args: argparse.Namespace) -> int:
     summary = run_summary(scenario, result)
     plots: list[str] = []
     if not args.no_plots:
-        from stochmech.plots import plot_penalty_days, plot_utility_convergence
+        from stochmech.plots import plot_penalty_days, plot_utility_convergence, save_figure
 
         out = _out_dir(args, scenario)
         expected = [p["truthful_utility"] for p in summary["players"]]
         names = list(scenario.player_names)
         plots = [
-            str(plot_utility_convergence(result, names, out / "utility_convergence.png", expected)),
-            str(plot_penalty_days(result, names, out / "penalty_days.png")),
+            str(
+                save_figure(
+                    plot_utility_convergence(result, names, expected),
+                    out / "utility_convergence.png",
+                )
+            ),
+            str(save_figure(plot_penalty_days(result, names), out / "penalty_days.png")),
         ]
     summary["plots"] = plots
     if args.json:
@@ -414,23 +419,32 @@ def audit_command(args: argparse.Namespace) -> int:
             raise ValueError(f"--player must be in 0..{n - 1}, got {p}")
     if args.history_days is not None and args.history_days < 2:
         raise ValueError(f"--history-days must be >= 2, got {args.history_days}")
-    reports = [
-        scenario.audit(
-            p,
-            days=args.days,
-            seed=args.seed,
-            history_days=args.history_days,
-            progress=args.progress or None,
-        )
-        for p in players
-    ]
+    from stochmech.cli._executors import executor_from_args, progress_from_args
+
+    with executor_from_args(args, local_default=False) as (executor, workers):
+        reports = [
+            scenario.audit(
+                p,
+                days=args.days,
+                seed=args.seed,
+                history_days=args.history_days,
+                progress=progress_from_args(args),
+                executor=executor,
+                workers=workers,
+            )
+            for p in players
+        ]
     plots: list[str] = []
     if not args.no_plots:
-        from stochmech.plots import plot_audit
+        from stochmech.plots import plot_audit, save_figure
 
         out = _out_dir(args, scenario)
         for r in reports:
-            plots += [str(p) for p in plot_audit(r, out, prefix=f"player{r.player}_")]
+            gain, penalty = plot_audit(r)
+            plots += [
+                str(save_figure(gain, out / f"player{r.player}_audit_gain.png")),
+                str(save_figure(penalty, out / f"player{r.player}_audit_penalty_days.png")),
+            ]
     passed = all(r.passed for r in reports)
     declared = scenario.true_supertypes
     horizon = args.days if args.days is not None else scenario.days

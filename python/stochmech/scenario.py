@@ -97,6 +97,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._seeding import SeedLike
 from stochmech._window import DEFAULT_GAMMA
 from stochmech.audit import AuditReport, DaySignal, Deviation, WindowExploit, audit
 from stochmech.audit import default_deviations as _default_deviations
@@ -104,6 +105,7 @@ from stochmech.audit.adversaries import yesterdays_type
 from stochmech.games.base import TwoStageGame
 from stochmech.games.finite import FiniteGame
 from stochmech.ledger import PowerPenalty
+from stochmech.markets._sweeps import ExecutorLike
 from stochmech.mechanism import DNBEMechanism
 from stochmech.simulation import Simulation, SimulationResult
 from stochmech.strategies import (
@@ -300,16 +302,17 @@ class Scenario:
     def simulate(
         self,
         days: int | None = None,
-        seed: int | None = None,
+        seed: SeedLike | None = None,
         *,
         progress: bool | None = None,
         daily: bool = False,
     ) -> SimulationResult:
-        """Plays the scenario (its days and seed unless given)."""
+        """Plays the scenario (its days and seed unless given; a seed may be an int, a
+        ``SeedSequence`` or a ``Generator``)."""
         sim = self.simulation(seed, daily=daily)
         return sim.run(self.days if days is None else days, progress=progress).result()
 
-    def simulation(self, seed: int | None = None, *, daily: bool = False) -> Simulation:
+    def simulation(self, seed: SeedLike | None = None, *, daily: bool = False) -> Simulation:
         """The scenario's :class:`~stochmech.simulation.Simulation` on day 0 (its seed unless
         given): run it, save it, continue it."""
         return Simulation(
@@ -326,12 +329,18 @@ class Scenario:
         player: int,
         *,
         days: int | None = None,
-        seed: int | None = None,
+        seed: SeedLike | None = None,
         history_days: int | None = None,
         progress: bool | None = None,
+        executor: ExecutorLike = None,
+        workers: int | None = None,
     ) -> AuditReport:
         """Audits ``player`` against the others' scenario strategies; the player's own
-        scenario strategy is the first deviation of the catalog."""
+        scenario strategy is the first deviation of the catalog.
+
+        ``executor`` (an Executor, a Dask ``distributed.Client``, "process" with ``workers``,
+        or None: serial) runs the audit's simulations, as in :func:`stochmech.audit.audit`.
+        """
         n = self.game.n_players
         if isinstance(player, bool) or not isinstance(player, int) or not 0 <= player < n:
             raise ValueError(f"player must be an integer in [0, {n - 1}], got {player!r}")
@@ -365,11 +374,13 @@ class Scenario:
             deviations=deviations,
             days=days,
             history_days=hdays,
-            seed=self.seed if seed is None else int(seed),
+            seed=self.seed if seed is None else seed,
             batches=opts.get("batches", 20),
             z=opts.get("z", 3.0),
             resolution=opts.get("resolution"),
             progress=progress,
+            executor=executor,
+            workers=workers,
         )
 
 

@@ -37,8 +37,10 @@ from typing import Any
 import numpy as np
 
 from stochmech import _state
+from stochmech._display import fmt_array, html_table, pandas, short_repr
 from stochmech._json import jsonable
 from stochmech._persist import read_file, write_atomically
+from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record, spawn
 from stochmech._validate import integer
 from stochmech.games.base import TwoStageGame
 from stochmech.mechanism import DNBEMechanism, Opening, check_supertypes
@@ -92,7 +94,7 @@ class SimulationResult:
     """
 
     days: int
-    seed: int
+    seed: int | np.random.SeedSequence
     strategies: list[str]
     supertype_bids: np.ndarray
     opening: Opening
@@ -120,7 +122,7 @@ class SimulationResult:
         """A JSON-ready dictionary of the headline figures."""
         return {
             "days": self.days,
-            "seed": self.seed,
+            "seed": seed_record(self.seed),
             "scheme": self.scheme,
             "strategies": self.strategies,
             "first_stage_outcome": jsonable(self.opening.o1),
@@ -134,6 +136,102 @@ class SimulationResult:
             "average_welfare": self.average_welfare,
             "optimal_welfare": self.optimal_welfare,
         }
+
+    # ----- notebooks -----
+    def _lines(self) -> list[tuple[str, Any]]:
+        share = (
+            f" ({100 * self.average_welfare / self.optimal_welfare:.2f} % of W* "
+            f"{self.optimal_welfare:.5g})"
+            if self.optimal_welfare
+            else f" (W* {self.optimal_welfare:.5g})"
+        )
+        return [
+            ("average utility", fmt_array(self.average_utility)),
+            ("average payment", fmt_array(self.average_payment)),
+            ("penalty days", fmt_array(self.penalty_days)),
+            ("welfare / day", f"{self.average_welfare:.5g}{share}"),
+            ("planner budget / day", f"{self.budget:.5g}"),
+        ]
+
+    def _title(self) -> str:
+        n = self.average_utility.shape[0]
+        return (
+            f"SimulationResult: {self.days:,} days, {n} player{'s' if n != 1 else ''}, "
+            f"{self.scheme}, seed {describe_seed(self.seed)}"
+        )
+
+    def __repr__(self) -> str:
+        return short_repr(self._title(), self._lines())
+
+    def _repr_html_(self) -> str:
+        cols = ["player", "strategy", "utility", "valuation", "payment", "penalty", "penalty days"]
+        rows = [
+            [
+                i,
+                self.strategies[i],
+                self.average_utility[i],
+                self.average_valuation[i],
+                self.average_payment[i],
+                self.average_penalty[i],
+                self.penalty_days[i],
+            ]
+            for i in range(self.average_utility.shape[0])
+        ]
+        return html_table(self._title(), self._lines()[3:], cols, rows)
+
+    def to_pandas(self, kind: str = "paths") -> Any:
+        """A pandas DataFrame (pandas is the optional extra ``stochmech[pandas]``).
+
+        ``kind``:
+
+        * ``"paths"`` (default): one row per checkpoint day (index ``day``), columns
+          ``utility_<i>`` and ``penalty_days_<i>`` per player, ``welfare`` and ``budget``
+          (running averages);
+        * ``"daily"``: one row per day 1..L, columns ``utility_<i>``, ``flagged_<i>``,
+          ``welfare`` and ``budget`` (needs a run with ``daily=True``);
+        * ``"players"``: one row per player with the averages of the horizon.
+
+        Examples
+        --------
+        >>> from stochmech.games.finite import FiniteGame
+        >>> v = np.zeros((2, 2, 2, 2)); v[:, :, 1, 1] = [[0.0, 2.0], [0.0, 2.0]]
+        >>> res = simulate(FiniteGame(v, [[0.0, 9.0], [1.0, 1.0]]), [[.5, .5], [.5, .5]],
+        ...                days=1000, daily=True)
+        >>> res.to_pandas().columns.tolist()
+        ['utility_0', 'utility_1', 'penalty_days_0', 'penalty_days_1', 'welfare', 'budget']
+        >>> res.to_pandas("daily").shape, res.to_pandas("players").shape
+        ((1000, 6), (2, 7))
+        """
+        pd = pandas()
+        n = self.average_utility.shape[0]
+        if kind == "paths":
+            data: dict[str, Any] = {f"utility_{i}": self.utility_path[:, i] for i in range(n)}
+            data |= {f"penalty_days_{i}": self.penalty_path[:, i] for i in range(n)}
+            data |= {"welfare": self.welfare_path, "budget": self.budget_path}
+            return pd.DataFrame(data, index=pd.Index(self.checkpoints, name="day"))
+        if kind == "daily":
+            if self.daily_utility is None:
+                raise ValueError("kind='daily' needs a run with daily=True")
+            assert self.daily_flags is not None
+            data = {f"utility_{i}": self.daily_utility[:, i] for i in range(n)}
+            data |= {f"flagged_{i}": self.daily_flags[:, i] for i in range(n)}
+            data |= {"welfare": self.daily_welfare, "budget": self.daily_budget}
+            days = np.arange(1, self.days + 1, dtype=np.int64)
+            return pd.DataFrame(data, index=pd.Index(days, name="day"))
+        if kind == "players":
+            return pd.DataFrame(
+                {
+                    "strategy": self.strategies,
+                    "average_utility": self.average_utility,
+                    "average_valuation": self.average_valuation,
+                    "average_payment": self.average_payment,
+                    "average_penalty": self.average_penalty,
+                    "penalty_days": self.penalty_days,
+                    "last_penalty_day": self.last_penalty_day,
+                },
+                index=pd.Index(np.arange(n), name="player"),
+            )
+        raise ValueError(f"kind must be 'paths', 'daily' or 'players', got {kind!r}")
 
 
 _POINTS_PER_DECADE = 24
@@ -216,7 +314,7 @@ class Simulation:
         game: TwoStageGame,
         true_supertypes: Any,
         strategies: Sequence[Strategy] | None = None,
-        seed: int = 0,
+        seed: SeedLike = 0,
         *,
         mechanism: PaymentScheme | None = None,
         chunk: int = 1 << 16,
@@ -233,7 +331,7 @@ class Simulation:
         theta = check_supertypes(game, true_supertypes)
         n, k = theta.shape
         chunk = integer(chunk, "chunk", minimum=1, maximum=1 << 40)
-        seed = integer(seed, "seed", minimum=0)
+        seed = normalize_seed(seed)
         if not isinstance(daily, (bool, np.bool_)):
             raise ValueError(f"daily must be True or False, got {daily!r}")
         if strategies is None:
@@ -250,7 +348,7 @@ class Simulation:
         self.scheme = scheme
         self.strategies = [copy.deepcopy(s) for s in strategies]
 
-        streams = np.random.SeedSequence(self.seed).spawn(2 + n)
+        streams = spawn(self.seed, 2 + n)
         self._type_rng = np.random.default_rng(streams[0])
         self._state_rng = np.random.default_rng(streams[1])
         self._player_rngs = [np.random.default_rng(s) for s in streams[2:]]
@@ -598,7 +696,7 @@ def simulate(
     true_supertypes: Any,
     strategies: Sequence[Strategy] | None = None,
     days: int = 100_000,
-    seed: int = 0,
+    seed: SeedLike = 0,
     *,
     mechanism: PaymentScheme | None = None,
     chunk: int = 1 << 16,
@@ -617,8 +715,9 @@ def simulate(
         :class:`~stochmech.strategies.Truthful`.
     days : int
         Horizon L.
-    seed : int
-        Seed of every random stream (same seed, same result).
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator
+        Seed of every random stream (same seed, same result; a ``Generator`` is consumed:
+        four words drawn from it seed the run, see ``stochmech._seeding``).
     mechanism : payment scheme, optional
         Default ``DNBEMechanism(game)``; or :class:`~stochmech.schemes.PostedPrice`,
         :class:`~stochmech.schemes.PayAsBid` or any object following the protocol of

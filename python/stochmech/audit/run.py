@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._display import html_table, pandas, short_repr
+from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record
 from stochmech._window import window
 from stochmech.audit.adversaries import WindowExploit, comonotone_collusion, yesterdays_type
 from stochmech.audit.bounds import (
@@ -39,6 +41,7 @@ from stochmech.audit.checks import (
     planner_budget,
 )
 from stochmech.games.base import TwoStageGame
+from stochmech.markets._sweeps import ExecutorLike, run_tasks
 from stochmech.mechanism import DNBEMechanism, check_supertypes
 from stochmech.simulation import SimulationResult, simulate
 from stochmech.strategies import (
@@ -174,6 +177,53 @@ class DeviationResult:
             "verdict": self.verdict,
             "catch": self.catch.to_dict(),
         }
+
+    def __repr__(self) -> str:
+        exact = "n/a" if self.exact_gain is None else f"{self.exact_gain:.4g}"
+        return short_repr(
+            f"DeviationResult: {self.name} ({self.kind}, {self.days:,} days)",
+            [
+                ("simulated gain", f"{self.simulated_gain:.4g} ± {self.stderr:.2g} (1 s.e.)"),
+                ("exact gain", exact),
+                ("verdict", self.verdict),
+            ],
+        )
+
+    def _repr_html_(self) -> str:
+        return html_table(
+            f"DeviationResult: {self.name}",
+            [(k, v) for k, v in _row_fields(self).items() if k != "name"],
+        )
+
+    def to_pandas(self) -> Any:
+        """The running average gain and cumulative penalty days at the checkpoint days
+        (index ``day``), as a pandas DataFrame (optional extra ``stochmech[pandas]``)."""
+        pd = pandas()
+        if self.checkpoints is None:
+            raise ValueError(f"row {self.name!r} has no paths")
+        return pd.DataFrame(
+            {"gain": self.gain_path, "penalty_days": self.penalty_path},
+            index=pd.Index(self.checkpoints, name="day"),
+        )
+
+
+def _row_fields(r: DeviationResult) -> dict[str, Any]:
+    """The scalar fields of an audit row (one DataFrame row)."""
+    return {
+        "name": r.name,
+        "kind": r.kind,
+        "strategy": r.strategy,
+        "days": r.days,
+        "simulated_gain": r.simulated_gain,
+        "stderr": r.stderr,
+        "exact_gain": r.exact_gain,
+        "lp_bound": r.lp_bound,
+        "allowance": r.allowance,
+        "significant": r.significant,
+        "gains": r.gains,
+        "verdict": r.verdict,
+        "flagged_every_day_from": r.catch.flagged_every_day_from,
+    }
 
 
 def _num(x: float | None) -> float | str | None:
@@ -374,7 +424,7 @@ class AuditReport:
     declared: np.ndarray
     days: int
     history_days: int
-    seed: int
+    seed: int | np.random.SeedSequence
     batches: int
     z: float
     tolerance: float
@@ -457,7 +507,7 @@ class AuditReport:
             "declared": self.declared.tolist(),
             "days": self.days,
             "history_days": self.history_days,
-            "seed": self.seed,
+            "seed": seed_record(self.seed),
             "batches": self.batches,
             "z": self.z,
             "tolerance": self.tolerance,
@@ -487,6 +537,56 @@ class AuditReport:
             "deviations": [r.to_dict() for r in self.rows],
         }
 
+    def _title(self) -> str:
+        return (
+            f"AuditReport: player {self.player}, {'PASS' if self.passed else 'FAIL'} "
+            f"({len(self.rows)} deviations, {self.days:,} days, seed {describe_seed(self.seed)})"
+        )
+
+    def _lines(self) -> list[tuple[str, Any]]:
+        best = max(self.rows, key=lambda r: r.simulated_gain, default=None)
+        lines: list[tuple[str, Any]] = [
+            ("epsilon (LP)", f"{self.epsilon_lp:.4g}"),
+            ("truthful utility", f"{self.truthful_utility:.5g}"),
+        ]
+        if best is not None:
+            lines.append(
+                (
+                    "best simulated gain",
+                    f"{best.simulated_gain:.4g} ± {best.stderr:.2g} ({best.name})",
+                )
+            )
+        lines.append(("failures", "; ".join(self.failures) if self.failures else "none"))
+        return lines
+
+    def __repr__(self) -> str:
+        return short_repr(self._title(), self._lines())
+
+    def _repr_html_(self) -> str:
+        fields = [_row_fields(r) for r in self.rows]
+        cols = list(fields[0]) if fields else []
+        return html_table(
+            self._title(), self._lines(), cols, [list(f.values()) for f in fields], max_rows=40
+        )
+
+    def to_pandas(self) -> Any:
+        """One row per simulated deviation (name, kind, strategy, days, simulated gain and
+        its standard error, exact gain, LP bound, allowance, verdict, ...), as a pandas
+        DataFrame (optional extra ``stochmech[pandas]``).
+
+        Examples
+        --------
+        >>> from stochmech.games.finite import FiniteGame
+        >>> v = np.zeros((2, 2, 2, 2)); v[:, :, 1, 1] = [[0.0, 2.0], [0.0, 2.0]]
+        >>> game = FiniteGame(v, [[0.0, 9.0], [1.0, 1.0]])
+        >>> report = audit(game, [[.5, .5], [.5, .5]], days=600, history_days=300, resolution=2)
+        >>> df = report.to_pandas()
+        >>> len(df) == len(report.rows), "simulated_gain" in df.columns
+        (True, True)
+        """
+        pd = pandas()
+        return pd.DataFrame([_row_fields(r) for r in self.rows])
+
     def __str__(self) -> str:
         m = self.mechanism
         lines = [
@@ -495,7 +595,8 @@ class AuditReport:
             f"{'on' if m['first_stage_payment'] else 'OFF'}, penalties "
             f"{'on' if m['penalize'] else 'OFF'}",
             f"simulation: {self.days} days ({self.history_days} for history-dependent "
-            f"strategies), seed {self.seed}, common random numbers, {self.batches} batches, "
+            f"strategies), seed {describe_seed(self.seed)}, common random numbers, "
+            f"{self.batches} batches, "
             f"a gain counts above {self.z:g} standard errors",
             f"true supertype of player {self.player}: "
             + _fmt_pmf(self.true_supertypes[self.player]),
@@ -598,6 +699,21 @@ def _fmt_day(c: CatchTimes) -> str:
     return str(c.last_ahead_day) if c.last_ahead_day else "never"
 
 
+def _simulate_task(
+    game: TwoStageGame,
+    theta: np.ndarray,
+    profile: list[Strategy],
+    horizon: int,
+    seed: int | np.random.SeedSequence,
+    mechanism: DNBEMechanism,
+    progress: bool | None,
+) -> SimulationResult:
+    """One simulation of the audit (module level, so that it travels to worker processes)."""
+    return simulate(
+        game, theta, profile, horizon, seed, mechanism=mechanism, progress=progress, daily=True
+    )
+
+
 def _others_key(others: Mapping[int, Strategy]) -> tuple[tuple[int, int], ...]:
     return tuple(sorted((j, id(s)) for j, s in others.items()))
 
@@ -612,12 +728,14 @@ def audit(
     deviations: Sequence[Deviation] | None = None,
     days: int = 50_000,
     history_days: int | None = None,
-    seed: int = 0,
+    seed: SeedLike = 0,
     batches: int = 20,
     z: float = 3.0,
     tolerance: float = 1e-9,
     resolution: int | None = None,
     progress: bool | None = None,
+    executor: ExecutorLike = None,
+    workers: int | None = None,
 ) -> AuditReport:
     """Audits the incentives of ``player``: LP bounds, simulated deviations, IR, efficiency.
 
@@ -639,8 +757,9 @@ def audit(
     history_days : int, optional
         Horizon for deviations that involve history-dependent strategies (played day by day in
         Python); default ``min(days, 20_000)``.
-    seed : int
-        Every deviation is played with this seed against a truthful run with the same seed.
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator
+        Every deviation is played with this seed against a truthful run with the same seed (a
+        ``Generator`` is consumed once, so all runs still share their random numbers).
     batches : int
         Batches for the batch-means standard errors.
     z : float
@@ -650,7 +769,16 @@ def audit(
     resolution : int, optional
         Resolution of the grid of declarations for the LP search.
     progress : bool, optional
-        Passed to :func:`~stochmech.simulation.simulate`.
+        With a serial executor, passed to :func:`~stochmech.simulation.simulate`; otherwise a
+        progress bar counts the finished simulations (default: on a terminal).
+    executor : Executor, dask Client, "process", "serial" or None
+        Where the simulations (the truthful run, each baseline, each deviation) run; default
+        one after the other in this process. Any ``concurrent.futures.Executor``, a
+        ``distributed.Client`` or any object whose ``submit`` returns futures works (see
+        :func:`stochmech.markets._sweeps.run_tasks`); the report is identical whatever the
+        executor.
+    workers : int, optional
+        Size of the local pool with ``executor="process"``.
 
     Returns
     -------
@@ -673,6 +801,7 @@ def audit(
     mech = mechanism_for(game, mechanism)
     theta = check_supertypes(game, true_supertypes)
     i = player_index(game, player)
+    seed = normalize_seed(seed)
     days = int(days)
     if days < 2:
         raise ValueError(f"days must be >= 2, got {days}")
@@ -717,23 +846,19 @@ def audit(
             horizon=hdays if slow else days,
         )
 
-    # all-truthful run: individual rationality, efficiency, budget
-    truthful_all = simulate(
-        game, theta, [Truthful() for _ in range(game.n_players)], days, seed,
-        mechanism=mech, progress=progress, daily=True,
-    )  # fmt: skip
-    baselines: dict[tuple[Any, ...], SimulationResult] = {}
-    allowances: dict[int, float] = {}
-
-    def run(profile: list[Strategy], horizon: int) -> SimulationResult:
-        return simulate(
-            game, theta, profile, horizon, seed, mechanism=mech, progress=progress, daily=True
-        )
-
-    rows = []
+    # every simulation first (the all-truthful run for individual rationality, efficiency
+    # and budget; one truthful baseline per horizon and set of others; one run per deviation),
+    # as independent tasks that may run anywhere, then the rows from their results
+    deviations = list(deviations)
     for dev in deviations:
         if not isinstance(dev, Deviation):
             raise ValueError(f"deviations must be Deviation objects, got {dev!r}")
+    serial = executor is None or executor == "serial"
+    sim_progress = progress if serial else False
+    jobs: list[tuple[list[Strategy], int]] = [([Truthful() for _ in range(game.n_players)], days)]
+    baseline_job: dict[tuple[Any, ...], int] = {}
+    plan = []
+    for dev in deviations:
         profile_others = {**others, **dict(dev.others)}
         baseline_profile = [
             profile_others.get(j, Truthful()) if j != i else Truthful()
@@ -744,10 +869,26 @@ def audit(
         slow = any(s.history_dependent for s in deviation_profile)
         horizon = hdays if slow else days
         key = (horizon, _others_key(profile_others))
-        if key not in baselines:
-            baselines[key] = run(baseline_profile, horizon)
-        truth = baselines[key]
-        played = run(deviation_profile, horizon)
+        if key not in baseline_job:
+            baseline_job[key] = len(jobs)
+            jobs.append((baseline_profile, horizon))
+        plan.append((dev, deviation_profile, horizon, baseline_job[key], len(jobs)))
+        jobs.append((deviation_profile, horizon))
+    results = run_tasks(
+        _simulate_task,
+        [(game, theta, profile, horizon, seed, mech, sim_progress) for profile, horizon in jobs],
+        executor,
+        workers=workers,
+        progress=None if serial else progress,
+        desc=f"audit of player {i}",
+    )
+    truthful_all = results[0]
+    allowances: dict[int, float] = {}
+
+    rows = []
+    for dev, deviation_profile, horizon, truth_at, played_at in plan:
+        truth = results[truth_at]
+        played = results[played_at]
         played_utility, played_flags = _daily_series(played)
         truth_utility, _ = _daily_series(truth)
         diff = played_utility[:, i] - truth_utility[:, i]
@@ -817,7 +958,7 @@ def audit(
         declared=declared,
         days=days,
         history_days=hdays,
-        seed=int(seed),
+        seed=seed,
         batches=int(batches),
         z=float(z),
         tolerance=float(tolerance),

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from stochmech import __version__
+from stochmech.cli._executors import add_executor_arguments
 from stochmech.cli.demand_response import register as register_demand_response
 from stochmech.cli.lqg import register as register_lqg
 
@@ -145,6 +146,7 @@ def _register_audit(sub: argparse._SubParsersAction) -> None:
     _scenario_options(p)
     p.add_argument("--player", type=int, action="append", help="audit this player (repeatable)")
     p.add_argument("--history-days", type=int, help="horizon of history-dependent deviations")
+    add_executor_arguments(p, local_default=False)
     p.add_argument("--no-penalty", action="store_true", help="audit with penalties switched off")
     p.add_argument(
         "--no-first-stage-payment",

@@ -19,7 +19,11 @@ from typing import Any
 import numpy as np
 
 from stochmech._json import strict_json
-from stochmech.markets._sweeps import default_workers
+from stochmech.cli._executors import (
+    add_executor_arguments,
+    executor_from_args,
+    progress_from_args,
+)
 
 __all__ = ["register", "run_figures", "run_incentives"]
 
@@ -42,11 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     fig.add_argument("--levels", type=int, default=8, help="levels K per law (default 8)")
     fig.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_executor_arguments(fig)
     fig.add_argument(
-        "--workers",
-        type=int,
+        "--checkpoints",
+        metavar="FOLDER",
         default=None,
-        help=f"worker processes (default {default_workers()}; 1 runs serially)",
+        help="every run saves itself here every 100,000 days and resumes from its file "
+        "(a lost worker or an interrupted sweep started again loses little work)",
     )
     fig.add_argument(
         "--only", type=int, nargs="+", choices=[2, 3, 4], default=[2, 3, 4], help="figures"
@@ -67,15 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     inc.add_argument("--days", type=int, default=20_000, help="days per run (default 20,000)")
     inc.add_argument("--replications", type=int, default=8, help="runs (default 8)")
     inc.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    inc.add_argument("--workers", type=int, default=None, help="worker processes")
+    add_executor_arguments(inc)
     inc.add_argument("--json", action="store_true", help="print machine-readable results")
     inc.set_defaults(func=run_incentives)
-
-
-def _executor_for(workers: int | None) -> tuple[str, int | None]:
-    if workers is not None and workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {workers}")
-    return ("serial", None) if workers == 1 else ("process", workers)
 
 
 def run_figures(args: argparse.Namespace) -> int:
@@ -92,10 +92,16 @@ def run_figures(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise ValueError(f"{err}") from None
-    executor, workers = _executor_for(args.workers)
-    written = write_figures(
-        args.out, setup, which=sorted(set(args.only)), executor=executor, workers=workers
-    )
+    with executor_from_args(args) as (executor, workers):
+        written = write_figures(
+            args.out,
+            setup,
+            which=sorted(set(args.only)),
+            executor=executor,
+            workers=workers,
+            progress=progress_from_args(args),
+            checkpoints=args.checkpoints,
+        )
     seconds = time.perf_counter() - start
     result: dict[str, Any] = {
         "seconds": seconds,
@@ -148,17 +154,18 @@ def run_incentives(args: argparse.Namespace) -> int:
         raise ValueError("--providers must be in 2..64 and --levels in 1..127")
     if args.days < 2 or args.replications < 2:
         raise ValueError("--days and --replications must be >= 2")
-    executor, workers = _executor_for(args.workers)
     start = time.perf_counter()
-    cmp = compare_incentives(
-        n_providers=args.providers,
-        levels=args.levels,
-        days=args.days,
-        replications=args.replications,
-        seed=args.seed,
-        executor=executor,
-        workers=workers,
-    )
+    with executor_from_args(args) as (executor, workers):
+        cmp = compare_incentives(
+            n_providers=args.providers,
+            levels=args.levels,
+            days=args.days,
+            replications=args.replications,
+            seed=args.seed,
+            executor=executor,
+            workers=workers,
+            progress=progress_from_args(args),
+        )
     seconds = time.perf_counter() - start
     if args.json:
         print(strict_json({**cmp.to_dict(), "seconds": seconds}))

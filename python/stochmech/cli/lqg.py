@@ -143,9 +143,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _plot(run: LayeredRun, names: tuple[str, ...], out: str) -> list[Any]:
-    from stochmech.lqg.plots import plot_run  # matplotlib only when plotting
+    from stochmech.lqg.plots import write_run_plots  # matplotlib only when plotting
 
-    return plot_run(run, names, out)
+    return write_run_plots(run, names, out)
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._seeding import SeedLike, normalize_seed, seed_sequence
 from stochmech._validate import integer
 from stochmech.games.base import TwoStageGame
 
@@ -97,7 +98,7 @@ class FiniteGame(TwoStageGame):
         profiles (seeded by ``seed``) and returns :class:`Estimate` values.
     samples : int, default 200_000
         Monte Carlo sample size.
-    seed : int, default 0
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator, default 0
         Seed of the Monte Carlo samples (the same for every expectation: common random numbers).
     max_profiles : int, default 2**20
         Largest K^n enumerated exactly.
@@ -125,7 +126,7 @@ class FiniteGame(TwoStageGame):
         type_values: Any = None,
         expectation: str = "exact",
         samples: int = 200_000,
-        seed: int = 0,
+        seed: SeedLike = 0,
         max_profiles: int = 1 << 20,
     ) -> None:
         v = _finite_array(valuations, 4, "valuations")
@@ -139,7 +140,7 @@ class FiniteGame(TwoStageGame):
         if expectation not in ("exact", "monte-carlo"):
             raise ValueError(f"expectation must be 'exact' or 'monte-carlo', got {expectation!r}")
         samples = integer(samples, "samples", minimum=2, maximum=1 << 40)
-        seed = integer(seed, "seed", minimum=0)
+        seed = normalize_seed(seed)
         max_profiles = integer(max_profiles, "max_profiles", minimum=1)
         # every welfare value and payment is a sum of at most n valuations and one cost, and a
         # payment a difference of three such sums: refuse tables for which that overflows
@@ -278,7 +279,7 @@ class FiniteGame(TwoStageGame):
         """
         m, k = theta.shape
         if self.expectation == "monte-carlo" and m > 0:
-            rng = np.random.default_rng(self.seed)
+            rng = np.random.default_rng(seed_sequence(self.seed))
             cdf = np.cumsum(theta, axis=1)
             cdf[:, -1] = 1.0
             u = rng.random((self.samples, m))

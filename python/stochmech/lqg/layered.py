@@ -35,6 +35,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
+from stochmech._display import fmt_array, html_table, pandas, short_repr
 from stochmech.lqg._validation import as_float_array, check_int, frozen
 from stochmech.lqg.agents import LQGAgents
 from stochmech.lqg.riccati import (
@@ -231,6 +232,62 @@ class LayeredRun:
     def welfare(self) -> float:
         """Realized social welfare ``sum_t X'QX + U'RU``."""
         return float(self.valuations.sum())
+
+    def __repr__(self) -> str:
+        t, n = self.states.shape
+        return short_repr(
+            f"LayeredRun: T = {t}, {n} agents",
+            [
+                ("utilities", fmt_array(self.utilities)),
+                ("payments", fmt_array(self.payments.sum(axis=0))),
+                ("welfare", f"{self.welfare:.5g}"),
+                ("ISO revenue", f"{float(self.payments.sum()):.5g}"),
+            ],
+        )
+
+    def _repr_html_(self) -> str:
+        t, n = self.states.shape
+        rows = [
+            [i, self.valuations[i], self.payments[:, i].sum(), self.utilities[i]] for i in range(n)
+        ]
+        return html_table(
+            f"LayeredRun: T = {t}, {n} agents",
+            [
+                ("welfare", f"{self.welfare:.5g}"),
+                ("ISO revenue", f"{float(self.payments.sum()):.5g}"),
+            ],
+            ["agent", "valuation", "total payment", "utility"],
+            rows,
+        )
+
+    def to_pandas(self) -> Any:
+        """One row per (time t, agent i): state, believed state, control, bid, layer input,
+        payment (MultiIndex ``(t, agent)``), as a pandas DataFrame (optional extra
+        ``stochmech[pandas]``).
+
+        Examples
+        --------
+        >>> from stochmech.lqg import LQGAgents, LayeredVCG
+        >>> agents = LQGAgents([0.9, 0.9], [1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0], [0.1, 0.1],
+        ...                    [1.0, 1.0])
+        >>> run = LayeredVCG(agents, 4).run(agents.sample_layer_inputs(4, np.random.default_rng(0)))
+        >>> run.to_pandas().shape
+        (8, 6)
+        """
+        pd = pandas()
+        t, n = self.states.shape
+        index = pd.MultiIndex.from_product([np.arange(t), np.arange(n)], names=["t", "agent"])
+        return pd.DataFrame(
+            {
+                "state": self.states.ravel(),
+                "believed_state": self.believed_states.ravel(),
+                "control": self.controls.ravel(),
+                "bid": self.bids.ravel(),
+                "layer_input": self.layer_inputs.ravel(),
+                "payment": self.payments.ravel(),
+            },
+            index=index,
+        )
 
     @property
     def revenue(self) -> float:

@@ -1,13 +1,15 @@
-"""Figures of a layered run: states, controls and cumulative payments (PNG, Agg canvas).
+"""Figures of a layered run: states, controls and cumulative payments (matplotlib Figures).
 
-The figures are drawn on matplotlib's non-interactive Agg canvas directly, so no display is
-needed and the global pyplot backend is left alone.
+:func:`plot_run` draws one series on ``ax`` when given, else on its own Figure on
+matplotlib's non-interactive Agg canvas (no display needed, pyplot's global state untouched);
+saving is a separate step (``fig.savefig``, or :func:`write_run_plots` for the three PNGs).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -15,13 +17,57 @@ from matplotlib.figure import Figure
 
 from stochmech.lqg.layered import LayeredRun
 
-__all__ = ["plot_run"]
+__all__ = ["plot_run", "write_run_plots"]
+
+_SERIES = {
+    "states": ("True states x_i(t)", "deviation"),
+    "controls": ("Applied controls u_i(t) (sum = 0)", "adjustment"),
+    "payments": ("Cumulative payments sum_{s<=t} p_i(s) (paid to the ISO)", "payment"),
+}
+_FILES = {"states": "states.png", "controls": "controls.png", "payments": "cumulative_payments.png"}
 
 
-def _save(series: np.ndarray, names: Sequence[str], title: str, ylabel: str, path: Path) -> Path:
-    fig = Figure(figsize=(7.5, 4.0), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+def plot_run(
+    run: LayeredRun,
+    names: Sequence[str] | None = None,
+    which: str = "states",
+    *,
+    ax: Any = None,
+) -> Figure:
+    """One series of a layered run against time, one step line per agent; returns the Figure.
+
+    ``which`` is ``"states"`` (true states x_i(t)), ``"controls"`` (u_i(t)) or ``"payments"``
+    (cumulative payments to the ISO). ``names`` labels the agents (default ``agent i``).
+    Draws on ``ax`` if given.
+
+    Examples
+    --------
+    >>> from stochmech.lqg import LQGAgents, LayeredVCG
+    >>> agents = LQGAgents([0.9, 0.9], [1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0], [0.1, 0.1],
+    ...                    [1.0, 1.0])
+    >>> run = LayeredVCG(agents, 4).run(agents.sample_layer_inputs(4, np.random.default_rng(0)))
+    >>> fig = plot_run(run, ["a", "b"], "payments")
+    >>> fig.axes[0].get_title()
+    'Cumulative payments sum_{s<=t} p_i(s) (paid to the ISO)'
+    """
+    n = run.states.shape[1]
+    names = [f"agent {i}" for i in range(n)] if names is None else list(names)
+    if len(names) != n:
+        raise ValueError(f"names must have length {n}, got {len(names)}")
+    if which not in _SERIES:
+        raise ValueError(f"which must be one of {sorted(_SERIES)}, got {which!r}")
+    series = {
+        "states": run.states,
+        "controls": run.controls,
+        "payments": np.cumsum(run.payments, axis=0),
+    }[which]
+    title, ylabel = _SERIES[which]
+    if ax is None:
+        fig = Figure(figsize=(7.5, 4.0), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
     steps = np.arange(series.shape[0])
     for k, name in enumerate(names):
         ax.step(steps, series[:, k], where="post", label=name)
@@ -30,35 +76,28 @@ def _save(series: np.ndarray, names: Sequence[str], title: str, ylabel: str, pat
     ax.set_xlabel("time t")
     ax.set_ylabel(ylabel)
     ax.legend(ncols=min(len(names), 5), fontsize="small")
-    fig.savefig(path, dpi=110)
-    return path
+    return fig
 
 
-def plot_run(run: LayeredRun, names: Sequence[str], out_dir: str | Path) -> list[Path]:
-    """Write ``states.png``, ``controls.png`` and ``cumulative_payments.png`` to ``out_dir``.
-
-    Returns the paths written. ``names`` labels the agents (one per column).
+def write_run_plots(run: LayeredRun, names: Sequence[str], out_dir: str | Path) -> list[Path]:
+    """Saves ``states.png``, ``controls.png`` and ``cumulative_payments.png`` in ``out_dir``
+    (the three :func:`plot_run` figures); returns the paths written.
 
     Examples
     --------
-    >>> import tempfile, numpy as np
+    >>> import tempfile
     >>> from stochmech.lqg import LQGAgents, LayeredVCG
     >>> agents = LQGAgents([0.9, 0.9], [1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0], [0.1, 0.1],
     ...                    [1.0, 1.0])
     >>> run = LayeredVCG(agents, 4).run(agents.sample_layer_inputs(4, np.random.default_rng(0)))
-    >>> [p.name for p in plot_run(run, ["a", "b"], tempfile.mkdtemp())]
+    >>> [p.name for p in write_run_plots(run, ["a", "b"], tempfile.mkdtemp())]
     ['states.png', 'controls.png', 'cumulative_payments.png']
     """
-    names = list(names)
-    if len(names) != run.states.shape[1]:
-        raise ValueError(f"names must have length {run.states.shape[1]}, got {len(names)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cumulative = np.cumsum(run.payments, axis=0)
-    return [
-        _save(run.states, names, "True states x_i(t)", "deviation", out / "states.png"),
-        _save(run.controls, names, "Applied controls u_i(t) (sum = 0)", "adjustment",
-              out / "controls.png"),
-        _save(cumulative, names, "Cumulative payments sum_{s<=t} p_i(s) (paid to the ISO)",
-              "payment", out / "cumulative_payments.png"),
-    ]  # fmt: skip
+    paths = []
+    for which, file in _FILES.items():
+        path = out / file
+        plot_run(run, names, which).savefig(path, dpi=110)
+        paths.append(path)
+    return paths

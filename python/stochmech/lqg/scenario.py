@@ -648,9 +648,9 @@ def scenario_command(command: str, args: Any) -> int:
         result = run_scenario(scenario, horizon=args.horizon, seed=args.seed, pivot=args.pivot)
         plots: list[str] = []
         if not args.no_plots:
-            from stochmech.lqg.plots import plot_run  # matplotlib only when plotting
+            from stochmech.lqg.plots import write_run_plots  # matplotlib only when plotting
 
-            plots = [str(p) for p in plot_run(result.run, scenario.names, args.out)]
+            plots = [str(p) for p in write_run_plots(result.run, scenario.names, args.out)]
         if args.json:
             print(strict_json({**result.to_json(), "plots": plots}))
         else:

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._seeding import SeedLike, normalize_seed, seed_sequence
 from stochmech.lqg._validation import as_float_array, check_int
 from stochmech.lqg.layered import History, LayeredVCG, Strategy
 
@@ -455,7 +456,7 @@ def monte_carlo_gain(
     baseline: Strategy | None = None,
     *,
     n_samples: int = 4000,
-    seed: int = 0,
+    seed: SeedLike = 0,
     transfers: bool = True,
     exact: bool = True,
     label: str | None = None,
@@ -484,7 +485,7 @@ def monte_carlo_gain(
         raise ValueError(f"agent must be < {mech.agents.n}, got {agent}")
     n_samples = check_int("n_samples", n_samples, minimum=2)
     mean = initial_mean_vector(mech, initial_mean)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed_sequence(seed))
     diffs = np.empty(n_samples)
     chunk = _chunk_size(mech, n_samples)
     for start in range(0, n_samples, chunk):
@@ -521,7 +522,7 @@ def deviation_gains(
     baseline: Strategy | None = None,
     *,
     n_samples: int = 4000,
-    seed: int = 0,
+    seed: SeedLike = 0,
     exact: bool = True,
     label: str | None = None,
     initial_mean: Any = None,
@@ -546,7 +547,7 @@ def deviation_gains(
         raise ValueError(f"agent must be < {mech.agents.n}, got {agent}")
     n_samples = check_int("n_samples", n_samples, minimum=2)
     mean = initial_mean_vector(mech, initial_mean)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed_sequence(seed))
     diffs = np.empty((2, n_samples))
     chunk = _chunk_size(mech, n_samples)
     for start in range(0, n_samples, chunk):
@@ -600,7 +601,7 @@ def theorem3_table(
     deviations: Iterable[Deviation] | None = None,
     *,
     n_samples: int = 4000,
-    seed: int = 0,
+    seed: SeedLike = 0,
 ) -> list[tuple[DeviationEstimate, DeviationEstimate]]:
     """For each deviation: (gain under the mechanism, gain without transfers).
 
@@ -611,6 +612,7 @@ def theorem3_table(
         devs = [*standard_deviations(agent, mech.horizon), best_scaled_deviation(mech, agent)]
     else:
         devs = list(deviations)
+    seed = normalize_seed(seed)  # a Generator is consumed once: every row, the same paths
     return [deviation_gains(mech, agent, dev, n_samples=n_samples, seed=seed) for dev in devs]
 
 
@@ -657,7 +659,7 @@ class WelfareCheck:
 
 
 def check_expected_welfare(
-    mech: LayeredVCG, *, n_samples: int = 4000, seed: int = 0
+    mech: LayeredVCG, *, n_samples: int = 4000, seed: SeedLike = 0
 ) -> WelfareCheck:
     """Compare the Riccati value with the mechanism's welfare (exactly and by Monte Carlo)."""
     ag, sol, horizon = mech.agents, mech.solution, mech.horizon
@@ -669,7 +671,7 @@ def check_expected_welfare(
         f = sol.closed_loop[t]
         cov = f @ cov @ f.T + np.diag(ag.sigma)
     exact_value = float(exact_expected_utilities(mech, transfers=False).sum())
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed_sequence(seed))
     welfare = mech.run_batch(ag.sample_layer_inputs(horizon, rng, size=n_samples)).welfare
     return WelfareCheck(
         riccati=mech.expected_welfare(),

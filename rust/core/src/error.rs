@@ -8,7 +8,7 @@ use std::fmt;
 pub enum CoreError {
     /// An argument is outside what the function accepts (the message names it).
     InvalidArgument(String),
-    /// A bid is outside the type space `0..K`.
+    /// A bid is outside its player's type space `0..K_i`.
     BidOutOfRange {
         day: u64,
         player: usize,
@@ -32,8 +32,8 @@ impl fmt::Display for CoreError {
                 types,
             } => write!(
                 f,
-                "bid {bid} of player {player} on day {day} is outside the type space \
-                 [0, {}] (K = {types})",
+                "bid {bid} of player {player} on day {day} is outside the type space of \
+                 player {player}, [0, {}] (K_{player} = {types})",
                 types - 1
             ),
             CoreError::Unsupported(msg) => write!(f, "{msg}"),

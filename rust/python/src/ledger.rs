@@ -1,13 +1,19 @@
 //! `stochmech._core.Ledger`: the bid ledger behind `stochmech.BidLedger`.
 //!
-//! Arrays come in as read-only numpy views (zero copy; non-contiguous input is an error the
-//! Python wrapper never triggers, since it passes C-contiguous arrays) and batches run with
-//! the GIL released.
+//! The ledger sits behind a mutex inside a frozen class, so any mix of calls from several
+//! threads is serialized: each call takes the lock with the GIL released (no deadlock with
+//! the GIL), works, and drops the lock before touching Python objects again. `record` copies
+//! its bids while holding the GIL (a consistent snapshot, even if another thread writes to the
+//! array), validates the whole batch and then records it under one lock: a call that raises
+//! has recorded nothing.
+
+use std::sync::{Mutex, MutexGuard};
 
 use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods,
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
 };
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use stochmech_core::{BidLedger, RecordOutput};
@@ -31,92 +37,139 @@ type Recorded<'py> = (
 );
 
 /// Distinct profiles seen and their counts.
-type ProfileCounts<'py> = (Bound<'py, PyArray2<u16>>, Bound<'py, PyArray1<u64>>);
+type ProfileCounts<'py> = (Bound<'py, PyArray2<u32>>, Bound<'py, PyArray1<u64>>);
 
 /// The bid ledger of one market (see `stochmech.BidLedger` for the documented wrapper).
-#[pyclass(module = "stochmech._core", name = "Ledger")]
-#[derive(Clone)]
+#[pyclass(module = "stochmech._core", name = "Ledger", frozen)]
 pub struct PyLedger {
-    inner: BidLedger,
+    inner: Mutex<BidLedger>,
+}
+
+impl PyLedger {
+    fn wrap(inner: BidLedger) -> Self {
+        Self {
+            inner: Mutex::new(inner),
+        }
+    }
+
+    fn lock(&self) -> PyResult<MutexGuard<'_, BidLedger>> {
+        self.inner.lock().map_err(|_| {
+            PyRuntimeError::new_err(
+                "the ledger is unusable after an internal error in another call",
+            )
+        })
+    }
+
+    /// Runs `f` on the ledger under its lock, with the GIL released while waiting and working.
+    fn with<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut BidLedger) -> R + Send,
+    ) -> PyResult<R> {
+        py.detach(|| {
+            let mut guard = self.lock()?;
+            Ok(f(&mut guard))
+        })
+    }
 }
 
 #[pymethods]
 impl PyLedger {
+    /// `supertypes`: every player's pmf, concatenated; `types`: each player's K_i; `wide`:
+    /// force the layout used for long profiles (for tests).
     #[new]
-    fn new(supertypes: PyReadonlyArray2<'_, f64>, gamma: f64) -> PyResult<Self> {
-        let shape = supertypes.shape();
-        let (n, k) = (shape[0], shape[1]);
-        let theta = contiguous(&supertypes, "supertypes")?;
-        let inner = BidLedger::new(theta, n, k, gamma).map_err(to_pyerr)?;
-        Ok(Self { inner })
+    #[pyo3(signature = (supertypes, types, gamma, wide = false))]
+    fn new(
+        py: Python<'_>,
+        supertypes: PyReadonlyArray1<'_, f64>,
+        types: Vec<usize>,
+        gamma: f64,
+        wide: bool,
+    ) -> PyResult<Self> {
+        let theta = contiguous(&supertypes, "supertypes")?.to_vec();
+        let inner = py
+            .detach(|| {
+                if wide {
+                    BidLedger::with_types_wide(&theta, &types, gamma)
+                } else {
+                    BidLedger::with_types(&theta, &types, gamma)
+                }
+            })
+            .map_err(to_pyerr)?;
+        Ok(Self::wrap(inner))
     }
 
     /// Restores a ledger from `to_bytes()`.
     #[staticmethod]
-    fn from_bytes(data: &[u8]) -> PyResult<Self> {
-        let inner = BidLedger::from_bytes(data).map_err(to_pyerr)?;
-        Ok(Self { inner })
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let data = data.to_vec();
+        let inner = py
+            .detach(|| BidLedger::from_bytes(&data))
+            .map_err(to_pyerr)?;
+        Ok(Self::wrap(inner))
     }
 
     /// The complete state as versioned, checksummed bytes.
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        let bytes = py.detach(|| self.inner.to_bytes());
-        PyBytes::new(py, &bytes)
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = self.with(py, |l| l.to_bytes())?;
+        Ok(PyBytes::new(py, &bytes))
     }
 
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let cls = py.get_type::<PyLedger>();
         let from_bytes = cls.getattr("from_bytes")?;
-        let args = PyTuple::new(py, [self.to_bytes(py)])?;
+        let args = PyTuple::new(py, [self.to_bytes(py)?])?;
         PyTuple::new(py, [from_bytes.into_any(), args.into_any()])
     }
 
-    fn __copy__(&self) -> Self {
-        self.clone()
+    fn __copy__(&self, py: Python<'_>) -> PyResult<Self> {
+        Ok(Self::wrap(self.with(py, |l| l.clone())?))
     }
 
-    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
-        self.clone()
+    fn __deepcopy__(&self, py: Python<'_>, _memo: &Bound<'_, PyAny>) -> PyResult<Self> {
+        self.__copy__(py)
     }
 
     /// Validates a batch without recording it.
-    fn check_bids(&self, bids: PyReadonlyArray2<'_, i64>) -> PyResult<()> {
+    fn check_bids(&self, py: Python<'_>, bids: PyReadonlyArray2<'_, i64>) -> PyResult<()> {
         let days = bids.shape()[0];
-        self.inner
-            .check_bids(contiguous(&bids, "bids")?, days)
+        let slice = contiguous(&bids, "bids")?.to_vec();
+        self.with(py, |l| l.check_bids(&slice, days))?
             .map_err(to_pyerr)
     }
 
     /// Records a batch of days; returns (flags, marginal, joint) with the maxima only when
     /// `detail` is true.
     fn record<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         bids: PyReadonlyArray2<'py, i64>,
         detail: bool,
     ) -> PyResult<Recorded<'py>> {
         let shape = bids.shape();
         let (days, n) = (shape[0], shape[1]);
-        if n != self.inner.n_players() {
-            return Err(PyValueError::new_err(format!(
-                "bids must have one column per player ({}), got {n}",
-                self.inner.n_players()
-            )));
-        }
-        let slice = contiguous(&bids, "bids")?;
-        let cells = days * n;
-        let inner = &mut self.inner;
-        let (flags, detail) = py
-            .detach(|| {
-                let mut flags = vec![false; cells];
-                let mut maxima = detail.then(|| (vec![0.0; cells], vec![0.0; cells]));
-                let out = RecordOutput {
-                    flags: &mut flags,
-                    detail: maxima.as_mut().map(|(m, j)| (&mut m[..], &mut j[..])),
-                };
-                inner.record(slice, days, out).map(|()| (flags, maxima))
-            })
-            .map_err(to_pyerr)?;
+        // a snapshot taken under the GIL: the batch cannot change between check and record
+        let bids = contiguous(&bids, "bids")?.to_vec();
+        let cells = days
+            .checked_mul(n)
+            .ok_or_else(|| PyValueError::new_err("bids: too many values"))?;
+        let (flags, detail) = self.with(py, |l| {
+            if n != l.n_players() {
+                return Err(PyValueError::new_err(format!(
+                    "bids must have one column per player ({}), got {n}",
+                    l.n_players()
+                )));
+            }
+            l.check_bids(&bids, days).map_err(to_pyerr)?;
+            let mut flags = vec![false; cells];
+            let mut maxima = detail.then(|| (vec![0.0; cells], vec![0.0; cells]));
+            let out = RecordOutput {
+                flags: &mut flags,
+                detail: maxima.as_mut().map(|(m, j)| (&mut m[..], &mut j[..])),
+            };
+            l.record(&bids, days, out).map_err(to_pyerr)?;
+            Ok((flags, maxima))
+        })??;
         let flags = flags.into_pyarray(py).reshape([days, n])?;
         match detail {
             Some((m, j)) => Ok((
@@ -129,72 +182,72 @@ impl PyLedger {
     }
 
     #[getter]
-    fn day(&self) -> u64 {
-        self.inner.day()
+    fn day(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with(py, |l| l.day())
     }
 
     #[getter]
-    fn n_players(&self) -> usize {
-        self.inner.n_players()
+    fn n_players(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |l| l.n_players())
     }
 
     #[getter]
-    fn n_types(&self) -> usize {
-        self.inner.n_types()
+    fn type_counts(&self, py: Python<'_>) -> PyResult<Vec<usize>> {
+        self.with(py, |l| l.type_counts().to_vec())
     }
 
     #[getter]
-    fn gamma(&self) -> f64 {
-        self.inner.gamma()
+    fn gamma(&self, py: Python<'_>) -> PyResult<f64> {
+        self.with(py, |l| l.gamma())
     }
 
-    fn supertypes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let shape = [self.inner.n_players(), self.inner.n_types()];
-        self.inner.supertypes().into_pyarray(py).reshape(shape)
+    #[getter]
+    fn wide(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |l| l.is_wide())
     }
 
-    fn marginal_counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<u64>>> {
-        let shape = [self.inner.n_players(), self.inner.n_types()];
-        self.inner.marginal_counts().into_pyarray(py).reshape(shape)
+    /// The supertypes, concatenated player by player.
+    fn supertypes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        Ok(self.with(py, |l| l.supertypes())?.into_pyarray(py))
     }
 
-    fn groups_seen(&self, py: Python<'_>) -> Vec<usize> {
-        py.detach(|| self.inner.groups_seen())
+    /// N_i(t), concatenated player by player.
+    fn marginal_counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        Ok(self.with(py, |l| l.marginal_counts())?.into_pyarray(py))
     }
 
-    fn joint_max<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        let inner = &mut self.inner;
-        py.detach(|| inner.joint_max()).into_pyarray(py)
+    fn groups_seen(&self, py: Python<'_>) -> PyResult<Vec<usize>> {
+        self.with(py, |l| l.groups_seen())
+    }
+
+    fn joint_max<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let maxima = self.with(py, |l| l.joint_max())?.map_err(to_pyerr)?;
+        Ok(maxima.into_pyarray(py))
     }
 
     fn joint_at<'py>(
         &self,
         py: Python<'py>,
-        profile: Vec<u16>,
+        profile: Vec<u32>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        Ok(self
-            .inner
-            .joint_at(&profile)
-            .map_err(to_pyerr)?
-            .into_pyarray(py))
+        let values = self.with(py, |l| l.joint_at(&profile))?.map_err(to_pyerr)?;
+        Ok(values.into_pyarray(py))
     }
 
     fn worst_profiles(
-        &mut self,
+        &self,
         py: Python<'_>,
         player: usize,
         count: usize,
-    ) -> PyResult<Vec<(Vec<u16>, f64)>> {
-        let inner = &mut self.inner;
-        let worst = py
-            .detach(|| inner.worst_profiles(player, count))
+    ) -> PyResult<Vec<(Vec<u32>, f64)>> {
+        let worst = self
+            .with(py, |l| l.worst_profiles(player, count))?
             .map_err(to_pyerr)?;
         Ok(worst.into_iter().map(|w| (w.profile, w.value)).collect())
     }
 
     fn profile_counts<'py>(&self, py: Python<'py>) -> PyResult<ProfileCounts<'py>> {
-        let n = self.inner.n_players();
-        let (profiles, counts) = py.detach(|| self.inner.profile_counts());
+        let (n, (profiles, counts)) = self.with(py, |l| (l.n_players(), l.profile_counts()))?;
         let rows = counts.len();
         Ok((
             profiles.into_pyarray(py).reshape([rows, n])?,
@@ -203,7 +256,7 @@ impl PyLedger {
     }
 
     #[getter]
-    fn nbytes(&self) -> usize {
-        self.inner.nbytes()
+    fn nbytes(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |l| l.nbytes())
     }
 }

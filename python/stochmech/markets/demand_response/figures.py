@@ -50,21 +50,30 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._display import html_table, pandas, short_repr
 from stochmech._json import jsonable
+from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record
 from stochmech._window import DEFAULT_GAMMA
-from stochmech.markets._sweeps import ExecutorLike, mean_and_se, replication_seeds, run_tasks
+from stochmech.markets._sweeps import (
+    ExecutorLike,
+    checkpointed_simulation,
+    mean_and_se,
+    replication_seeds,
+    run_tasks,
+)
 from stochmech.markets.demand_response.market import (
     DemandResponseMarket,
     betaprime_parameters,
     betaprime_supertype,
 )
 from stochmech.schemes import PostedPrice
-from stochmech.simulation import simulate
+from stochmech.simulation import Simulation, simulate
 from stochmech.supertype import Supertype
 
 __all__ = [
     "DEFAULT_MEANS",
     "DEFAULT_NS",
+    "Checkpoints",
     "FigureData",
     "FigureFiles",
     "FigureSetup",
@@ -107,8 +116,9 @@ class FigureSetup:
         Horizon L of each simulated run.
     replications : int
         Independent runs R per point (>= 2, for the standard errors).
-    seed : int
-        Seed of the runs (run r of every point uses the same derived seed).
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator
+        Seed of the runs (run r of every point uses the same derived seed). A ``Generator`` is
+        consumed once, when the setup is made, and stored as a ``SeedSequence``.
     """
 
     levels: int = 8
@@ -121,10 +131,11 @@ class FigureSetup:
     fixed_cost: float = 4.0
     days: int = 50_000
     replications: int = 8
-    seed: int = 0
+    seed: SeedLike = 0
 
     def __post_init__(self) -> None:
-        for name in ("levels", "n_providers", "days", "replications", "seed"):
+        object.__setattr__(self, "seed", normalize_seed(self.seed))
+        for name in ("levels", "n_providers", "days", "replications"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -176,7 +187,7 @@ class FigureSetup:
             "reserve_variance_kept": self.reserve_law().var(),
             "days_per_run": self.days,
             "runs_per_point": self.replications,
-            "seed": self.seed,
+            "seed": seed_record(self.seed),
             "mechanism": f"DNBE mechanism, window gamma = {DEFAULT_GAMMA:g}, penalty J_p(l) = "
             "l^1.5, Rust "
             "bid ledger; truthful bids",
@@ -204,7 +215,8 @@ class FigureSetup:
             f"{reserve}. Simulation: the DNBE mechanism (truthful bids, Rust bid ledger, "
             f"gamma = {DEFAULT_GAMMA:g}, J_p(l) = l^1.5), mean of "
             f"R = {self.replications} independent runs of L = {self.days:,} days, bars ±2 "
-            f"standard errors over runs, seed {self.seed}, common random numbers across the "
+            f"standard errors over runs, seed {describe_seed(self.seed)}, common random numbers "
+            "across the "
             "sweep. Exact: the Laplace-transform quadrature of the same discrete laws."
         )
 
@@ -259,6 +271,51 @@ class FigureData:
             "exact_curve": {k: np.asarray(v).tolist() for k, v in self.curve.items()},
         }
 
+    def __repr__(self) -> str:
+        names = list(self.columns)
+        x = np.asarray(self.columns[names[0]])
+        return short_repr(
+            f"FigureData {self.key}: {self.title}",
+            [
+                ("points", f"{x.size} ({names[0]} from {x.min():.4g} to {x.max():.4g})"),
+                ("columns", ", ".join(names)),
+                ("max |z|", f"{self.max_abs_z():.3g} (simulated vs exact, in standard errors)"),
+            ],
+        )
+
+    def _repr_html_(self) -> str:
+        names = list(self.columns)
+        rows = np.column_stack([np.asarray(self.columns[k], dtype=float) for k in names])
+        return html_table(
+            f"FigureData {self.key}: {self.title}",
+            [("max |z|", f"{self.max_abs_z():.3g}"), ("caption", self.caption)],
+            names,
+            rows.tolist(),
+            max_rows=60,
+        )
+
+    def to_pandas(self, curve: bool = False) -> Any:
+        """The columns (one row per simulated point, indexed by the x column), or with
+        ``curve=True`` the exact curve on its fine grid, as a pandas DataFrame (optional extra
+        ``stochmech[pandas]``). ``df.attrs`` holds the title and caption.
+
+        Examples
+        --------
+        >>> setup = FigureSetup(levels=3, days=500, replications=2)
+        >>> df = figure2(setup, ns=[1, 2], executor=None).to_pandas()
+        >>> df.index.name, df.columns.tolist()[:2]
+        ('n', ['exact', 'simulated'])
+        """
+        pd = pandas()
+        data = self.curve if curve else self.columns
+        names = list(data)
+        df = pd.DataFrame(
+            {k: np.asarray(data[k]) for k in names[1:]},
+            index=pd.Index(np.asarray(data[names[0]]), name=names[0]),
+        )
+        df.attrs.update(title=self.title, caption=self.caption, figure=self.key)
+        return df
+
     def write_csv(self, path: str | Path) -> Path:
         """Writes the columns as CSV, with the title and caption as ``#`` comment lines."""
         path = Path(path)
@@ -293,19 +350,57 @@ class FigureFiles:
 # ---------------------------------------------------------------------------------------------
 # simulation tasks (module level: they travel to process pools)
 # ---------------------------------------------------------------------------------------------
-def _mechanism_task(market: DemandResponseMarket, days: int, seed: int) -> np.ndarray:
+@dataclass(frozen=True)
+class Checkpoints:
+    """Where the runs of a sweep save themselves, and how often (see
+    :func:`~stochmech.markets._sweeps.checkpointed_simulation`).
+
+    Run r of point j of figure ``key`` is saved to
+    ``folder/<key>_p<j>_r<r>_s<seed of the run>.sim`` every ``every`` days; a run whose file
+    exists resumes from it (a lost worker, or the same sweep started again). Use one folder
+    per setup: a file is only identified by its figure, point, replication and seed.
+    """
+
+    folder: Path
+    every: int = 100_000
+
+    def path(self, key: str, point: int, rep: int, seed: int) -> Path:
+        return Path(self.folder) / f"{key}_p{point}_r{rep}_s{seed}.sim"
+
+
+def _truthful_run(
+    market: DemandResponseMarket, days: int, seed: int, checkpoint: Path | None, every: int
+) -> Any:
+    def make() -> Simulation:
+        return Simulation(market, market.supertype_bids(), seed=seed)
+
+    return checkpointed_simulation(make, days, checkpoint, every)
+
+
+def _mechanism_task(
+    market: DemandResponseMarket,
+    days: int,
+    seed: int,
+    checkpoint: Path | None = None,
+    every: int = 100_000,
+) -> np.ndarray:
     """One truthful run: [social cost, payments received (n), average penalty (n)]."""
-    run = simulate(market, market.supertype_bids(), days=days, seed=seed, progress=False)
+    run = _truthful_run(market, days, seed, checkpoint, every)
     return np.concatenate([[-run.average_welfare], -run.average_payment, run.average_penalty])
 
 
 def _posted_price_task(
-    market: DemandResponseMarket, prices: np.ndarray, days: int, seed: int
+    market: DemandResponseMarket,
+    prices: np.ndarray,
+    days: int,
+    seed: int,
+    checkpoint: Path | None = None,
+    every: int = 100_000,
 ) -> np.ndarray:
     """The mechanism and the posted prices on the same days (one engine, one seed):
     [mechanism cost, costs (P)]."""
     theta = market.supertype_bids()
-    run = simulate(market, theta, days=days, seed=seed, progress=False)
+    run = _truthful_run(market, days, seed, checkpoint, every)
     costs = [
         -simulate(
             market, theta, days=days, seed=seed, mechanism=PostedPrice(float(p))
@@ -315,16 +410,34 @@ def _posted_price_task(
     return np.concatenate([[-run.average_welfare], costs])
 
 
+def _checkpoints(checkpoints: Checkpoints | str | Path | None) -> Checkpoints | None:
+    if checkpoints is None or isinstance(checkpoints, Checkpoints):
+        out = checkpoints
+    else:
+        out = Checkpoints(Path(checkpoints))
+    if out is not None:
+        Path(out.folder).mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def _sweep(
+    key: str,
     markets: Sequence[DemandResponseMarket],
     setup: FigureSetup,
     executor: ExecutorLike,
     workers: int | None,
+    progress: bool | None,
+    checkpoints: Checkpoints | str | Path | None,
 ) -> list[np.ndarray]:
     """Runs every market R times; returns one (R, 1 + 2n) array per market."""
     seeds = replication_seeds(setup.seed, setup.replications)
-    tasks = [(m, setup.days, s) for m in markets for s in seeds]
-    out = run_tasks(_mechanism_task, tasks, executor, workers=workers)
+    cp = _checkpoints(checkpoints)
+    tasks = [
+        (m, setup.days, s) if cp is None else (m, setup.days, s, cp.path(key, j, r, s), cp.every)
+        for j, m in enumerate(markets)
+        for r, s in enumerate(seeds)
+    ]
+    out = run_tasks(_mechanism_task, tasks, executor, workers=workers, progress=progress, desc=key)
     r = len(seeds)
     return [np.array(out[j * r : (j + 1) * r]) for j in range(len(markets))]
 
@@ -338,12 +451,20 @@ def figure2(
     *,
     executor: ExecutorLike = "process",
     workers: int | None = None,
+    progress: bool | None = False,
+    checkpoints: Checkpoints | str | Path | None = None,
 ) -> FigureData:
     """Fig. 2: the expected social cost against the number of providers.
 
     Columns: ``n``, ``exact`` (E[d^2/(2S)]), ``simulated`` and ``simulated_se`` (the
     mechanism's average social cost), ``best_posted_price`` (the exact social cost of the best
     posted price, for reference).
+
+    ``executor`` runs the R runs of every point: "process" (a local pool of ``workers``),
+    "serial"/None, any ``concurrent.futures.Executor``, or a Dask ``distributed.Client``
+    (docs/dask.md); the figure is identical whatever runs it. ``progress`` shows a bar of
+    finished runs (None: on a terminal). ``checkpoints`` (a :class:`Checkpoints` or a folder)
+    makes every run save itself and resume from its file.
     """
     setup = FigureSetup() if setup is None else setup
     ns = [int(n) for n in ns]
@@ -351,7 +472,7 @@ def figure2(
     if not ns or bad:
         raise ValueError(f"ns must be numbers of providers in 1..64, got {bad or ns}")
     markets = [setup.market(n) for n in ns]
-    runs = _sweep(markets, setup, executor, workers)
+    runs = _sweep("fig2", markets, setup, executor, workers, progress, checkpoints)
     sim, se = zip(*(mean_and_se(r[:, 0]) for r in runs), strict=True)
     exact = np.array([m.expected_social_cost() for m in markets])
     posted = np.array([m.best_posted_price().social_cost for m in markets])
@@ -399,6 +520,8 @@ def figure3(
     *,
     executor: ExecutorLike = "process",
     workers: int | None = None,
+    progress: bool | None = False,
+    checkpoints: Checkpoints | str | Path | None = None,
 ) -> FigureData:
     """Fig. 3: the average payment received by the fixed provider against the others' mean.
 
@@ -407,13 +530,14 @@ def figure3(
     ``setup.var``. Columns: ``mean``, ``exact`` (its long-run payment received, -p_1^F),
     ``simulated``, ``simulated_se`` and ``simulated_penalty`` (the average penalty it paid:
     a provider that always bids one type with a point-mass declaration is never flagged).
+    ``executor``, ``workers``, ``progress`` and ``checkpoints`` as in :func:`figure2`.
     """
     setup = FigureSetup() if setup is None else setup
     means = [float(m) for m in means]
     if not means or not all(math.isfinite(m) and m > 0 for m in means):
         raise ValueError(f"means must be positive and finite, got {means}")
     markets = [_figure3_market(setup, m) for m in means]
-    runs = _sweep(markets, setup, executor, workers)
+    runs = _sweep("fig3", markets, setup, executor, workers, progress, checkpoints)
     n = setup.n_providers
     sim, se = zip(*(mean_and_se(r[:, 1]) for r in runs), strict=True)
     penalty = np.array([r[:, 1 + n].mean() for r in runs])
@@ -453,6 +577,8 @@ def figure4(
     *,
     executor: ExecutorLike = "process",
     workers: int | None = None,
+    progress: bool | None = False,
+    checkpoints: Checkpoints | str | Path | None = None,
 ) -> FigureData:
     """Fig. 4: the posted-price social cost against the price, and the mechanism's cost.
 
@@ -463,6 +589,8 @@ def figure4(
     Columns: ``price``, ``exact``, ``simulated``, ``simulated_se`` (posted price). Extras:
     the best price, its exact and simulated cost, the mechanism's exact and simulated cost and
     the gap at the best price (exact, and simulated with a paired standard error).
+    ``executor``, ``workers``, ``progress`` and ``checkpoints`` as in :func:`figure2` (only the
+    mechanism's runs are checkpointed).
     """
     setup = FigureSetup() if setup is None else setup
     market = setup.market(setup.n_providers)
@@ -476,12 +604,16 @@ def figure4(
         grid = np.union1d(grid, [best.price])
     at_best = int(np.flatnonzero(grid == best.price)[0])
     seeds = replication_seeds(setup.seed, setup.replications)
+    cp = _checkpoints(checkpoints)
+    tasks = [
+        (market, grid, setup.days, s)
+        if cp is None
+        else (market, grid, setup.days, s, cp.path("fig4", 0, r, s), cp.every)
+        for r, s in enumerate(seeds)
+    ]
     out = np.array(
         run_tasks(
-            _posted_price_task,
-            [(market, grid, setup.days, s) for s in seeds],
-            executor,
-            workers=workers,
+            _posted_price_task, tasks, executor, workers=workers, progress=progress, desc="fig4"
         )
     )
     mech, mech_se = mean_and_se(out[:, 0])
@@ -532,12 +664,22 @@ def figure4(
 # ---------------------------------------------------------------------------------------------
 # drawing
 # ---------------------------------------------------------------------------------------------
-def plot_figure(fig_data: FigureData, path: str | Path) -> Path:
-    """Draws one figure (values on top, simulated minus exact below, caption) as a PNG."""
+def plot_figure(fig_data: FigureData, *, ax: Any = None) -> Any:
+    """Draws one figure; returns the matplotlib Figure (save it with ``fig.savefig``).
+
+    Without ``ax``: a Figure with the values on top, simulated minus exact (in % of exact)
+    below and the caption under them, as :func:`write_figures` saves it. With ``ax``: only the
+    values, drawn on that Axes (e.g. one panel of a notebook's ``plt.subplots``).
+
+    Examples
+    --------
+    >>> fig_data = figure2(FigureSetup(levels=3, days=500, replications=2), [1, 2], executor=None)
+    >>> len(plot_figure(fig_data).axes)
+    2
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    path = Path(path)
     cols = fig_data.columns
     xname = next(iter(cols))
     x = np.asarray(cols[xname], dtype=float)
@@ -548,13 +690,16 @@ def plot_figure(fig_data: FigureData, path: str | Path) -> Path:
     wrapped = textwrap.wrap(fig_data.caption, 125)
     caption_in = len(wrapped) * 7.0 * 1.32 / 72.0 + 0.15
     height = 6.2 + caption_in
-    fig = Figure(figsize=(8.0, height))
-    FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2, 1, height_ratios=[3.0, 1.25], hspace=0.08, left=0.12,
-                            right=0.97, top=1 - 0.4 / height,
-                            bottom=(caption_in + 0.6) / height)  # fmt: skip
-    ax = fig.add_subplot(grid[0])
-    res = fig.add_subplot(grid[1], sharex=ax)
+    own = ax is None
+    if own:
+        fig = Figure(figsize=(8.0, height))
+        FigureCanvasAgg(fig)
+        grid = fig.add_gridspec(2, 1, height_ratios=[3.0, 1.25], hspace=0.08, left=0.12,
+                                right=0.97, top=1 - 0.4 / height,
+                                bottom=(caption_in + 0.6) / height)  # fmt: skip
+        ax = fig.add_subplot(grid[0])
+    else:
+        fig = ax.figure
     curve = fig_data.curve
     cx = np.asarray(curve[xname], dtype=float)
     key = fig_data.key
@@ -594,7 +739,11 @@ def plot_figure(fig_data: FigureData, path: str | Path) -> Path:
     ax.set_title(fig_data.title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=9, loc="lower left" if key == "fig4" else "best")
+    if not own:
+        ax.set_xlabel(fig_data.xlabel)
+        return fig
     ax.tick_params(labelbottom=False)
+    res = fig.add_subplot(grid[1], sharex=ax)
 
     scale = np.where(exact != 0, np.abs(exact), 1.0)
     res.errorbar(x, 100 * (sim - exact) / scale, yerr=200 * se / scale, fmt="o", ms=4, color="C1",
@@ -605,8 +754,7 @@ def plot_figure(fig_data: FigureData, path: str | Path) -> Path:
     res.grid(True, alpha=0.3)
     fig.text(0.02, 0.08 / height, "\n".join(wrapped), fontsize=7.0, va="bottom", ha="left",
              linespacing=1.25)  # fmt: skip
-    fig.savefig(path, dpi=120)
-    return path
+    return fig
 
 
 def write_figures(
@@ -618,18 +766,27 @@ def write_figures(
     means: Sequence[float] = DEFAULT_MEANS,
     executor: ExecutorLike = "process",
     workers: int | None = None,
+    progress: bool | None = False,
+    checkpoints: Checkpoints | str | Path | None = None,
 ) -> list[tuple[FigureData, FigureFiles]]:
     """Computes and writes Figs. 2-4 (PNG, CSV, JSON sidecar) into ``out_dir``.
 
-    Returns each figure's data and the paths written.
+    Returns each figure's data and the paths written. ``executor``, ``workers``, ``progress``
+    and ``checkpoints`` as in :func:`figure2`.
     """
     setup = FigureSetup() if setup is None else setup
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    run: dict[str, Any] = {
+        "executor": executor,
+        "workers": workers,
+        "progress": progress,
+        "checkpoints": checkpoints,
+    }
     makers = {
-        2: lambda: figure2(setup, ns, executor=executor, workers=workers),
-        3: lambda: figure3(setup, means, executor=executor, workers=workers),
-        4: lambda: figure4(setup, executor=executor, workers=workers),
+        2: lambda: figure2(setup, ns, **run),
+        3: lambda: figure3(setup, means, **run),
+        4: lambda: figure4(setup, **run),
     }
     bad = [w for w in which if w not in makers]
     if bad:
@@ -642,7 +799,8 @@ def write_figures(
             3: "fig3_payment_vs_others_mean",
             4: "fig4_posted_price",
         }[number]
-        png = plot_figure(data, out / f"{stem}.png")
+        png = out / f"{stem}.png"
+        plot_figure(data).savefig(png, dpi=120)
         csv = data.write_csv(out / f"{stem}.csv")
         side = out / f"{stem}.json"
         side.write_text(json.dumps(data.to_dict(), indent=2) + "\n", encoding="utf-8")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record
 from stochmech._validate import integer
 from stochmech._validate import player as check_player
 from stochmech.audit import stationary_kernel
@@ -444,7 +445,7 @@ class IncentiveComparison:
     n_types: int
     days: int
     replications: int
-    seed: int
+    seed: int | np.random.SeedSequence
     posted_price: float
     setup: str
 
@@ -458,7 +459,8 @@ class IncentiveComparison:
         """The comparison as an aligned text table."""
         lines = [
             f"Provider {self.player}'s utility per day, the others truthful; {self.setup}.",
-            f"{self.replications} replications x {self.days} days, seed {self.seed}, common "
+            f"{self.replications} replications x {self.days} days, "
+            f"seed {describe_seed(self.seed)}, common "
             "random numbers. gain = utility lying - utility truthful on the same days;",
             "w/o pen. = the gain without the mechanism's penalties (for lies the ledger does not"
             " catch they are a transient of the first days); exact = the long-run value.",
@@ -501,7 +503,7 @@ class IncentiveComparison:
             "n_types": self.n_types,
             "days": self.days,
             "replications": self.replications,
-            "seed": self.seed,
+            "seed": seed_record(self.seed),
             "posted_price_truthful": self.posted_price,
             "truthful_exact": self.truthful_exact,
             "truthful_simulated": self.truthful_simulated,
@@ -561,9 +563,10 @@ def compare_incentives(
     levels: int = 8,
     days: int = 20_000,
     replications: int = 8,
-    seed: int = 0,
+    seed: SeedLike = 0,
     executor: ExecutorLike = "process",
     workers: int | None = None,
+    progress: bool | None = False,
 ) -> IncentiveComparison:
     """The liar's utility under the mechanism, the posted price and pay as bid, side by side.
 
@@ -577,9 +580,12 @@ def compare_incentives(
         The deviating provider (the others are truthful).
     days, replications, seed : int
         Each replication runs the truth and every lie for ``days`` days with the same seed.
+    progress : bool, optional
+        A progress bar of finished replications (None: on a terminal).
     executor, workers
         Where the replications run (see :func:`stochmech.markets._sweeps.run_tasks`):
-        a local process pool by default, ``None`` for serial, or any Executor.
+        a local process pool by default, ``None`` for serial, any Executor or a Dask
+        ``distributed.Client``.
 
     Returns
     -------
@@ -602,9 +608,14 @@ def compare_incentives(
         prof: list[Strategy] = [Truthful() for _ in range(n)]
         prof[player] = plan.strategy
         profiles.append(prof)
+    seed = normalize_seed(seed)
     seeds = replication_seeds(seed, replications)
     tasks = [(market, prof, player, days, s) for s in seeds for prof in profiles]
-    out = np.array(run_tasks(_replication, tasks, executor, workers=workers))
+    out = np.array(
+        run_tasks(
+            _replication, tasks, executor, workers=workers, progress=progress, desc="incentives"
+        )
+    )
     out = out.reshape(len(seeds), len(profiles), 5)
 
     truth_exact = _exact_utilities(market, None, player)
@@ -647,7 +658,7 @@ def compare_incentives(
         n_types=market.n_types,
         days=days,
         replications=len(seeds),
-        seed=int(seed),
+        seed=seed,
         posted_price=discovered_price(market, market.supertype_bids()),
         setup=_describe_market(market),
     )

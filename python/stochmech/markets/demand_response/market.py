@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
+from stochmech._seeding import SeedLike, seed_sequence
 from stochmech.games.base import TwoStageGame
 from stochmech.markets._inverse_sum import (
     InverseSumMoments,
@@ -968,7 +969,7 @@ class DemandResponseMarket(TwoStageGame):
         return 0.5 * float(price) ** 2 * inv_mean
 
     # ----- Monte Carlo check -----
-    def monte_carlo(self, days: int, seed: int | None = None) -> MonteCarloEstimate:
+    def monte_carlo(self, days: int, seed: SeedLike | None = None) -> MonteCarloEstimate:
         """Sample means, with standard errors, of the truthful per-day quantities.
 
         Draws ``days`` IID days (types from the providers' supertypes, d and delta_s from their
@@ -984,7 +985,7 @@ class DemandResponseMarket(TwoStageGame):
         """
         if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days < 2:
             raise ValueError(f"days must be an integer >= 2, got {days!r}")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(None if seed is None else seed_sequence(seed))
         n = self.n_players
         chunk = max(1, (1 << 21) // (n * self._probs.shape[1]))
         cost_m, pay_m, cur_m = _Moments(), _Moments(), _Moments()

@@ -211,7 +211,7 @@ impl<C: CountStore> Classes<C> {
 
     /// A new group with `by` days of type `t`: returns its class.
     #[inline(always)]
-    pub fn enter(&mut self, t: u16, by: u64, theta: &[f64], theta_desc: &[u16]) -> u32 {
+    pub fn enter(&mut self, t: u32, by: u64, theta: &[f64], theta_desc: &[u32]) -> u32 {
         let hash = by.wrapping_mul(self.weight[t as usize]);
         match self.lookup(hash, None, t, by) {
             Some(b) => {
@@ -224,7 +224,7 @@ impl<C: CountStore> Classes<C> {
 
     /// A group of class `a` gets `by` more days of type `t`: returns its new class.
     #[inline(always)]
-    pub fn step(&mut self, a: u32, t: u16, by: u64, theta: &[f64], theta_desc: &[u16]) -> u32 {
+    pub fn step(&mut self, a: u32, t: u32, by: u64, theta: &[f64], theta_desc: &[u32]) -> u32 {
         let hash = self.hash[a as usize].wrapping_add(by.wrapping_mul(self.weight[t as usize]));
         match self.lookup(hash, Some(a), t, by) {
             Some(b) => {
@@ -253,7 +253,7 @@ impl<C: CountStore> Classes<C> {
     /// The indexed class whose vector is that of `base` (`None`: zero) plus `by` of type `t`;
     /// `hash` is that vector's hash.
     #[inline(always)]
-    fn lookup(&self, hash: u64, base: Option<u32>, t: u16, by: u64) -> Option<u32> {
+    fn lookup(&self, hash: u64, base: Option<u32>, t: u32, by: u64) -> Option<u32> {
         let m = base.map_or(0, |a| self.counts.total(a)).saturating_add(by);
         if m > self.indexed_m_max {
             return None;
@@ -290,11 +290,11 @@ impl<C: CountStore> Classes<C> {
     fn make(
         &mut self,
         base: Option<u32>,
-        t: u16,
+        t: u32,
         by: u64,
         hash: u64,
         theta: &[f64],
-        theta_desc: &[u16],
+        theta_desc: &[u32],
     ) -> u32 {
         let id = match self.free.pop() {
             Some(id) => id,
@@ -362,12 +362,12 @@ impl<C: CountStore> Classes<C> {
 
     /// Checks every invariant against the groups' count vectors and classes (tests only).
     #[cfg(test)]
-    pub fn check(&self, theta: &[f64], theta_desc: &[u16], groups: &[(Vec<u64>, u32)]) {
+    pub fn check(&self, theta: &[f64], theta_desc: &[u32], groups: &[(Vec<u64>, u32)]) {
         let k = self.weight.len();
         let mut members = vec![0u64; self.population.len()];
         for (vector, class) in groups {
             members[*class as usize] += 1;
-            assert!((0..k).all(|t| self.counts.count(*class, t as u16) == vector[t]));
+            assert!((0..k).all(|t| self.counts.count(*class, t as u32) == vector[t]));
         }
         assert_eq!(members, self.population, "populations");
         assert_eq!(self.heap.members().len(), self.live());
@@ -380,7 +380,7 @@ impl<C: CountStore> Classes<C> {
             if !live {
                 continue;
             }
-            let vector: Vec<u64> = (0..k).map(|t| self.counts.count(id, t as u16)).collect();
+            let vector: Vec<u64> = (0..k).map(|t| self.counts.count(id, t as u32)).collect();
             let hash = vector
                 .iter()
                 .zip(&self.weight)
@@ -420,7 +420,7 @@ mod tests {
         let theta: Vec<f64> = (0..k).map(|t| (t + 1) as f64).collect();
         let total: f64 = theta.iter().sum();
         let theta: Vec<f64> = theta.iter().map(|p| p / total).collect();
-        let mut desc: Vec<u16> = (0..k as u16).collect();
+        let mut desc: Vec<u32> = (0..k as u32).collect();
         desc.sort_by(|a, b| theta[*b as usize].total_cmp(&theta[*a as usize]));
         let mut classes = Classes::<C>::new(k);
         let mut member: Vec<Option<u32>> = vec![None; groups];
@@ -428,7 +428,7 @@ mod tests {
         let mut rng = Rng(seed);
         for step in 0..steps {
             let g = rng.below(groups as u64) as usize;
-            let t = rng.below(k as u64) as u16;
+            let t = rng.below(k as u64) as u32;
             let by = 1 + rng.below(3) * (step % 2) as u64;
             vectors[g][t as usize] += by;
             member[g] = Some(match member[g] {
@@ -436,7 +436,7 @@ mod tests {
                 Some(a) => classes.step(a, t, by, &theta, &desc),
             });
             let c = member[g].unwrap();
-            assert!((0..k).all(|s| classes.counts().count(c, s as u16) == vectors[g][s]));
+            assert!((0..k).all(|s| classes.counts().count(c, s as u32) == vectors[g][s]));
             if step % 97 == 0 || step + 1 == steps {
                 let held: Vec<(Vec<u64>, u32)> = member
                     .iter()
@@ -474,14 +474,14 @@ mod tests {
             exercise::<DenseCounts>(3, 2, 5000, seed);
             exercise::<SparseCounts>(40, 3, 5000, seed);
         }
-        let (theta, desc) = (vec![0.5, 0.5], vec![0u16, 1]);
+        let (theta, desc) = (vec![0.5, 0.5], vec![0u32, 1]);
         let mut classes = Classes::<DenseCounts>::new(2);
         let mut a = classes.enter(0, 1, &theta, &desc);
         let mut b = classes.enter(0, 1, &theta, &desc);
         assert_eq!((a, classes.population(a)), (b, 2));
         for day in 0..100_000u64 {
-            a = classes.step(a, (day % 2) as u16, 1, &theta, &desc);
-            b = classes.step(b, (day % 3 % 2) as u16, 1, &theta, &desc);
+            a = classes.step(a, (day % 2) as u32, 1, &theta, &desc);
+            b = classes.step(b, (day % 3 % 2) as u32, 1, &theta, &desc);
         }
         assert!(classes.counts().len() <= 2, "classes leak");
         assert_eq!(classes.live(), 2);

@@ -19,15 +19,15 @@ pub trait CountStore: Clone + Send + Sync {
     /// Sets group `g` to the counts of group `src` (`None`: all zero).
     fn assign(&mut self, g: u32, src: Option<u32>);
     /// Whether group `b`'s counts equal those of `a` (`None`: all zero) plus `by` of type `t`.
-    fn is_step_of(&self, b: u32, a: Option<u32>, t: u16, by: u64) -> bool;
+    fn is_step_of(&self, b: u32, a: Option<u32>, t: u32, by: u64) -> bool;
     /// Adds `count` observations of type `t` to group `g`; returns the new M(g).
-    fn add(&mut self, g: u32, t: u16, count: u64) -> u64;
+    fn add(&mut self, g: u32, t: u32, count: u64) -> u64;
     /// M(g).
     fn total(&self, g: u32) -> u64;
     /// c_t(g).
-    fn count(&self, g: u32, t: u16) -> u64;
+    fn count(&self, g: u32, t: u32) -> u64;
     /// v(g) = max_t |c_t - theta_t M| (a scaled discrepancy; fast path only).
-    fn discrepancy(&self, g: u32, theta: &[f64], theta_desc: &[u16]) -> f64;
+    fn discrepancy(&self, g: u32, theta: &[f64], theta_desc: &[u32]) -> f64;
     /// max_t |c_t / l - theta_t (M / l)|, computed exactly as eq. (8) reads.
     fn exact_stat(&self, g: u32, theta: &[f64], l: f64) -> f64;
     /// Bytes held.
@@ -72,7 +72,7 @@ impl CountStore for DenseCounts {
     }
 
     #[inline(always)]
-    fn is_step_of(&self, b: u32, a: Option<u32>, t: u16, by: u64) -> bool {
+    fn is_step_of(&self, b: u32, a: Option<u32>, t: u32, by: u64) -> bool {
         let bb = b as usize * self.stride;
         let block = &self.data[bb..bb + self.stride];
         let Some(a) = a else {
@@ -88,7 +88,7 @@ impl CountStore for DenseCounts {
     }
 
     #[inline(always)]
-    fn add(&mut self, g: u32, t: u16, count: u64) -> u64 {
+    fn add(&mut self, g: u32, t: u32, count: u64) -> u64 {
         let base = g as usize * self.stride;
         let block = &mut self.data[base..base + self.stride];
         block[0] += count;
@@ -102,12 +102,12 @@ impl CountStore for DenseCounts {
     }
 
     #[inline(always)]
-    fn count(&self, g: u32, t: u16) -> u64 {
+    fn count(&self, g: u32, t: u32) -> u64 {
         self.data[g as usize * self.stride + 1 + t as usize]
     }
 
     #[inline(always)]
-    fn discrepancy(&self, g: u32, theta: &[f64], _theta_desc: &[u16]) -> f64 {
+    fn discrepancy(&self, g: u32, theta: &[f64], _theta_desc: &[u32]) -> f64 {
         let base = g as usize * self.stride;
         let block = &self.data[base..base + self.stride];
         let m = block[0] as f64;
@@ -138,11 +138,11 @@ impl CountStore for DenseCounts {
 #[derive(Clone)]
 pub struct SparseCounts {
     k: usize,
-    groups: Vec<(u64, Vec<(u16, u64)>)>,
+    groups: Vec<(u64, Vec<(u32, u64)>)>,
 }
 
 impl SparseCounts {
-    fn seen(&self, g: u32) -> &[(u16, u64)] {
+    fn seen(&self, g: u32) -> &[(u32, u64)] {
         &self.groups[g as usize].1
     }
 }
@@ -178,7 +178,7 @@ impl CountStore for SparseCounts {
         self.groups[g as usize] = entry;
     }
 
-    fn is_step_of(&self, b: u32, a: Option<u32>, t: u16, by: u64) -> bool {
+    fn is_step_of(&self, b: u32, a: Option<u32>, t: u32, by: u64) -> bool {
         let (mb, seen_b) = &self.groups[b as usize];
         let (ma, seen_a) = match a {
             Some(a) => (self.groups[a as usize].0, self.seen(a)),
@@ -212,7 +212,7 @@ impl CountStore for SparseCounts {
         bumped && from_a.next().is_none()
     }
 
-    fn add(&mut self, g: u32, t: u16, count: u64) -> u64 {
+    fn add(&mut self, g: u32, t: u32, count: u64) -> u64 {
         let (m, seen) = &mut self.groups[g as usize];
         *m += count;
         match seen.binary_search_by_key(&t, |e| e.0) {
@@ -226,26 +226,25 @@ impl CountStore for SparseCounts {
         self.groups[g as usize].0
     }
 
-    fn count(&self, g: u32, t: u16) -> u64 {
+    fn count(&self, g: u32, t: u32) -> u64 {
         let seen = self.seen(g);
         seen.binary_search_by_key(&t, |e| e.0)
             .map_or(0, |i| seen[i].1)
     }
 
-    fn discrepancy(&self, g: u32, theta: &[f64], theta_desc: &[u16]) -> f64 {
+    fn discrepancy(&self, g: u32, theta: &[f64], theta_desc: &[u32]) -> f64 {
         let (m, seen) = &self.groups[g as usize];
         let m = *m as f64;
-        let mut mark = [0u64; 4];
         let mut best = 0.0f64;
         for &(t, c) in seen {
-            mark[t as usize / 64] |= 1 << (t % 64);
             best = best.max((c as f64 - theta[t as usize] * m).abs());
         }
-        // the unseen type with the largest probability contributes theta_t * M
+        // the unseen type with the largest probability contributes theta_t * M; it is among
+        // the first seen.len() + 1 types by decreasing probability
         if seen.len() < self.k {
             if let Some(&t) = theta_desc
                 .iter()
-                .find(|&&t| mark[t as usize / 64] & (1 << (t % 64)) == 0)
+                .find(|&&t| seen.binary_search_by_key(&t, |e| e.0).is_err())
             {
                 best = best.max(theta[t as usize] * m);
             }
@@ -272,11 +271,11 @@ impl CountStore for SparseCounts {
     }
 
     fn nbytes(&self) -> usize {
-        self.groups.capacity() * std::mem::size_of::<(u64, Vec<(u16, u64)>)>()
+        self.groups.capacity() * std::mem::size_of::<(u64, Vec<(u32, u64)>)>()
             + self
                 .groups
                 .iter()
-                .map(|g| g.1.capacity() * std::mem::size_of::<(u16, u64)>())
+                .map(|g| g.1.capacity() * std::mem::size_of::<(u32, u64)>())
                 .sum::<usize>()
     }
 }
@@ -288,13 +287,13 @@ mod tests {
     fn exercise<C: CountStore>() {
         let k = 5;
         let theta: [f64; 5] = [0.1, 0.4, 0.2, 0.2, 0.1];
-        let mut desc: Vec<u16> = (0..k as u16).collect();
+        let mut desc: Vec<u32> = (0..k as u32).collect();
         desc.sort_by(|a, b| theta[*b as usize].total_cmp(&theta[*a as usize]));
         let mut store = C::new(k);
         assert_eq!(store.push_group(), 0);
         assert_eq!(store.push_group(), 1);
         assert_eq!(store.len(), 2);
-        let obs = [(0u32, 1u16), (0, 1), (1, 3), (0, 4), (1, 3), (0, 1)];
+        let obs = [(0u32, 1u32), (0, 1), (1, 3), (0, 4), (1, 3), (0, 1)];
         for &(g, t) in &obs {
             store.add(g, t, 1);
         }
@@ -303,20 +302,20 @@ mod tests {
         assert_eq!(store.count(1, 0), 0);
         // group 0: c = [0, 3, 0, 0, 1], M = 4
         let dense: Vec<f64> = (0..k)
-            .map(|t| (store.count(0, t as u16) as f64 - theta[t] * 4.0).abs())
+            .map(|t| (store.count(0, t as u32) as f64 - theta[t] * 4.0).abs())
             .collect();
         let expected = dense.iter().cloned().fold(0.0, f64::max);
         assert_eq!(store.discrepancy(0, &theta, &desc), expected);
         let l = 9.0;
         let exact = (0..k)
-            .map(|t| (store.count(0, t as u16) as f64 / l - theta[t] * (4.0 / l)).abs())
+            .map(|t| (store.count(0, t as u32) as f64 / l - theta[t] * (4.0 / l)).abs())
             .fold(0.0, f64::max);
         assert_eq!(store.exact_stat(0, &theta, l), exact);
 
         // group 2 := group 0, then compare against steps of group 0
         assert_eq!(store.push_group(), 2);
         store.assign(2, Some(0));
-        assert!((0..k).all(|t| store.count(2, t as u16) == store.count(0, t as u16)));
+        assert!((0..k).all(|t| store.count(2, t as u32) == store.count(0, t as u32)));
         assert!(!store.is_step_of(2, Some(0), 1, 1));
         store.add(2, 2, 3);
         assert!(store.is_step_of(2, Some(0), 2, 3));

@@ -1,109 +1,158 @@
 //! Bit-packed keys of bid profiles.
 //!
-//! A profile d in Delta^n is packed with `bits = ceil(log2 K)` bits per player, `64 / bits`
-//! players per 64-bit word, into `W` words. A player's *group key* is the profile with that
-//! player's digit cleared: it identifies d_-i within the player's own table. Up to 64 players
-//! with up to 256 types need at most 8 words (8 bits x 64 players = 512 bits).
+//! Player i's digit takes `bits_i = ceil(log2 K_i)` bits (none for a single-type player).
+//! Digits are laid out in player order, each within one 64-bit word: a digit that would
+//! straddle a word boundary starts the next word. The packed key is the exact mixed-radix
+//! identity of a profile. A player's *group key* is the profile with that player's digit
+//! cleared: it identifies d_-i within the player's own table.
+//!
+//! Keys of at most [`MAX_PACKED_WORDS`] words are held inline (`[u64; W]`) by the packed
+//! ledger; longer keys are stored once per distinct profile by the wide ledger
+//! ([`super::wide`]), which never materializes group keys.
 
 use crate::error::{CoreError, CoreResult};
 
-/// Largest supported number of players.
-pub const MAX_PLAYERS: usize = 64;
-/// Largest supported number of types.
-pub const MAX_TYPES: usize = 256;
+/// Largest key width (in 64-bit words) held inline by the packed ledger.
+pub const MAX_PACKED_WORDS: usize = 8;
 
-/// How profiles of `n` players over `K` types are packed into words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Bits of a digit over `k` types.
+#[inline]
+pub fn bits_for(k: usize) -> u32 {
+    if k <= 1 {
+        0
+    } else {
+        usize::BITS - (k - 1).leading_zeros()
+    }
+}
+
+/// How profiles of `n` players over their own `K_i` types are packed into words.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyLayout {
-    bits: u32,
-    per_word: usize,
+    /// (word, shift) of each player's digit.
+    place: Vec<(u32, u32)>,
+    /// Mask of each player's digit (before shifting).
+    mask: Vec<u64>,
     words: usize,
+    total_bits: u64,
 }
 
 impl KeyLayout {
-    /// Layout for `n` players and `k` types; an error beyond the supported sizes.
-    pub fn new(n: usize, k: usize) -> CoreResult<Self> {
-        if n == 0 || n > MAX_PLAYERS {
-            return Err(CoreError::Unsupported(format!(
-                "the ledger supports 1 to {MAX_PLAYERS} players, got {n}"
-            )));
+    /// Layout for players with `ks[i]` types each (every `ks[i] >= 1`).
+    pub fn new(ks: &[usize]) -> CoreResult<Self> {
+        if ks.is_empty() {
+            return Err(CoreError::InvalidArgument(
+                "the ledger needs at least one player".into(),
+            ));
         }
-        if k == 0 || k > MAX_TYPES {
-            return Err(CoreError::Unsupported(format!(
-                "the ledger supports 1 to {MAX_TYPES} types, got {k}"
-            )));
+        let mut place = Vec::with_capacity(ks.len());
+        let mut mask = Vec::with_capacity(ks.len());
+        let (mut word, mut used, mut total_bits) = (0u32, 0u32, 0u64);
+        for (i, &k) in ks.iter().enumerate() {
+            if k == 0 || k > u32::MAX as usize {
+                return Err(CoreError::InvalidArgument(format!(
+                    "player {i} has {k} types; a player needs 1 to 2^32 - 1 types"
+                )));
+            }
+            let bits = bits_for(k);
+            if used + bits > 64 {
+                word += 1;
+                used = 0;
+            }
+            place.push((word, used));
+            mask.push(if bits == 0 {
+                0
+            } else {
+                u64::MAX >> (64 - bits)
+            });
+            used += bits;
+            total_bits += bits as u64;
         }
-        let bits = usize::BITS - (k.max(2) - 1).leading_zeros();
-        let per_word = 64 / bits as usize;
-        let words = n.div_ceil(per_word);
         Ok(Self {
-            bits,
-            per_word,
-            words,
+            place,
+            mask,
+            words: word as usize + 1,
+            total_bits,
         })
     }
 
     /// Number of 64-bit words a key needs.
+    #[inline(always)]
     pub fn words(&self) -> usize {
         self.words
     }
 
-    /// Bits used per player.
-    pub fn bits(&self) -> u32 {
-        self.bits
+    /// Bits used by all digits together.
+    pub fn total_bits(&self) -> u64 {
+        self.total_bits
     }
 
     /// Word index and bit shift of `player`'s digit.
     #[inline(always)]
     pub fn locate(&self, player: usize) -> (usize, u32) {
-        (
-            player / self.per_word,
-            (player % self.per_word) as u32 * self.bits,
-        )
+        let (w, s) = self.place[player];
+        (w as usize, s)
     }
 
-    /// Packs one profile (already validated to lie in 0..K) into a key.
+    /// Digit mask of `player` (unshifted).
     #[inline(always)]
-    pub fn pack<const W: usize>(&self, profile: &[u16]) -> [u64; W] {
+    pub fn mask(&self, player: usize) -> u64 {
+        self.mask[player]
+    }
+
+    /// Packs one profile (already validated) into a key.
+    #[inline(always)]
+    pub fn pack<const W: usize>(&self, profile: &[u32]) -> [u64; W] {
         let mut key = [0u64; W];
-        for (player, &t) in profile.iter().enumerate() {
-            let (w, s) = self.locate(player);
-            key[w] |= (t as u64) << s;
-        }
+        self.pack_into(profile.iter().map(|&t| t as u64), &mut key);
         key
+    }
+
+    /// Packs the digits of `profile` into `out` (which must hold `words()` zeroed words).
+    #[inline(always)]
+    pub fn pack_into(&self, profile: impl Iterator<Item = u64>, out: &mut [u64]) {
+        for (&(w, s), t) in self.place.iter().zip(profile) {
+            out[w as usize] |= t << s;
+        }
     }
 
     /// The key with `player`'s digit cleared (its group key).
     #[inline(always)]
     pub fn clear<const W: usize>(&self, key: &[u64; W], player: usize) -> [u64; W] {
         let (w, s) = self.locate(player);
-        let mask = ((1u64 << self.bits) - 1) << s;
         let mut out = *key;
-        out[w] &= !mask;
+        out[w] &= !(self.mask[player] << s);
         out
     }
 
     /// The key with `player`'s digit set to `t` (its digit must be clear).
     #[inline(always)]
-    pub fn with_digit<const W: usize>(&self, key: &[u64; W], player: usize, t: u16) -> [u64; W] {
+    pub fn with_digit<const W: usize>(&self, key: &[u64; W], player: usize, t: u32) -> [u64; W] {
         let (w, s) = self.locate(player);
         let mut out = *key;
         out[w] |= (t as u64) << s;
         out
     }
 
-    /// `player`'s digit of a key.
+    /// `player`'s digit of a key (any number of words).
     #[inline(always)]
-    pub fn digit<const W: usize>(&self, key: &[u64; W], player: usize) -> u16 {
+    pub fn digit(&self, key: &[u64], player: usize) -> u32 {
         let (w, s) = self.locate(player);
-        ((key[w] >> s) & ((1u64 << self.bits) - 1)) as u16
+        ((key[w] >> s) & self.mask[player]) as u32
     }
 
     /// Unpacks a key into `n` digits.
-    pub fn unpack<const W: usize>(&self, key: &[u64; W], out: &mut [u16]) {
+    pub fn unpack(&self, key: &[u64], out: &mut [u32]) {
         for (player, slot) in out.iter_mut().enumerate() {
             *slot = self.digit(key, player);
         }
+    }
+
+    /// Whether keys `a` and `b` agree on every digit except `player`'s.
+    #[inline(always)]
+    pub fn same_group(&self, a: &[u64], b: &[u64], player: usize) -> bool {
+        let (w, s) = self.locate(player);
+        let m = !(self.mask[player] << s);
+        a[..w] == b[..w] && (a[w] ^ b[w]) & m == 0 && a[w + 1..] == b[w + 1..]
     }
 }
 
@@ -113,27 +162,35 @@ mod tests {
 
     #[test]
     fn widths() {
-        assert_eq!(KeyLayout::new(10, 5).unwrap().words(), 1);
-        assert_eq!(KeyLayout::new(50, 4).unwrap().words(), 2);
-        assert_eq!(KeyLayout::new(64, 256).unwrap().words(), 8);
-        assert_eq!(KeyLayout::new(2, 1).unwrap().bits(), 1);
-        assert!(KeyLayout::new(65, 2).is_err());
-        assert!(KeyLayout::new(3, 257).is_err());
-        assert!(KeyLayout::new(0, 2).is_err());
+        assert_eq!(KeyLayout::new(&[5; 10]).unwrap().words(), 1);
+        assert_eq!(KeyLayout::new(&[4; 50]).unwrap().words(), 2);
+        assert_eq!(KeyLayout::new(&[256; 64]).unwrap().words(), 8);
+        assert_eq!(KeyLayout::new(&[1, 1]).unwrap().total_bits(), 0);
+        assert_eq!(KeyLayout::new(&[1, 1]).unwrap().words(), 1);
+        // 3 bits x 21 = 63, the 22nd digit starts word 1
+        assert_eq!(KeyLayout::new(&[8; 22]).unwrap().locate(21), (1, 0));
+        assert_eq!(KeyLayout::new(&[65_536; 4]).unwrap().words(), 1);
+        assert!(KeyLayout::new(&[]).is_err());
+        assert!(KeyLayout::new(&[2, 0]).is_err());
     }
 
     #[test]
     fn pack_clear_roundtrip() {
-        let layout = KeyLayout::new(50, 4).unwrap();
-        let profile: Vec<u16> = (0..50).map(|i| (i * 7 % 4) as u16).collect();
-        let key: [u64; 2] = layout.pack(&profile);
-        let mut back = vec![0u16; 50];
+        let ks: Vec<usize> = (0..50).map(|i| [1, 2, 3, 16, 300][i % 5]).collect();
+        let layout = KeyLayout::new(&ks).unwrap();
+        let profile: Vec<u32> = (0..50).map(|i| ((i * 7) % ks[i]) as u32).collect();
+        let key: [u64; 8] = layout.pack(&profile);
+        let mut back = vec![0u32; 50];
         layout.unpack(&key, &mut back);
         assert_eq!(back, profile);
         for (i, &t) in profile.iter().enumerate() {
             let g = layout.clear(&key, i);
             assert_eq!(layout.digit(&g, i), 0);
             assert_eq!(layout.with_digit(&g, i, t), key);
+            assert!(layout.same_group(&g, &key, i));
+            let other = (i + 1) % 50;
+            let changed = layout.with_digit(&layout.clear(&key, other), other, 0);
+            assert_eq!(layout.same_group(&changed, &key, i), profile[other] == 0);
         }
     }
 }

@@ -56,6 +56,8 @@ macro_rules! dispatch {
             Inner::S2($l) => $body,
             Inner::S4($l) => $body,
             Inner::S8($l) => $body,
+            Inner::WD($l) => $body,
+            Inner::WS($l) => $body,
         }
     };
 }
@@ -67,6 +69,7 @@ mod heap;
 pub mod key;
 mod persist;
 mod table;
+mod wide;
 
 use crate::error::{CoreError, CoreResult};
 use crate::window::{check_gamma, scaled_threshold_fast, window};
@@ -77,6 +80,7 @@ use heap::IndexedMaxHeap;
 use key::KeyLayout;
 use std::collections::HashMap;
 use table::{hash_key, CountTable, GroupTable};
+use wide::WideLedger;
 
 /// Relative safety band around the threshold inside which flags are decided exactly.
 const BAND: f64 = 1e-9;
@@ -128,6 +132,23 @@ pub(crate) fn advise_huge_pages<T>(buffer: &mut Vec<T>) {
     }
 }
 
+/// The rows of a flat array of per-player pmfs with `ks[i]` entries each.
+pub(crate) fn split_rows<'a>(theta: &'a [f64], ks: &'a [usize]) -> impl Iterator<Item = &'a [f64]> {
+    ks.iter().scan(0usize, move |start, &k| {
+        let row = &theta[*start..*start + k];
+        *start += k;
+        Some(row)
+    })
+}
+
+/// Number of groups d_-i player i can have: the product of the other players' K_j (saturating).
+pub(crate) fn groups_max(ks: &[usize], player: usize) -> u64 {
+    ks.iter()
+        .enumerate()
+        .filter(|&(j, _)| j != player)
+        .fold(1u64, |acc, (_, &k)| acc.saturating_mul(k as u64))
+}
+
 /// Destination of a [`BidLedger::record`] call: row-major (L, n) arrays.
 pub struct RecordOutput<'a> {
     /// E_i(l) of eq. (13).
@@ -139,7 +160,7 @@ pub struct RecordOutput<'a> {
 /// A profile d with its joint discrepancy h_{i,d}(l) for one player.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProfileDiscrepancy {
-    pub profile: Vec<u16>,
+    pub profile: Vec<u32>,
     pub value: f64,
 }
 
@@ -147,7 +168,7 @@ pub struct ProfileDiscrepancy {
 struct Player<const W: usize, C> {
     theta: Vec<f64>,
     /// Types by decreasing probability (the sparse store needs it).
-    theta_desc: Vec<u16>,
+    theta_desc: Vec<u32>,
     /// N_i(t).
     marginal: Vec<u64>,
     /// Light mode: tracked groups d_-i, count = M(d_-i), tag = index of the group's record.
@@ -161,7 +182,7 @@ struct Player<const W: usize, C> {
     /// Complete mode: the classes of the groups (empty in the light mode).
     classes: Classes<C>,
     /// Scratch space for counts read back from J.
-    scratch: Vec<(u16, u64)>,
+    scratch: Vec<(u32, u64)>,
     /// Last day of a quiet period during which the marginal test provably cannot fire.
     quiet_until: u64,
 }
@@ -188,15 +209,15 @@ impl<const W: usize, C: CountStore> Clone for Player<W, C> {
 struct Shared<'a, const W: usize> {
     layout: &'a KeyLayout,
     joint: &'a CountTable<W>,
-    k: usize,
+    ks: &'a [usize],
 }
 
 impl<const W: usize> Shared<'_, W> {
     /// c_t(g) = J(g with `player`'s digit t) for the types with c_t > 0, and their sum M(g).
-    fn read_back(&self, key: &[u64; W], player: usize, out: &mut Vec<(u16, u64)>) -> u64 {
+    fn read_back(&self, key: &[u64; W], player: usize, out: &mut Vec<(u32, u64)>) -> u64 {
         out.clear();
         let mut m = 0;
-        for t in 0..self.k as u16 {
+        for t in 0..self.ks[player] as u32 {
             let c = self.joint.count(&self.layout.with_digit(key, player, t));
             if c > 0 {
                 out.push((t, c));
@@ -211,7 +232,7 @@ impl<const W: usize, C: CountStore> Player<W, C> {
     /// A player with supertype `theta`; `packed`: its group keys fit in 32 bits.
     fn new(theta: &[f64], packed: bool) -> Self {
         let k = theta.len();
-        let mut theta_desc: Vec<u16> = (0..k as u16).collect();
+        let mut theta_desc: Vec<u32> = (0..k as u32).collect();
         theta_desc.sort_by(|a, b| theta[*b as usize].total_cmp(&theta[*a as usize]));
         Self {
             theta: theta.to_vec(),
@@ -233,7 +254,7 @@ impl<const W: usize, C: CountStore> Player<W, C> {
     }
 
     /// Starts tracking group `key` with the given counts.
-    fn track(&mut self, key: &[u64; W], hash: u64, counts: &[(u16, u64)]) {
+    fn track(&mut self, key: &[u64; W], hash: u64, counts: &[(u32, u64)]) {
         let m = counts.iter().map(|e| e.1).sum();
         let rid = self.records.push_group();
         for &(t, c) in counts {
@@ -254,7 +275,7 @@ impl<const W: usize, C: CountStore> Player<W, C> {
         &mut self,
         key: &[u64; W],
         hash: u64,
-        t: u16,
+        t: u32,
         bound: u64,
         lo: f64,
         player: usize,
@@ -272,7 +293,7 @@ impl<const W: usize, C: CountStore> Player<W, C> {
 
     /// Complete mode: adds `by` days with bid `t` to group `key` (hash `hash`).
     #[inline(always)]
-    fn observe_all(&mut self, key: &[u64; W], hash: u64, t: u16, by: u64) {
+    fn observe_all(&mut self, key: &[u64; W], hash: u64, t: u32, by: u64) {
         self.groups.reserve_one();
         match self.groups.find(key, hash) {
             Ok(idx) => {
@@ -379,7 +400,7 @@ impl<const W: usize, C: CountStore> Player<W, C> {
 
 struct LedgerImpl<const W: usize, C> {
     n: usize,
-    k: usize,
+    ks: Vec<usize>,
     gamma: f64,
     layout: KeyLayout,
     day: u64,
@@ -397,9 +418,9 @@ impl<const W: usize, C: CountStore> Clone for LedgerImpl<W, C> {
     fn clone(&self) -> Self {
         Self {
             n: self.n,
-            k: self.k,
+            ks: self.ks.clone(),
             gamma: self.gamma,
-            layout: self.layout,
+            layout: self.layout.clone(),
             day: self.day,
             joint: self.joint.clone(),
             blocks: self.blocks.clone(),
@@ -505,17 +526,16 @@ impl FloorCache {
 
 impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
     /// `pack`: store group tables in one word per slot (needs group keys below 2^32).
-    fn new(theta: &[f64], n: usize, k: usize, gamma: f64, layout: KeyLayout, pack: bool) -> Self {
+    fn new(theta: &[f64], ks: &[usize], gamma: f64, layout: KeyLayout, pack: bool) -> Self {
         Self {
-            n,
-            k,
+            n: ks.len(),
+            ks: ks.to_vec(),
             gamma,
             layout,
             day: 0,
             joint: CountTable::default(),
-            blocks: BlockCounts::new(n, k),
-            players: theta
-                .chunks_exact(k)
+            blocks: BlockCounts::new(ks),
+            players: split_rows(theta, ks)
                 .map(|row| Player::new(row, pack))
                 .collect(),
             complete: false,
@@ -527,7 +547,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         Shared {
             layout: &self.layout,
             joint: &self.joint,
-            k: self.k,
+            ks: &self.ks,
         }
     }
 
@@ -537,15 +557,14 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         if self.complete {
             return;
         }
-        let groups_max = (self.k as u64).saturating_pow(self.n as u32 - 1);
-        let expected = (self.joint.len() as u64).min(groups_max) as usize;
-        for p in &mut self.players {
+        for (i, p) in self.players.iter_mut().enumerate() {
+            let expected = (self.joint.len() as u64).min(groups_max(&self.ks, i)) as usize;
             p.tracked = CountTable::default();
-            p.records = C::new(self.k);
+            p.records = C::new(self.ks[i]);
             p.heap = IndexedMaxHeap::default();
             p.groups.expect(expected);
         }
-        let mut digits = vec![0u16; self.n];
+        let mut digits = vec![0u32; self.n];
         for entry in self.joint.iter() {
             self.layout.unpack(&entry.key, &mut digits);
             for (i, p) in self.players.iter_mut().enumerate() {
@@ -607,9 +626,8 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         let n = self.n;
         if ALL {
             // each day adds at most one group per player, and there are K^(n-1) groups
-            let groups_max = (self.k as u64).saturating_pow(self.n as u32 - 1);
-            for p in &mut self.players {
-                let room = groups_max.saturating_sub(p.groups.len() as u64);
+            for (i, p) in self.players.iter_mut().enumerate() {
+                let room = groups_max(&self.ks, i).saturating_sub(p.groups.len() as u64);
                 p.groups.expect((days as u64).min(room) as usize);
             }
         }
@@ -642,10 +660,10 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             let shared = Shared {
                 layout: &self.layout,
                 joint: &self.joint,
-                k: self.k,
+                ks: &self.ks,
             };
             for (i, p) in self.players.iter_mut().enumerate() {
-                let t = profile[i] as u16;
+                let t = profile[i] as u32;
                 p.marginal[t as usize] += 1;
                 let (key, hash) = (&keys[base + 1 + i], hashes[base + 1 + i]);
                 match bound {
@@ -671,6 +689,10 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                 }
             }
         }
+    }
+
+    fn distinct_profiles(&self) -> usize {
+        self.joint.len()
     }
 
     fn marginal_counts(&self) -> Vec<u64> {
@@ -713,7 +735,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             .collect()
     }
 
-    fn joint_at(&self, profile: &[u16]) -> Vec<f64> {
+    fn joint_at(&self, profile: &[u32]) -> Vec<f64> {
         let full: [u64; W] = self.layout.pack(profile);
         let lf = self.day as f64;
         let shared = self.shared();
@@ -736,12 +758,12 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         let counts = p.classes.counts();
         let lf = self.day as f64;
         // each class's h at its worst type (ties: the smaller type), computed as eq. (8) reads
-        let mut worst: HashMap<u32, (u16, f64)> = HashMap::new();
+        let mut worst: HashMap<u32, (u32, f64)> = HashMap::new();
         let mut members: Vec<(f64, [u64; W], u32)> = Vec::with_capacity(p.groups.len());
         for (key, class) in p.groups.iter() {
             let (_, h) = *worst.entry(class).or_insert_with(|| {
                 let m_over_l = counts.total(class) as f64 / lf;
-                (0..self.k as u16)
+                (0..self.ks[player] as u32)
                     .map(|t| {
                         let h = counts.count(class, t) as f64 / lf - p.theta[t as usize] * m_over_l;
                         (t, h)
@@ -772,7 +794,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             .map(|(_, key, class)| {
                 let (t, value) = worst[&class];
                 let full = self.layout.with_digit(&key, player, t);
-                let mut profile = vec![0u16; self.n];
+                let mut profile = vec![0u32; self.n];
                 self.layout.unpack(&full, &mut profile);
                 ProfileDiscrepancy { profile, value }
             })
@@ -788,10 +810,10 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
     }
 
     /// Distinct profiles seen, row-major, and their counts J(d).
-    fn profile_counts(&self) -> (Vec<u16>, Vec<u64>) {
+    fn profile_counts(&self) -> (Vec<u32>, Vec<u64>) {
         let mut profiles = Vec::new();
         let mut counts = Vec::new();
-        let mut digits = vec![0u16; self.n];
+        let mut digits = vec![0u32; self.n];
         for (key, c) in self.joint_entries() {
             self.layout.unpack(&key, &mut digits);
             profiles.extend_from_slice(&digits);
@@ -816,6 +838,8 @@ enum Inner {
     S2(LedgerImpl<2, SparseCounts>),
     S4(LedgerImpl<4, SparseCounts>),
     S8(LedgerImpl<8, SparseCounts>),
+    WD(WideLedger<DenseCounts>),
+    WS(WideLedger<SparseCounts>),
 }
 
 impl Clone for Inner {
@@ -829,6 +853,8 @@ impl Clone for Inner {
             Inner::S2(l) => Inner::S2(l.clone()),
             Inner::S4(l) => Inner::S4(l.clone()),
             Inner::S8(l) => Inner::S8(l.clone()),
+            Inner::WD(l) => Inner::WD(l.clone()),
+            Inner::WS(l) => Inner::WS(l.clone()),
         }
     }
 }
@@ -839,16 +865,22 @@ pub struct BidLedger {
     inner: Inner,
 }
 
-/// Validates declared supertypes: an (n, K) row-major array of pmfs.
-pub fn check_supertypes(theta: &[f64], n: usize, k: usize) -> CoreResult<()> {
-    if theta.len() != n * k {
+/// Validates declared supertypes: one pmf of `ks[i]` entries per player, concatenated.
+pub fn check_supertypes(theta: &[f64], ks: &[usize]) -> CoreResult<()> {
+    let cells = ks.iter().try_fold(0usize, |acc, &k| acc.checked_add(k));
+    if cells != Some(theta.len()) {
         return Err(CoreError::InvalidArgument(format!(
-            "supertypes must hold n * K = {} probabilities, got {}",
-            n * k,
+            "supertypes must hold sum_i K_i = {} probabilities, got {}",
+            cells.map_or("more than 2^64".to_string(), |c| c.to_string()),
             theta.len()
         )));
     }
-    for (i, row) in theta.chunks_exact(k).enumerate() {
+    for (i, row) in split_rows(theta, ks).enumerate() {
+        if row.is_empty() {
+            return Err(CoreError::InvalidArgument(format!(
+                "supertype of player {i} is empty; a player needs at least one type"
+            )));
+        }
         for (t, &p) in row.iter().enumerate() {
             if !p.is_finite() || p < 0.0 {
                 return Err(CoreError::InvalidArgument(format!(
@@ -867,40 +899,108 @@ pub fn check_supertypes(theta: &[f64], n: usize, k: usize) -> CoreResult<()> {
     Ok(())
 }
 
+/// Bytes of memory this process may still use (MemAvailable on Linux; unbounded elsewhere).
+pub fn available_memory() -> u64 {
+    if let Ok(limit) = std::env::var("STOCHMECH_MEMORY_LIMIT") {
+        if let Ok(bytes) = limit.trim().parse::<u64>() {
+            return bytes;
+        }
+    }
+    #[cfg(target_os = "linux")]
+    if let Ok(info) = std::fs::read_to_string("/proc/meminfo") {
+        for line in info.lines() {
+            if let Some(rest) = line.strip_prefix("MemAvailable:") {
+                let kib = rest.trim().trim_end_matches("kB").trim();
+                if let Ok(kib) = kib.parse::<u64>() {
+                    return kib.saturating_mul(1024);
+                }
+            }
+        }
+    }
+    u64::MAX
+}
+
+/// Refuses an allocation of about `bytes` when it cannot fit in memory.
+fn check_fits(bytes: u64, what: &str) -> CoreResult<()> {
+    let available = available_memory();
+    if bytes > available {
+        return Err(CoreError::Unsupported(format!(
+            "{what} needs about {:.3} GB of memory and {:.3} GB are available; \
+             use fewer players, types or days per call",
+            bytes as f64 / 1e9,
+            available as f64 / 1e9
+        )));
+    }
+    Ok(())
+}
+
 impl BidLedger {
-    /// A ledger for `n` players over `k` types with declared supertypes `theta` ((n, K)
+    /// A ledger for `n` players sharing `k` types with declared supertypes `theta` ((n, K)
     /// row-major) and window exponent `gamma` (eq. 11).
     pub fn new(theta: &[f64], n: usize, k: usize, gamma: f64) -> CoreResult<Self> {
-        let layout = KeyLayout::new(n, k)?;
+        if k == 0 {
+            return Err(CoreError::InvalidArgument(
+                "a player needs at least one type, got K = 0".into(),
+            ));
+        }
+        Self::with_types(theta, &vec![k; n], gamma)
+    }
+
+    /// A ledger for players with `ks[i]` types each: `theta` holds their supertypes one after
+    /// the other (player 0's `ks[0]` probabilities first).
+    pub fn with_types(theta: &[f64], ks: &[usize], gamma: f64) -> CoreResult<Self> {
+        let layout = KeyLayout::new(ks)?;
         check_gamma(gamma)?;
-        check_supertypes(theta, n, k)?;
-        Ok(Self::build(theta, n, k, gamma, layout))
+        check_supertypes(theta, ks)?;
+        // per type: theta, its rank, its marginal count, a key word and a count-class weight,
+        // with the dense count store's records on top
+        let cells = theta.len() as u64;
+        check_fits(cells.saturating_mul(64), "a ledger of this size")?;
+        Ok(Self::build(theta, ks, gamma, layout))
     }
 
-    fn build(theta: &[f64], n: usize, k: usize, gamma: f64, layout: KeyLayout) -> Self {
+    /// As [`Self::with_types`], but always with the wide layout (hashed addressing, exact
+    /// stored keys) that larger profiles use: for testing it against the packed one.
+    pub fn with_types_wide(theta: &[f64], ks: &[usize], gamma: f64) -> CoreResult<Self> {
+        let layout = KeyLayout::new(ks)?;
+        check_gamma(gamma)?;
+        check_supertypes(theta, ks)?;
+        check_fits(
+            (theta.len() as u64).saturating_mul(64),
+            "a ledger of this size",
+        )?;
+        let dense = ks.iter().all(|&k| k <= DENSE_MAX_TYPES);
+        let inner = if dense {
+            Inner::WD(WideLedger::new(theta, ks, gamma, layout))
+        } else {
+            Inner::WS(WideLedger::new(theta, ks, gamma, layout))
+        };
+        Ok(Self { inner })
+    }
+
+    fn build(theta: &[f64], ks: &[usize], gamma: f64, layout: KeyLayout) -> Self {
         // keys of at most 32 bits share their table slot's word with the class id
-        let pack = layout.words() == 1 && layout.bits() as usize * n <= 32;
-        Self::build_with(theta, n, k, gamma, layout, pack)
+        let pack = layout.total_bits() <= 32;
+        Self::build_with(theta, ks, gamma, layout, pack)
     }
 
-    fn build_with(
-        theta: &[f64],
-        n: usize,
-        k: usize,
-        gamma: f64,
-        layout: KeyLayout,
-        pack: bool,
-    ) -> Self {
-        let dense = k <= DENSE_MAX_TYPES;
+    fn build_with(theta: &[f64], ks: &[usize], gamma: f64, layout: KeyLayout, pack: bool) -> Self {
+        let dense = ks.iter().all(|&k| k <= DENSE_MAX_TYPES);
         let inner = match (layout.words(), dense) {
-            (1, true) => Inner::D1(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
-            (2, true) => Inner::D2(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
-            (3 | 4, true) => Inner::D4(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
-            (_, true) => Inner::D8(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
-            (1, false) => Inner::S1(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
-            (2, false) => Inner::S2(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
-            (3 | 4, false) => Inner::S4(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
-            (_, false) => Inner::S8(LedgerImpl::new(theta, n, k, gamma, layout, pack)),
+            (w, true) if w > key::MAX_PACKED_WORDS => {
+                Inner::WD(WideLedger::new(theta, ks, gamma, layout))
+            }
+            (w, false) if w > key::MAX_PACKED_WORDS => {
+                Inner::WS(WideLedger::new(theta, ks, gamma, layout))
+            }
+            (1, true) => Inner::D1(LedgerImpl::new(theta, ks, gamma, layout, pack)),
+            (2, true) => Inner::D2(LedgerImpl::new(theta, ks, gamma, layout, pack)),
+            (3 | 4, true) => Inner::D4(LedgerImpl::new(theta, ks, gamma, layout, pack)),
+            (_, true) => Inner::D8(LedgerImpl::new(theta, ks, gamma, layout, pack)),
+            (1, false) => Inner::S1(LedgerImpl::new(theta, ks, gamma, layout, pack)),
+            (2, false) => Inner::S2(LedgerImpl::new(theta, ks, gamma, layout, pack)),
+            (3 | 4, false) => Inner::S4(LedgerImpl::new(theta, ks, gamma, layout, pack)),
+            (_, false) => Inner::S8(LedgerImpl::new(theta, ks, gamma, layout, pack)),
         };
         Self { inner }
     }
@@ -910,9 +1010,14 @@ impl BidLedger {
         dispatch!(&self.inner, l => l.n)
     }
 
-    /// Number of types K.
-    pub fn n_types(&self) -> usize {
-        dispatch!(&self.inner, l => l.k)
+    /// Number of types K_i of each player.
+    pub fn type_counts(&self) -> &[usize] {
+        dispatch!(&self.inner, l => &l.ks)
+    }
+
+    /// Whether the profiles are too wide for inline keys (hashed addressing, exact identity).
+    pub fn is_wide(&self) -> bool {
+        matches!(self.inner, Inner::WD(_) | Inner::WS(_))
     }
 
     /// Window exponent gamma.
@@ -925,18 +1030,18 @@ impl BidLedger {
         dispatch!(&self.inner, l => l.day)
     }
 
-    /// Declared supertypes, (n, K) row-major.
+    /// Declared supertypes, concatenated player by player.
     pub fn supertypes(&self) -> Vec<f64> {
         dispatch!(&self.inner, l => l.players.iter().flat_map(|p| p.theta.iter().copied()).collect())
     }
 
     /// Checks a batch of `days` rows of `n` bids without recording it.
     pub fn check_bids(&self, bids: &[i64], days: usize) -> CoreResult<()> {
-        let (n, k, day) = (self.n_players(), self.n_types(), self.day());
-        if bids.len() != days * n {
+        let (n, day) = (self.n_players(), self.day());
+        let ks = self.type_counts();
+        if days.checked_mul(n) != Some(bids.len()) {
             return Err(CoreError::InvalidArgument(format!(
-                "bids must hold days * n = {} values, got {}",
-                days * n,
+                "bids must hold days * n = {days} * {n} values, got {}",
                 bids.len()
             )));
         }
@@ -948,19 +1053,50 @@ impl BidLedger {
                 "the ledger counts at most 2^53 days; {day} recorded and {days} more given"
             )));
         }
-        if let Some(pos) = bids.iter().position(|&b| b < 0 || b >= k as i64) {
-            return Err(CoreError::BidOutOfRange {
-                day: day + (pos / n) as u64 + 1,
-                player: pos % n,
-                bid: bids[pos],
-                types: k,
-            });
+        for (row, profile) in bids.chunks_exact(n.max(1)).enumerate() {
+            if let Some(i) = profile
+                .iter()
+                .zip(ks)
+                .position(|(&b, &k)| b < 0 || b >= k as i64)
+            {
+                return Err(CoreError::BidOutOfRange {
+                    day: day + row as u64 + 1,
+                    player: i,
+                    bid: profile[i],
+                    types: ks[i],
+                });
+            }
         }
         Ok(())
     }
 
+    /// An upper bound on the memory a record call of `days` days may add.
+    fn growth_bound(&self, days: usize, detail: bool) -> u64 {
+        let days = days as u64;
+        let n = self.n_players() as u64;
+        let (words, complete) = dispatch!(&self.inner, l => (l.layout.words() as u64, l.complete));
+        // a new distinct profile per day: its table slot (load <= 1/2, growth by 2) and, when
+        // wide, its stored key, count and hash
+        let profile = if self.is_wide() {
+            words * 8 + 4 * 16 + 16
+        } else {
+            4 * (words + 1) * 8
+        };
+        let mut bytes = days.saturating_mul(profile);
+        if detail || complete {
+            // a new group per player and day, with growth 4-fold
+            let group = if self.is_wide() {
+                8 * 24
+            } else {
+                8 * (words + 1) * 8
+            };
+            bytes = bytes.saturating_add(days.saturating_mul(n).saturating_mul(group));
+        }
+        bytes
+    }
+
     /// Records `days` days of bids (row-major (days, n)), in order, continuing the day count.
-    /// The whole batch is validated first: on error nothing changes.
+    /// The whole batch is validated first (bids, outputs and memory): on error nothing changes.
     pub fn record(&mut self, bids: &[i64], days: usize, out: RecordOutput<'_>) -> CoreResult<()> {
         self.check_bids(bids, days)?;
         let cells = days * self.n_players();
@@ -973,11 +1109,25 @@ impl BidLedger {
                 "output arrays must hold days * n = {cells} values"
             )));
         }
+        let growth = self.growth_bound(days, out.detail.is_some());
+        if growth > 1 << 28 {
+            check_fits(growth, &format!("recording {days} days"))?;
+        }
+        if self.is_wide() {
+            let distinct = dispatch!(&self.inner, l => l.distinct_profiles() as u64);
+            if distinct + days as u64 > wide::MAX_PROFILES {
+                return Err(CoreError::Unsupported(format!(
+                    "the ledger holds at most {} distinct profiles; {distinct} seen and \
+                     {days} more days given",
+                    wide::MAX_PROFILES
+                )));
+            }
+        }
         dispatch!(&mut self.inner, l => l.record(bids, days, out));
         Ok(())
     }
 
-    /// Marginal counts N_i(t), (n, K) row-major.
+    /// Marginal counts N_i(t), concatenated player by player.
     pub fn marginal_counts(&self) -> Vec<u64> {
         dispatch!(&self.inner, l => l.marginal_counts())
     }
@@ -987,25 +1137,45 @@ impl BidLedger {
         dispatch!(&self.inner, l => l.groups_seen())
     }
 
+    /// Checks that keeping every group (exact maxima) fits in memory.
+    fn check_complete_fits(&self) -> CoreResult<()> {
+        let (complete, distinct) =
+            dispatch!(&self.inner, l => (l.complete, l.distinct_profiles() as u64));
+        if !complete {
+            let n = self.n_players() as u64;
+            let words = dispatch!(&self.inner, l => l.layout.words() as u64);
+            let bytes = distinct
+                .saturating_mul(n)
+                .saturating_mul(8 * (words + 3) * 8);
+            if bytes > 1 << 28 {
+                check_fits(bytes, "keeping every profile group (exact maxima)")?;
+            }
+        }
+        Ok(())
+    }
+
     /// Current max_d |h_{i,d}(l)| for each player (0 before the first day).
-    pub fn joint_max(&mut self) -> Vec<f64> {
-        dispatch!(&mut self.inner, l => l.joint_max())
+    pub fn joint_max(&mut self) -> CoreResult<Vec<f64>> {
+        self.check_complete_fits()?;
+        Ok(dispatch!(&mut self.inner, l => l.joint_max()))
     }
 
     /// Current h_{i,d}(l) for the given profile d, for each player i.
-    pub fn joint_at(&self, profile: &[u16]) -> CoreResult<Vec<f64>> {
-        let (n, k) = (self.n_players(), self.n_types());
+    pub fn joint_at(&self, profile: &[u32]) -> CoreResult<Vec<f64>> {
+        let n = self.n_players();
+        let ks = self.type_counts();
         if profile.len() != n {
             return Err(CoreError::InvalidArgument(format!(
                 "a profile has one type per player ({n}), got {} values",
                 profile.len()
             )));
         }
-        if let Some(i) = profile.iter().position(|&t| t as usize >= k) {
+        if let Some(i) = (0..n).find(|&i| profile[i] as usize >= ks[i]) {
             return Err(CoreError::InvalidArgument(format!(
-                "type {} of player {i} is outside the type space [0, {}] (K = {k})",
+                "type {} of player {i} is outside its type space [0, {}] (K_{i} = {})",
                 profile[i],
-                k - 1
+                ks[i] - 1,
+                ks[i]
             )));
         }
         Ok(dispatch!(&self.inner, l => l.joint_at(profile)))
@@ -1023,11 +1193,12 @@ impl BidLedger {
                 self.n_players()
             )));
         }
+        self.check_complete_fits()?;
         Ok(dispatch!(&mut self.inner, l => l.worst_profiles(player, count)))
     }
 
     /// Distinct bid profiles seen, row-major (G, n), with their counts J(d).
-    pub fn profile_counts(&self) -> (Vec<u16>, Vec<u64>) {
+    pub fn profile_counts(&self) -> (Vec<u32>, Vec<u64>) {
         dispatch!(&self.inner, l => l.profile_counts())
     }
 

@@ -226,7 +226,7 @@ fn check_against_dense(
         }
     }
     // the current maxima (which makes every group tracked) agree with the last dense day
-    let maxima = fast.joint_max();
+    let maxima = fast.joint_max().unwrap();
     for i in 0..n {
         assert!(
             (maxima[i] - last[i].2).abs() <= 1e-15,
@@ -345,9 +345,9 @@ fn packed_and_wide_group_tables_agree() {
     let mut rng = Rng(61);
     let theta: Vec<f64> = (0..n).flat_map(|_| rng.pmf(k)).collect();
     let bids = bid_stream(&mut rng, &theta, n, k, days, Stream::Correlated);
-    let layout = KeyLayout::new(n, k).unwrap();
+    let layout = KeyLayout::new(&vec![k; n]).unwrap();
     let mut packed = BidLedger::new(&theta, n, k, 0.5).unwrap();
-    let mut wide = BidLedger::build_with(&theta, n, k, 0.5, layout, false);
+    let mut wide = BidLedger::build_with(&theta, &vec![k; n], 0.5, layout, false);
     let run = |ledger: &mut BidLedger, rows: &[i64], detail: bool| {
         let len = rows.len() / n;
         let mut flags = vec![false; rows.len()];
@@ -370,7 +370,7 @@ fn packed_and_wide_group_tables_agree() {
             < dispatch!(&wide.inner, l => l.players[0].groups.nbytes())
     );
     assert_eq!(packed.groups_seen(), wide.groups_seen());
-    assert_eq!(packed.joint_max(), wide.joint_max());
+    assert_eq!(packed.joint_max().unwrap(), wide.joint_max().unwrap());
     for i in 0..n {
         assert_eq!(
             packed.worst_profiles(i, 20).unwrap(),
@@ -494,7 +494,7 @@ fn wide_keys_work() {
         // the last day's joint maximum equals the maximum over the profiles seen and unseen
         let last = &bids[(days - 1) * n..];
         let h = ledger
-            .joint_at(&last.iter().map(|&b| b as u16).collect::<Vec<_>>())
+            .joint_at(&last.iter().map(|&b| b as u32).collect::<Vec<_>>())
             .unwrap();
         for i in 0..n {
             assert!(h[i].abs() <= j[(days - 1) * n + i] + 1e-15);
@@ -626,7 +626,7 @@ fn worst_profiles_are_the_largest_discrepancies() {
             },
         )
         .unwrap();
-    let maxima = ledger.joint_max();
+    let maxima = ledger.joint_max().unwrap();
     for i in 0..n {
         let worst = ledger.worst_profiles(i, 3).unwrap();
         assert_eq!(worst[0].value.abs(), maxima[i]);
@@ -636,4 +636,87 @@ fn worst_profiles_are_the_largest_discrepancies() {
             .windows(2)
             .all(|w| w[0].value.abs() >= w[1].value.abs()));
     }
+}
+
+#[test]
+fn wide_layout_equals_packed_layout_on_ragged_types() {
+    let ks = [1usize, 3, 2, 5, 1, 4];
+    let mut rng = Rng(42);
+    let mut theta = Vec::new();
+    for &k in &ks {
+        theta.extend(rng.pmf(k));
+    }
+    let rows: Vec<Vec<f64>> = split_rows(&theta, &ks).map(|r| r.to_vec()).collect();
+    let days = 3000;
+    // player 3 copies player 1 (mod its K) half of the time: groups repeat, joints fire
+    let mut bids = Vec::with_capacity(days * ks.len());
+    for _ in 0..days {
+        let mut row: Vec<i64> = rows.iter().map(|p| rng.draw(p)).collect();
+        if rng.uniform() < 0.5 {
+            row[3] = row[1] % 5;
+        }
+        bids.extend(row);
+    }
+    let mut packed = BidLedger::with_types(&theta, &ks, 0.5).unwrap();
+    let mut wide = BidLedger::with_types_wide(&theta, &ks, 0.5).unwrap();
+    assert!(!packed.is_wide() && wide.is_wide());
+    let cells = days * ks.len();
+    let mut outputs = Vec::new();
+    for ledger in [&mut packed, &mut wide] {
+        let (mut f1, mut f2) = (vec![false; cells / 2], vec![false; cells / 2]);
+        let (mut m, mut j) = (vec![0.0; cells / 2], vec![0.0; cells / 2]);
+        let half = days / 2;
+        ledger
+            .record(
+                &bids[..cells / 2],
+                half,
+                RecordOutput {
+                    flags: &mut f1,
+                    detail: None,
+                },
+            )
+            .unwrap();
+        ledger
+            .record(
+                &bids[cells / 2..],
+                half,
+                RecordOutput {
+                    flags: &mut f2,
+                    detail: Some((&mut m, &mut j)),
+                },
+            )
+            .unwrap();
+        outputs.push((f1, f2, m, j, ledger.to_bytes(), ledger.groups_seen()));
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    assert!(
+        outputs[0].1.iter().any(|&f| f),
+        "the copied player must be flagged"
+    );
+    assert_eq!(packed.joint_max().unwrap(), wide.joint_max().unwrap());
+    for player in 0..ks.len() {
+        assert_eq!(
+            packed.worst_profiles(player, 4).unwrap(),
+            wide.worst_profiles(player, 4).unwrap()
+        );
+    }
+    let profile: Vec<u32> = vec![0, 2, 1, 2, 0, 3];
+    assert_eq!(
+        packed.joint_at(&profile).unwrap(),
+        wide.joint_at(&profile).unwrap()
+    );
+    // a bid outside its own player's range is refused, naming it
+    let mut bad = bids[..ks.len()].to_vec();
+    bad[2] = 2;
+    let err = packed
+        .record(
+            &bad,
+            1,
+            RecordOutput {
+                flags: &mut [false; 6],
+                detail: None,
+            },
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("player 2"), "{err}");
 }
