@@ -15,8 +15,8 @@ from stochmech._validate import finite, integer
 __all__ = ["DEFAULT_GAMMA", "window"]
 
 #: The default window exponent gamma of eq. (11), shared by every function that takes one.
-#: gamma = 1 rather than the earlier default 0.5: with the default penalty J_p(l) = l^1.5 a truthful
-#: player's expected penalty per day then vanishes with the horizon (it needs
+#: gamma = 1 rather than the earlier default 0.5: with the default penalty J_p(l) = l^1.5 a
+#: truthful player's expected penalty per day then vanishes with the horizon (it needs
 #: 1 < exponent < 1 + gamma); see docs/modelling.md ("Defaults: gamma = 1, exponent 1.5").
 DEFAULT_GAMMA = 1.0
 
