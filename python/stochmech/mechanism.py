@@ -26,6 +26,7 @@ from stochmech import _state
 from stochmech._persist import read_file, write_atomically
 from stochmech._ragged import check_bids_in_range, pad_pmfs, ragged_rows
 from stochmech._validate import finite
+from stochmech._window import DEFAULT_GAMMA
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
 
@@ -114,7 +115,7 @@ class DNBEMechanism:
     ----------
     game : TwoStageGame
         The game (decision rules g1*, g2*, valuations, cost, expectations).
-    gamma : float, default 0.5
+    gamma : float, default 1.0
         Window exponent of eq. (11) (> 0).
     penalty : PowerPenalty or callable, optional
         Penalty schedule J_p(l) of eq. (12); default ``l**1.5``.
@@ -138,7 +139,7 @@ class DNBEMechanism:
         self,
         game: TwoStageGame,
         *,
-        gamma: float = 0.5,
+        gamma: float = DEFAULT_GAMMA,
         penalty: PowerPenalty | PenaltySchedule | None = None,
         first_stage_payment: bool = True,
         penalize: bool = True,

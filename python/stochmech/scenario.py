@@ -9,7 +9,7 @@ A scenario describes one run of the DNBE mechanism, as ``stochmech run`` and
     seed = 0
 
     [mechanism]                   # optional
-    gamma = 0.5                   # window exponent of eq. (11)
+    gamma = 1.0                   # window exponent of eq. (11) (stochmech.DEFAULT_GAMMA)
     penalty = { exponent = 1.5, scale = 1.0 }     # J_p(l) = scale * l^exponent, eq. (12)
     first_stage_payment = true    # switch off to see the audit fail
     penalize = true               # switch off to see the audit fail
@@ -106,6 +106,7 @@ import numpy as np
 
 from stochmech._ragged import pad_pmfs
 from stochmech._seeding import SeedLike
+from stochmech._window import DEFAULT_GAMMA
 from stochmech.audit import AuditReport, DaySignal, Deviation, WindowExploit, audit
 from stochmech.audit import default_deviations as _default_deviations
 from stochmech.audit.adversaries import yesterdays_type
@@ -626,7 +627,7 @@ def _demand_response(
 def _mechanism(game: TwoStageGame, m: Any) -> DNBEMechanism:
     m = _table(m, "mechanism")
     _keys(m, "mechanism", {"gamma", "penalty", "first_stage_payment", "penalize"})
-    gamma = _number(m.get("gamma", 0.5), "mechanism.gamma", positive=True)
+    gamma = _number(m.get("gamma", DEFAULT_GAMMA), "mechanism.gamma", positive=True)
     pen = _table(m.get("penalty", {}), "mechanism.penalty")
     _keys(pen, "mechanism.penalty", {"exponent", "scale"})
     exponent = _number(pen.get("exponent", 1.5), "mechanism.penalty.exponent")

@@ -53,6 +53,7 @@ import numpy as np
 from stochmech._display import html_table, pandas, short_repr
 from stochmech._json import jsonable
 from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record
+from stochmech._window import DEFAULT_GAMMA
 from stochmech.markets._sweeps import (
     ExecutorLike,
     checkpointed_simulation,
@@ -196,7 +197,8 @@ class FigureSetup:
             "days_per_run": self.days,
             "runs_per_point": self.replications,
             "seed": seed_record(self.seed),
-            "mechanism": "DNBE mechanism, window gamma = 0.5, penalty J_p(l) = l^1.5, Rust "
+            "mechanism": f"DNBE mechanism, window gamma = {DEFAULT_GAMMA:g}, penalty J_p(l) = "
+            "l^1.5, Rust "
             "bid ledger; truthful bids",
             "error_bars": "±2 standard errors over the independent runs",
             "common_random_numbers": "run r uses the same seed at every point of a sweep",
@@ -220,7 +222,7 @@ class FigureSetup:
             f"K = {self.levels} equal-probability quantile bins at their conditional means "
             f"(mean kept exactly, variance {kept:.3g} of {self.var:g}); reserve delta_s: "
             f"{reserve}. Simulation: the DNBE mechanism (truthful bids, Rust bid ledger, "
-            "gamma = 0.5, J_p(l) = l^1.5), mean of "
+            f"gamma = {DEFAULT_GAMMA:g}, J_p(l) = l^1.5), mean of "
             f"R = {self.replications} independent runs of L = {self.days:,} days, bars ±2 "
             f"standard errors over runs, seed {describe_seed(self.seed)}, common random numbers "
             "across the "
