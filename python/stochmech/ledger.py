@@ -37,7 +37,7 @@ from stochmech import _core
 from stochmech._display import fmt_array, html_table, pandas, short_repr
 from stochmech._persist import write_atomically
 from stochmech._validate import penalty_schedule, penalty_values
-from stochmech._window import window
+from stochmech._window import DEFAULT_GAMMA, window
 
 __all__ = ["BidLedger", "LedgerRecord", "PowerPenalty"]
 
@@ -187,19 +187,6 @@ class LedgerRecord:
         return pd.DataFrame(data, index=pd.Index(self.days, name="day"))
 
 
-def _as_supertypes(supertypes: Any) -> np.ndarray:
-    """The supertypes as an (n, K) float64 array (every player with the same K)."""
-    try:
-        theta = np.array(supertypes, dtype=np.float64, order="C")
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"supertypes must be an (n, K) array of probabilities: {err}") from None
-    if theta.ndim != 2 or theta.shape[0] == 0 or theta.shape[1] == 0:
-        raise ValueError(
-            f"supertypes must be a non-empty (n, K) array of pmfs, got shape {theta.shape}"
-        )
-    return theta
-
-
 def _as_type_spaces(supertypes: Any) -> tuple[np.ndarray, list[int]]:
     """The supertypes as one flat float64 array (player by player) and each player's K_i.
 
@@ -256,7 +243,7 @@ class BidLedger:
         0..K_i-1 (an (n, K) array when every player has K types; a sequence of pmfs of
         different lengths otherwise; K_i = 1 is allowed). Each pmf must be non-negative,
         finite and sum to 1 within 1e-9.
-    gamma : float, default 0.5
+    gamma : float, default 1.0
         Exponent of the window r(l) = sqrt(ln(2 l^(1+gamma)) / (2 l)) (eq. 11); > 0.
     penalty : PowerPenalty or callable, optional
         Penalty schedule J_p(l) (eq. 12): a :class:`PowerPenalty` (default ``l**1.5``) or a
@@ -300,7 +287,7 @@ class BidLedger:
         self,
         supertypes: Any,
         *,
-        gamma: float = 0.5,
+        gamma: float = DEFAULT_GAMMA,
         penalty: PowerPenalty | PenaltySchedule | None = None,
     ) -> None:
         from stochmech._validate import finite

@@ -29,9 +29,11 @@ the frequency test's part is computed exactly.
 
 Examples
 --------
->>> risk = truthful_risk([[0.5, 0.5]], 0, 1_000)
+>>> risk = truthful_risk([[0.5, 0.5]], 0, 1_000)  # default gamma = 1, J_p(l) = l^1.5
 >>> risk.exact, round(risk.expected_penalty / risk.days, 4)
-(True, 0.0795)
+(True, 0.0037)
+>>> round(truthful_risk([[0.5, 0.5]], 0, 1_000, gamma=0.5).expected_penalty_per_day, 4)
+0.0795
 >>> bool(risk.any_flag_after(100) < risk.any_flag_after(10))
 True
 """
@@ -47,7 +49,7 @@ from scipy.special import gammaln
 from scipy.stats import binom
 
 from stochmech._validate import integer, penalty_schedule, penalty_values, pmf_rows
-from stochmech._window import window
+from stochmech._window import DEFAULT_GAMMA, window
 from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
 
 __all__ = ["TruthfulRisk", "flag_probabilities", "truthful_risk"]
@@ -134,7 +136,7 @@ def _flag_bounds(
 
 
 def flag_probabilities(
-    supertype: Any, days: Any, *, gamma: float = 0.5, exact_days: int = 500
+    supertype: Any, days: Any, *, gamma: float = DEFAULT_GAMMA, exact_days: int = 500
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Probability that the frequency test flags an honest player on each given day.
 
@@ -144,7 +146,7 @@ def flag_probabilities(
         The player's declared (and true) supertype.
     days : array_like of int
         Days l >= 1.
-    gamma : float, default 0.5
+    gamma : float, default 1.0
         The window's exponent (eq. 11).
     exact_days : int, default 500
         With three or more types of positive probability, days up to this one are computed
@@ -161,9 +163,11 @@ def flag_probabilities(
 
     Examples
     --------
-    >>> up, lo, exact = flag_probabilities([0.5, 0.5], [1, 2, 10])
+    >>> up, lo, exact = flag_probabilities([0.5, 0.5], [1, 2, 10], gamma=0.5)
     >>> up.round(4).tolist(), exact
     ([0.0, 0.0, 0.002], True)
+    >>> float(flag_probabilities([0.5, 0.5], [10])[0][0])  # the default gamma = 1: wider window
+    0.0
     """
     theta_i = _check_supertypes(np.atleast_2d(np.asarray(supertype, dtype=np.float64)))
     if theta_i.shape[0] != 1:
@@ -430,7 +434,7 @@ def truthful_risk(
     player: int,
     days: int,
     *,
-    gamma: float = 0.5,
+    gamma: float = DEFAULT_GAMMA,
     penalty: PowerPenalty | PenaltySchedule | None = None,
     exact_days: int = 500,
     joint: bool = True,
@@ -448,7 +452,7 @@ def truthful_risk(
         The player whose risk is computed.
     days : int
         Horizon L.
-    gamma : float, default 0.5
+    gamma : float, default 1.0
         The window's exponent (eq. 11).
     penalty : PowerPenalty or callable, optional
         J_p(l) (eq. 12); default ``PowerPenalty()`` (``l**1.5``).
