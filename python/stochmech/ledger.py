@@ -113,6 +113,8 @@ class LedgerRecord:
     """
 
     __slots__ = ("_gamma", "_window", "days", "flags", "joint", "marginal", "penalty")
+    _gamma: float
+    _window: np.ndarray | None
     days: np.ndarray
     flags: np.ndarray
     penalty: np.ndarray
