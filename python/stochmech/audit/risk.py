@@ -53,7 +53,7 @@ from stochmech.ledger import (
     BidLedger,
     PenaltySchedule,
     PowerPenalty,
-    _as_supertypes,
+    _as_type_spaces,
     _check_penalty,
     _evaluate_penalty,
 )
@@ -66,7 +66,7 @@ _SENSITIVE = 1e-12
 
 
 def _check_supertypes(supertypes: Any) -> np.ndarray:
-    flat, types = _as_supertypes(supertypes)
+    flat, types = _as_type_spaces(supertypes)
     if len(set(types)) != 1:
         raise ValueError(
             f"supertypes must give every player the same number of types here, got {types}"
