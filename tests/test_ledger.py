@@ -1755,3 +1755,22 @@ def test_core_calls_from_threads_serialize():
         t.join()
     assert not errors, errors
     assert core.day == 6 * 20 * 2000
+
+
+def test_record_window_is_computed_on_first_access_and_matches_the_core():
+    import dataclasses
+    import pickle
+
+    from stochmech import window
+
+    for gamma in (0.5, 2.0):
+        led = BidLedger([[0.5, 0.5], [0.25, 0.75]], gamma=gamma)
+        rec = led.record(np.zeros((7, 2), dtype=np.int64))
+        assert rec._window is None  # not computed by record()
+        np.testing.assert_array_equal(rec.window, window(np.arange(1, 8), gamma))
+        assert rec.window is rec.window  # computed once
+        back = pickle.loads(pickle.dumps(rec))
+        np.testing.assert_array_equal(back.window, rec.window)
+        np.testing.assert_array_equal(back.flags, rec.flags)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            rec.days = rec.days[:1]

@@ -199,6 +199,7 @@ def test_higher_gamma_lowers_the_risk_and_it_vanishes_when_exponent_below_one_pl
     "kwargs, match",
     [
         ({"supertypes": [[0.5, 0.6]]}, "sums to"),
+        ({"supertypes": [[0.5, 0.5], [1.0]]}, r"same number of types here, got \[2, 1\]"),
         ({"supertypes": [[np.nan, 1.0]]}, "probability of type 0 is nan"),
         ({"player": 3}, "does not exist"),
         ({"days": 0}, "days must be"),

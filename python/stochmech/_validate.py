@@ -98,6 +98,14 @@ def pmf(p: Any, k: int, what: str) -> np.ndarray:
     return arr
 
 
+def _row_lengths(x: Any) -> list[int] | None:
+    """The lengths of the rows of a sequence of sequences (None if it is not one)."""
+    try:
+        return [len(row) for row in x]
+    except TypeError:
+        return None
+
+
 def pmf_rows(x: Any, shape: tuple[int, int] | None, what: str = "supertype bid") -> np.ndarray:
     """An (n, K) array of pmfs (one row per player) as a float64 copy.
 
@@ -107,6 +115,11 @@ def pmf_rows(x: Any, shape: tuple[int, int] | None, what: str = "supertype bid")
     try:
         arr = np.array(x, dtype=np.float64)
     except (TypeError, ValueError) as err:
+        lengths = _row_lengths(x)
+        if lengths is not None and len(set(lengths)) > 1:
+            raise ValueError(
+                f"{what}s must give every player the same number of types here, got {lengths}"
+            ) from None
         raise ValueError(f"{what}s must be an {want} array of pmfs: {err}") from None
     if shape is None and (arr.ndim != 2 or 0 in arr.shape):
         raise ValueError(f"{what}s must be a non-empty {want} array of pmfs, got shape {arr.shape}")
