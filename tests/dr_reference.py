@@ -98,16 +98,30 @@ def posted_price_cost(providers, reserve, shortage, price: float) -> float:
 
 
 def deviation_payoffs(
-    type_values: np.ndarray, bids: np.ndarray, player: int, reserve: Supertype, shortage: Supertype
+    levels: Sequence[np.ndarray],
+    bids: Sequence[np.ndarray],
+    player: int,
+    reserve: Supertype,
+    shortage: Supertype,
 ) -> np.ndarray:
-    """C(t, s): player's true type t, type bid s, others' types drawn from their bids."""
-    k = type_values.size
-    others = [Supertype(type_values, bids[j]) for j in range(bids.shape[0]) if j != player]
+    """C(t, s): player's true type t, type bid s, others' types drawn from their bids.
+
+    ``levels[j]`` is provider j's own type space (its cost levels), ``bids[j]`` a pmf over it
+    (entries beyond its own levels, if padded, must be zero and are ignored); t and s range
+    over the player's own levels.
+    """
+    own = np.asarray(levels[player], dtype=float)
+    k = own.size
+    others = [
+        Supertype(levels[j], np.asarray(bids[j])[: len(levels[j])])
+        for j in range(len(levels))
+        if j != player
+    ]
     out = np.zeros((k, k))
     for prob, deltas, d, ds in profiles(others, reserve, shortage):
         for s in range(k):
             profile = list(deltas)
-            profile.insert(player, float(type_values[s]))
+            profile.insert(player, float(own[s]))
             x = solve_dispatch(profile, d, ds)[player]
-            out[:, s] += prob * (-0.5 * type_values * x**2)
+            out[:, s] += prob * (-0.5 * own * x**2)
     return out

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def window(day: int, gamma: float = 0.5) -> float:
+def window(day: int, gamma: float = 1.0) -> float:
     """r(l) of eq. (11) for day ``l >= 1``, as a Python float."""
     return math.sqrt(math.log(2 * day ** (1 + gamma)) / (2 * day))
 
@@ -51,7 +51,7 @@ class DenseLedger:
         Window exponent of eq. (11).
     """
 
-    def __init__(self, supertypes: np.ndarray, gamma: float = 0.5) -> None:
+    def __init__(self, supertypes: np.ndarray, gamma: float = 1.0) -> None:
         self.thetas = [np.asarray(row, dtype=np.float64) for row in supertypes]
         self.ks = tuple(int(row.size) for row in self.thetas)
         self.n = len(self.ks)

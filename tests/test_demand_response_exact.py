@@ -121,14 +121,14 @@ def test_interface_expectations_for_arbitrary_bids(market_args, data):
     """W*, W*_-i and nu for supertype bids that differ from the truth (any pmf over Delta)."""
     providers, reserve, shortage = market_args
     m = DemandResponseMarket(providers, reserve, shortage)
-    k = m.n_types
     rows = []
-    for _ in range(m.n_players):
+    for i in range(m.n_players):
+        k = int(m.type_counts[i])  # each provider bids over its own levels
         w = np.array(data.draw(st.lists(st.floats(0, 1), min_size=k, max_size=k)))
         w[data.draw(st.integers(0, k - 1))] += 0.5
         rows.append(w / w.sum())
-    bids = np.array(rows)
-    bidders = [Supertype(m.type_values, row) for row in bids]
+    bids = rows  # one pmf per provider, of its own length
+    bidders = [Supertype(m.levels[i], row) for i, row in enumerate(bids)]
     assert close(m.optimal_welfare(bids), -ref.social_cost(bidders, reserve, shortage))
     assert close(m.expected_valuations(bids), -ref.provider_costs(bidders, reserve, shortage))
     for i in range(m.n_players):
@@ -144,11 +144,12 @@ def test_deviation_payoffs_match_enumeration(market_args, data):
     bids = m.supertype_bids()
     i = data.draw(st.integers(0, m.n_players - 1))
     got = m.deviation_payoffs(bids, i)
-    want = ref.deviation_payoffs(m.type_values, bids, i, reserve, shortage)
-    assert got.shape == (m.n_types, m.n_types)
+    want = ref.deviation_payoffs(m.levels, bids, i, reserve, shortage)
+    k = int(m.type_counts[i])
+    assert got.shape == (k, k) == (m.levels[i].size,) * 2
     assert close(got, want)
     # the truthful coupling recovers nu_i: sum_t theta_i(t) C(t, t)
-    assert close(bids[i] @ np.diag(got), m.expected_valuations(bids)[i], rtol=1e-12)
+    assert close(bids[i, :k] @ np.diag(got), m.expected_valuations(bids)[i], rtol=1e-12)
 
 
 def _transport_gain(m, true_pmf, bids, i):
@@ -157,12 +158,12 @@ def _transport_gain(m, true_pmf, bids, i):
     See docs/modelling.md ("The best stationary deviation").
     """
     c = m.deviation_payoffs(bids, i)
-    k = m.n_types
+    k = int(m.type_counts[i])
     a_eq = np.zeros((2 * k, k * k))
     for t in range(k):
         a_eq[t, t * k : (t + 1) * k] = 1.0  # row sums: true type marginal
         a_eq[k + t, t::k] = 1.0  # column sums: bid marginal
-    b_eq = np.concatenate([true_pmf, bids[i]])
+    b_eq = np.concatenate([true_pmf[:k], bids[i, :k]])
     # HiGHS's default feasibility tolerance (1e-7) may drop a type of probability 1e-8 and
     # report a spurious gain of about 1e-9: ask for marginals exact to 1e-10
     tight = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
@@ -181,14 +182,14 @@ def test_theorem1_no_stationary_deviation_gains(market_args, data):
     """sup over stationary misreports of the gain is <= 0, and = 0 when bidding the truth."""
     providers, reserve, shortage = market_args
     m = DemandResponseMarket(providers, reserve, shortage)
-    k = m.n_types
     i = data.draw(st.integers(0, m.n_players - 1))
+    k = int(m.type_counts[i])
     bids = m.supertype_bids()
     true_pmf = bids[i].copy()
     gain, scale = _transport_gain(m, true_pmf, bids, i)
     assert abs(gain) <= 1e-8 * scale
     lie = np.array(data.draw(st.lists(st.floats(0, 1), min_size=k, max_size=k))) + 1e-3
-    bids[i] = lie / lie.sum()
+    bids[i, :k] = lie / lie.sum()
     gain, scale = _transport_gain(m, true_pmf, bids, i)
     assert gain <= 1e-8 * scale
 
@@ -216,7 +217,7 @@ def test_theorem1_lp_detects_a_wrong_payoff_table():
     wrong = BidCost(m.providers, m.reserve, m.shortage)
     bids = m.supertype_bids()
     true_pmf = bids[0].copy()
-    bids[0] = np.eye(m.n_types)[0]  # claim the lowest cost always
+    bids[0] = np.eye(m.n_types)[0]  # claim the lowest cost always (provider 0 has 2 levels)
     assert _transport_gain(m, true_pmf, bids, 0)[0] <= 1e-12
     assert _transport_gain(wrong, true_pmf, bids, 0)[0] > 1e-3
 
@@ -251,7 +252,8 @@ def test_interface_day_by_day_averages_to_the_expectations(market_args):
         nu += ps * type_probs @ v
         # the dispatch is the optimum of (41): it matches the KKT solution and balances
         for row, z in zip(types, o2, strict=True):
-            want = ref.solve_dispatch(m.type_values[row], state[0], state[1])
+            own = [m.levels[j][t] for j, t in enumerate(row)]  # each provider's own level
+            want = ref.solve_dispatch(own, state[0], state[1])
             assert np.allclose(z, want, rtol=1e-12, atol=1e-15)
             assert math.isclose(z.sum(), state[0], rel_tol=1e-12, abs_tol=1e-15)
     assert close(m.optimal_welfare(bids), welfare)
@@ -269,7 +271,8 @@ def test_without_is_the_leave_one_out_game():
     bids = m.supertype_bids()
     for i in range(3):
         sub = m.without(i)
-        assert np.array_equal(sub.type_values, m.type_values)
+        rest = [lv for j, lv in enumerate(m.levels) if j != i]
+        assert all(np.array_equal(a, b) for a, b in zip(sub.levels, rest, strict=True))
         want = sub.optimal_welfare(np.delete(bids, i, axis=0))
         assert math.isclose(m.optimal_welfare_without(bids, i), want, rel_tol=1e-13)
 
@@ -299,3 +302,18 @@ def test_quadrature_error_respects_the_a_priori_bound(step):
     want_cost = ref.provider_costs(providers, reserve, Supertype([1.0], [1.0]))
     err2 = np.max(np.abs(m.expectations().provider_cost / want_cost - 1))
     assert err2 <= quad.discretization_bound() + 1e-14
+
+
+@given(laws(-2.0, 2.0, 3), laws(-2.0, 2.0, 2), st.integers(2, 4), st.integers(0, 1))
+def test_identical_providers_are_computed_once_and_exactly(law, other, copies, where):
+    """Repeated providers share one quadrature row (counted c times): every expectation,
+    including the leave-one-out gaps of a repeated provider, matches enumeration."""
+    providers = [law] * copies
+    providers.insert(where * copies, other)
+    reserve = Supertype([1.0, 2.0], [0.5, 0.5])
+    shortage = Supertype([1.0], [1.0])
+    m = DemandResponseMarket(providers, reserve, shortage)
+    e = m.expectations()
+    assert close(e.social_cost, ref.social_cost(providers, reserve, shortage))
+    assert close(e.provider_cost, ref.provider_costs(providers, reserve, shortage))
+    assert close(e.payment_received, ref.payments_received(providers, reserve, shortage))

@@ -155,13 +155,17 @@ def test_validation():
     with pytest.raises(ValueError, match="replications"):
         FigureSetup(replications=1)
     with pytest.raises(ValueError, match="levels"):
-        FigureSetup(levels=256)
+        FigureSetup(levels=65_537)
     with pytest.raises(ValueError, match="n_providers"):
-        FigureSetup(n_providers=65)
+        FigureSetup(n_providers=1_001)
     with pytest.raises(ValueError, match="mean"):
         FigureSetup(mean=-1.0)
-    with pytest.raises(ValueError, match=r"1\.\.64"):
+    with pytest.raises(ValueError, match=r"1\.\.1000"):
         figure2(SETUP, ns=[0, 3], executor=None)
+    with pytest.raises(ValueError, match=r"1\.\.1000"):
+        figure2(SETUP, ns=[1_001], executor=None)
+    with pytest.raises(ValueError, match=r"curve_to = 2 must be >= the largest simulated n = 3"):
+        figure2(SETUP, ns=[3], curve_to=2, executor=None)
     with pytest.raises(ValueError, match="means"):
         figure3(SETUP, means=[-1.0], executor=None)
     with pytest.raises(ValueError, match="numbered"):
@@ -187,3 +191,17 @@ def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_figure2_exact_curve_runs_to_thousands_of_providers():
+    """The exact curve goes far beyond the simulated points (no ledger limit on it)."""
+    fig = figure2(SETUP, ns=[2], curve_to=5_000, executor=None)
+    curve = fig.curve
+    assert curve["n"][0] == 1 and curve["n"][-1] == 5_000 and len(curve["n"]) <= 200
+    assert np.all(np.diff(curve["exact"]) < 0)
+    assert np.all(curve["best_posted_price"] >= curve["exact"])
+    # law of large numbers: E[1/(2S)] -> 1/(2 E[S]) with relative error O(1/n) (d = 1)
+    law = SETUP.provider_law()
+    e_s = 5_000 * law.moment(-1) + SETUP.reserve_law().moment(-1)
+    assert abs(curve["exact"][-1] * 2 * e_s - 1) < 1e-3
+    assert fig.extras["curve_to"] == 5_000

@@ -34,10 +34,12 @@ def test_is_a_two_stage_game_with_the_documented_layout():
     m = SMALL
     assert isinstance(m, TwoStageGame)
     assert m.n_players == 3
-    np.testing.assert_array_equal(m.type_values, [0.5, 1.0, 2.0, 3.0, 4.0])
-    assert m.n_types == 5
+    # each provider's type space is its own levels (no grid shared with the others)
+    assert [lv.tolist() for lv in m.levels] == [[0.5, 2.0], [1.0, 3.0], [4.0]]
+    assert m.type_counts.tolist() == [2, 2, 1] and m.n_types == 2
+    assert m.type_values is None and m.values_of(1).tolist() == [1.0, 3.0]
     bids = m.supertype_bids()
-    assert bids.shape == (3, 5)
+    assert bids.shape == (3, 2) and bids[2].tolist() == [1.0, 0.0]
     np.testing.assert_allclose(bids.sum(axis=1), 1.0)
     assert m.first_stage(bids) == 0
     rng = np.random.default_rng(3)
@@ -50,7 +52,8 @@ def test_is_a_two_stage_game_with_the_documented_layout():
     assert m.valuations(types, 0, o2, states).shape == (7, 3)
     assert m.cost(0, o2, states).shape == (7,)
     welfare = m.valuations(types, 0, o2, states).sum(axis=1) - m.cost(0, o2, states)
-    deltas = m.type_values[types]
+    deltas = np.array([[m.levels[i][t] for i, t in enumerate(row)] for row in types])
+    np.testing.assert_array_equal(m.level_values(types), deltas)
     s = (1 / deltas).sum(axis=1) + 1 / states[:, 1]
     np.testing.assert_allclose(-welfare, states[:, 0] ** 2 / (2 * s), rtol=1e-13)
 
@@ -94,6 +97,7 @@ def test_explicit_type_space_and_zero_probability_values():
     np.testing.assert_array_equal(m.supertype_bids(), [[0.0, 0.5, 0.5]])
     default = DemandResponseMarket([theta], reserve=1.0)
     np.testing.assert_array_equal(default.type_values, [1.0, 2.0, 8.0])
+    np.testing.assert_array_equal(default.levels[0], [1.0, 2.0, 8.0])
     assert math.isclose(m.expected_social_cost(), default.expected_social_cost(), rel_tol=1e-15)
 
 
@@ -201,9 +205,9 @@ def test_monte_carlo_is_reproducible():
 def test_deviation_payoffs_for_a_large_type_space_shape():
     m = heterogeneous_market(30, 3, seed=6)
     c = m.deviation_payoffs(m.supertype_bids(), 3)
-    assert c.shape == (m.n_types, m.n_types)
+    assert c.shape == (3, 3) == (m.type_counts[3],) * 2
     bids = m.supertype_bids()
-    assert math.isclose(bids[3] @ np.diag(c), m.expected_valuations(bids)[3], rel_tol=1e-12)
+    assert math.isclose(bids[3, :3] @ np.diag(c), m.expected_valuations(bids)[3], rel_tol=1e-12)
 
 
 # ----- bad input -----
@@ -226,11 +230,19 @@ def test_deviation_payoffs_for_a_large_type_space_shape():
         (dict(providers=["a"], reserve=1.0), r"providers\[0\] must be a Supertype or a number"),
         (
             dict(providers=[2.0], reserve=1.0, type_values=[1.0, 3.0]),
-            r"providers\[0\] value 2\.0 is not in type_values",
+            r"providers\[0\] value 2\.0 is not among its levels",
         ),
         (dict(providers=[2.0], reserve=1.0, type_values=[2.0, -1.0]), r"type_values\[1\] = -1\.0"),
         (dict(providers=[2.0], reserve=1.0, type_values=[2.0, 2.0]), r"repeated value 2\.0"),
-        (dict(providers=[2.0], reserve=1.0, type_values=[[2.0]]), "1-D"),
+        (dict(providers=[2.0], reserve=1.0, type_values=[[[2.0]]]), r"type_values\[0\].*1-D"),
+        (
+            dict(providers=[2.0], reserve=1.0, type_values=[[2.0], [3.0]]),
+            r"one array of levels per provider \(1\), got 2",
+        ),
+        (
+            dict(providers=[2.0, 3.0], reserve=1.0, type_values=[[2.0], [2.0]]),
+            r"providers\[1\] value 3\.0 is not among its levels",
+        ),
     ],
 )
 def test_bad_market_names_the_offender(kwargs, message):
@@ -241,43 +253,55 @@ def test_bad_market_names_the_offender(kwargs, message):
 def test_bad_bids_types_states_and_players():
     m = SMALL
     bids = m.supertype_bids()
-    with pytest.raises(ValueError, match=r"shape \(3, 5\), got \(2, 5\)"):
+    with pytest.raises(ValueError, match=r"shape \(3, 2\) .* got shape \(2, 2\)"):
         m.optimal_welfare(bids[:2])
     wrong = bids.copy()
     wrong[1, 0] += 0.1
     with pytest.raises(ValueError, match=r"player 1 sums to 1\.1"):
         m.optimal_welfare(wrong)
     wrong = bids.copy()
-    wrong[2, 4] = np.nan
-    with pytest.raises(ValueError, match=r"\[2, 4\] = nan is not a probability"):
+    wrong[2, 0] = np.nan
+    with pytest.raises(ValueError, match=r"player 2: probability of type 0 is nan"):
         m.expected_valuations(wrong)
     wrong = bids.copy()
     wrong[0, :2] = [1.5, -0.5]
-    with pytest.raises(ValueError, match=r"\[0, 1\] = -0\.5 is not a probability"):
+    with pytest.raises(ValueError, match=r"player 0: probability of type 1 is -0\.5"):
         m.first_stage(wrong)
+    # provider 2 has a single level: mass on a second type is outside its type space
+    wrong = bids.copy()
+    wrong[2] = [0.5, 0.5]
+    with pytest.raises(ValueError, match=r"player 2 gives probability 0\.5 to type 1, outside"):
+        m.optimal_welfare(wrong)
+    # a ragged row that is not a pmf over the provider's own levels
+    with pytest.raises(ValueError, match=r"bids\[1\] must be a pmf over player 1's 2 types"):
+        m.optimal_welfare([[0.5, 0.5], [1.0], [1.0]])
+    with pytest.raises(ValueError, match=r"player 1 sums to 0\.8999"):
+        m.optimal_welfare([[0.5, 0.5], [0.2, 0.7], [1.0]])
+    ragged = [[0.5, 0.5], [0.3, 0.7], [1.0]]
+    assert m.optimal_welfare(ragged) == m.optimal_welfare(bids)
     with pytest.raises(ValueError, match="player 3 is out of range"):
         m.optimal_welfare_without(bids, 3)
     with pytest.raises(ValueError, match="player must be an integer"):
         m.deviation_payoffs(bids, 1.0)
     states = np.array([[1.0, 1.0]])
-    with pytest.raises(ValueError, match=r"types\[0, 2\] = 5 is not in \[0, 5\)"):
-        m.second_stage(0, np.array([[0, 1, 5]]), states)
+    with pytest.raises(ValueError, match=r"types\[0, 2\] = 1 is outside provider 2's levels"):
+        m.second_stage(0, np.array([[0, 1, 1]]), states)
     with pytest.raises(ValueError, match=r"shape \(L, 3\), got \(3,\)"):
-        m.second_stage(0, np.array([0, 1, 2]), states)
+        m.second_stage(0, np.array([0, 1, 0]), states)
     with pytest.raises(ValueError, match="integer type indices"):
-        m.second_stage(0, np.array([[0.0, 1.0, 2.0]]), states)
+        m.second_stage(0, np.array([[0.0, 1.0, 0.0]]), states)
     with pytest.raises(ValueError, match="pass states"):
-        m.second_stage(0, np.array([[0, 1, 2]]))
+        m.second_stage(0, np.array([[0, 1, 0]]))
     with pytest.raises(ValueError, match=r"states must have shape \(1, 2\), got \(2, 2\)"):
-        m.second_stage(0, np.array([[0, 1, 2]]), np.ones((2, 2)))
+        m.second_stage(0, np.array([[0, 1, 0]]), np.ones((2, 2)))
     with pytest.raises(ValueError, match=r"states\[0, 1\] = 0\.0 is not positive"):
-        m.second_stage(0, np.array([[0, 1, 2]]), np.array([[1.0, 0.0]]))
+        m.second_stage(0, np.array([[0, 1, 0]]), np.array([[1.0, 0.0]]))
     with pytest.raises(ValueError, match=r"states\[0, 0\] = nan is not finite"):
-        m.second_stage(0, np.array([[0, 1, 2]]), np.array([[np.nan, 1.0]]))
+        m.second_stage(0, np.array([[0, 1, 0]]), np.array([[np.nan, 1.0]]))
     with pytest.raises(ValueError, match=r"o2 must have shape \(L, 4\)"):
         m.cost(0, np.ones((1, 3)), states)
     with pytest.raises(ValueError, match="o2 has 2 days but types has 1"):
-        m.valuations(np.array([[0, 1, 2]]), 0, np.ones((2, 4)), states)
+        m.valuations(np.array([[0, 1, 0]]), 0, np.ones((2, 4)), states)
     with pytest.raises(ValueError, match=r"deltas\[0, 1\] = -2\.0 is not a positive"):
         m.dispatch([[1.0, -2.0, 1.0]], [1.0], [1.0])
     with pytest.raises(ValueError, match=r"price nan is not finite"):

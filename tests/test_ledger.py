@@ -607,7 +607,7 @@ def test_accessors_before_and_after_recording(complete):
     dense.record(bids)
     assert_accessors_match(ledger, dense, np.random.default_rng(1))
     np.testing.assert_array_equal(ledger.supertypes, THETA)
-    assert (ledger.n_players, ledger.n_types, ledger.gamma) == (2, 3, 0.5)
+    assert (ledger.n_players, ledger.n_types, ledger.gamma) == (2, 3, 1.0)
     assert ledger.nbytes > 0
     assert "day=300" in repr(ledger)
 
@@ -828,7 +828,7 @@ def core_state(
     day: int,
     entries: list[tuple[list[int], int]],
     *,
-    gamma: float = 0.5,
+    gamma: float = 1.0,  # the library default (stochmech.DEFAULT_GAMMA)
     complete: int = 0,
     marginal=None,
     words: int = 1,

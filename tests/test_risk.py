@@ -88,11 +88,11 @@ def test_three_or_four_types_exact_and_bracketed(raw, gamma):
 def test_zero_probability_types_keep_the_exact_binary_case():
     theta = np.array([0.3, 0.0, 0.7])
     days = np.arange(1, 40)
-    upper, _, exact = flag_probabilities(theta, days)
+    upper, _, exact = flag_probabilities(theta, days, gamma=0.5)
     assert exact
     ref = [brute_flag_probability(theta, int(d), 0.5) for d in days[:12]]
     np.testing.assert_allclose(upper[:12], ref, rtol=1e-9, atol=1e-15)
-    two, _, _ = flag_probabilities([0.3, 0.7], days)
+    two, _, _ = flag_probabilities([0.3, 0.7], days, gamma=0.5)
     np.testing.assert_allclose(upper, two, rtol=1e-12, atol=0)
 
 
@@ -103,14 +103,19 @@ def test_point_mass_is_never_flagged():
 
 def test_expected_penalty_matches_brute_force_sum():
     theta = np.array([0.5, 0.5])
-    risk = truthful_risk([theta], 0, 1_000)
+    risk = truthful_risk([theta], 0, 1_000, gamma=0.5)
     ref = brute_binary(theta, 1_000, 0.5)
     jp = np.arange(1, 1_001, dtype=float) ** 1.5
     assert risk.expected_penalty == pytest.approx(float(jp @ ref), rel=1e-9)
     assert risk.expected_flags == pytest.approx(float(ref.sum()), rel=1e-9)
-    # the figures quoted in docs/modelling.md (a truthful participant's risk)
+    # the figures quoted in docs/modelling.md (a truthful participant's risk, old default)
     assert round(risk.expected_penalty_per_day, 4) == 0.0795
-    assert round(truthful_risk([theta], 0, 10_000).expected_penalty_per_day, 4) == 0.0742
+    assert round(truthful_risk([theta], 0, 10_000, gamma=0.5).expected_penalty_per_day, 4) == 0.0742
+    # and at the default gamma = 1
+    default = truthful_risk([theta], 0, 1_000)
+    ref = brute_binary(theta, 1_000, 1.0)
+    assert default.expected_penalty == pytest.approx(float(jp @ ref), rel=1e-9)
+    assert round(default.expected_penalty_per_day, 5) == 0.00366
 
 
 def test_flag_probabilities_match_the_ledger_on_simulated_paths():

@@ -253,7 +253,7 @@ def test_markets_of_every_built_in_kind_round_trip_exactly():
     for mech, bids, g in cases:
         market = mech.open(bids)
         rng = np.random.default_rng(0)
-        types = rng.integers(0, g.n_types, size=(300, g.n_players))
+        types = rng.integers(0, g.type_counts, size=(300, g.n_players))  # own type spaces
         states = g.sample_states(rng, 600)
         market.clear(types, None if states is None else states[:300])
         back = Market.from_bytes(market.to_bytes())

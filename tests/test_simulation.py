@@ -173,7 +173,7 @@ def test_bankrupting_and_off_supertype_players_are_penalized_every_day():
         seed=1,
     )
     # while r(l) is large, |1 - theta(t)| may stay inside the window for a few days
-    assert result.penalty_days[0] >= 19_990
+    assert result.penalty_days[0] >= 19_980  # 19,988 at gamma = 1 (19,992 at gamma = 0.5)
     j = np.searchsorted(result.checkpoints, 100)  # flagged on every day after that checkpoint
     assert result.penalty_path[-1, 0] - result.penalty_path[j, 0] == 20_000 - result.checkpoints[j]
     assert result.penalty_days[1] > 19_000

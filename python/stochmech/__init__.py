@@ -17,7 +17,7 @@ Examples
 """
 
 from stochmech._core import __version__
-from stochmech._window import window
+from stochmech._window import DEFAULT_GAMMA, window
 from stochmech.games.finite import Estimate, FiniteGame
 from stochmech.ledger import BidLedger, LedgerRecord, PowerPenalty
 from stochmech.mechanism import Clearing, DNBEMechanism, Market, Opening
@@ -26,6 +26,7 @@ from stochmech.simulation import Simulation, SimulationResult, simulate
 from stochmech.supertype import Supertype
 
 __all__ = [
+    "DEFAULT_GAMMA",
     "BidLedger",
     "Clearing",
     "DNBEMechanism",

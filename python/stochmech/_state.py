@@ -210,11 +210,26 @@ def _put_game(game: Any, packer: Packer) -> dict[str, Any]:
 
     if type(game) is FiniteGame:
         tv = game.type_values
+        counts = [int(k) for k in game.type_counts]
+        if game.ragged:  # each player's own types: one table (and value list) per player
+            valuations: Any = [
+                packer.array(game.valuation_table[i, :k], "game valuations")
+                for i, k in enumerate(counts)
+            ]
+            per_player = game._player_values
+            values: Any = (
+                None
+                if per_player is None
+                else [packer.array(v, "game type values") for v in per_player]
+            )
+        else:
+            valuations = packer.array(game.valuation_table, "game valuations")
+            values = None if tv is None else packer.array(tv, "game type values")
         return {
             "kind": "FiniteGame",
-            "valuations": packer.array(game.valuation_table, "game valuations"),
+            "valuations": valuations,
             "cost": packer.array(game.cost_table, "game cost"),
-            "type_values": None if tv is None else packer.array(tv, "game type values"),
+            "type_values": values,
             "expectation": game.expectation,
             "samples": game.samples,
             "seed": seed_record(game.seed),
@@ -226,7 +241,7 @@ def _put_game(game: Any, packer: Packer) -> dict[str, Any]:
             "providers": [_put_supertype(p, packer, "provider") for p in game.providers],
             "reserve": _put_supertype(game.reserve, packer, "reserve"),
             "shortage": _put_supertype(game.shortage, packer, "shortage"),
-            "type_values": packer.array(game.type_values, "type values"),
+            "type_values": [packer.array(lv, "provider levels") for lv in game.levels],
             "quadrature": {
                 f.name: getattr(game.quadrature, f.name) for f in fields(game.quadrature)
             },
@@ -279,10 +294,25 @@ def _get_game(r: _Reader, state: Any, supplied: Any) -> Any:
         keys = {"kind", "valuations", "cost", "type_values", "expectation", "samples", "seed"}
         state = r.obj(state, "game", keys | {"max_profiles"})
         tv = state["type_values"]
+        v_state = state["valuations"]
+        if isinstance(v_state, list):  # per-player tables (own type spaces)
+            valuations: Any = [
+                r.array(x, f"game valuations of player {i}", "f", (None,) * 3)
+                for i, x in enumerate(v_state)
+            ]
+        else:
+            valuations = r.array(v_state, "game valuations", "f", (None,) * 4)
+        if isinstance(tv, list):
+            type_values: Any = [
+                r.array(x, f"game type values of player {i}", "f", (None,))
+                for i, x in enumerate(tv)
+            ]
+        else:
+            type_values = None if tv is None else r.array(tv, "game type values", "f", (None,))
         return FiniteGame(
-            r.array(state["valuations"], "game valuations", "f", (None,) * 4),
+            valuations,
             r.array(state["cost"], "game cost", "f", (None, None)),
-            type_values=None if tv is None else r.array(tv, "game type values", "f", (None,)),
+            type_values=type_values,
             expectation=r.str_(state["expectation"], "game expectation"),
             samples=r.int_(state["samples"], "game samples", 2),
             seed=_get_seed(r, state["seed"], "game seed"),
@@ -301,7 +331,14 @@ def _get_game(r: _Reader, state: Any, supplied: Any) -> Any:
         [_get_supertype(r, p, f"provider {j}") for j, p in enumerate(state["providers"])],
         _get_supertype(r, state["reserve"], "reserve"),
         _get_supertype(r, state["shortage"], "shortage"),
-        type_values=r.array(state["type_values"], "game type values", "f", (None,)),
+        type_values=(
+            [
+                r.array(x, f"levels of provider {i}", "f", (None,))
+                for i, x in enumerate(state["type_values"])
+            ]
+            if isinstance(state["type_values"], list)  # each provider's own levels
+            else r.array(state["type_values"], "game type values", "f", (None,))
+        ),
         quadrature=LaplaceQuadrature(
             **{k: r.float_(v, f"game quadrature {k}") for k, v in quad.items()}
         ),
@@ -508,12 +545,15 @@ def _get_market(r: _Reader, state: Any, supplied: Mapping[str, Any]) -> Market:
     ledger = BidLedger.from_bytes(
         r.array(state["ledger"], "ledger", "u", (None,)).tobytes(), penalty=mechanism.penalty
     )
-    if (ledger.n_players, ledger.n_types) != (n, k):
+    counts = tuple(int(c) for c in game.type_counts)
+    if ledger.n_players != n or ledger.type_counts != counts:
         raise _Bad(
-            f"the ledger is for {ledger.n_players} players and {ledger.n_types} types, the game "
-            f"has {n} and {k}"
+            f"the ledger is for {ledger.n_players} players with {ledger.type_counts[:8]} types, "
+            f"the game has {n} with {counts[:8]}"
         )
-    if not np.array_equal(ledger.supertypes, bids):
+    saved = ledger.supertypes
+    saved_rows = list(saved) if isinstance(saved, list) else list(np.asarray(saved))
+    if not all(np.array_equal(a, bids[i, : counts[i]]) for i, a in enumerate(saved_rows)):
         raise _Bad("the ledger's supertypes differ from the market's supertype bids")
     if ledger.gamma != mechanism.gamma:
         raise _Bad(
@@ -734,9 +774,10 @@ def _put_simulation(sim: Simulation, packer: Packer) -> dict[str, Any]:
 
 
 def _get_simulation(r: _Reader, state: Any, supplied: Mapping[str, Any], fresh: bool) -> Simulation:
+    from stochmech._ragged import player_contexts
     from stochmech.mechanism import check_supertypes
     from stochmech.simulation import Simulation, _checkpoint_grid
-    from stochmech.strategies import History, PlayerContext
+    from stochmech.strategies import History
 
     keys = {"scheme", "theta", "seed", "chunk", "daily", "day", "strategies", "rngs", "sums"}
     keys |= {"totals", "penalty_days", "last_penalty", "daily_series", "paths", "histories"}
@@ -756,10 +797,7 @@ def _get_simulation(r: _Reader, state: Any, supplied: Mapping[str, Any], fresh: 
     if extra:
         raise ValueError(f"strategies names player {extra[0]!r}, which does not exist (n = {n})")
     strategies = []
-    contexts = [
-        PlayerContext(player=i, supertype=theta[i].copy(), n_types=k, type_values=game.type_values)
-        for i in range(n)
-    ]
+    contexts = player_contexts(game, theta)
     for i, s_state in enumerate(state["strategies"]):
         s, _ = _get_strategy(r, s_state, i, given)
         is_supplied = s_state.get("kind") == "supplied"
@@ -770,7 +808,7 @@ def _get_simulation(r: _Reader, state: Any, supplied: Mapping[str, Any], fresh: 
             s = copy.deepcopy(s)
         s.prepare(contexts[i])
         bid = np.asarray(s.supertype_bid(contexts[i]), dtype=np.float64)
-        if not np.array_equal(bid, supertype_bids[i]):
+        if not np.array_equal(bid, supertype_bids[i, : contexts[i].n_types]):
             raise ValueError(
                 f"the strategy of player {i} declares {bid.tolist()!r:.120}, but the saved "
                 f"market holds {supertype_bids[i].tolist()!r:.120}"

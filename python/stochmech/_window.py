@@ -12,14 +12,20 @@ import numpy as np
 from stochmech import _core
 from stochmech._validate import finite, integer
 
-__all__ = ["window"]
+__all__ = ["DEFAULT_GAMMA", "window"]
+
+#: The default window exponent gamma of eq. (11), shared by every function that takes one.
+#: gamma = 1 rather than the earlier default 0.5: with the default penalty J_p(l) = l^1.5 a
+#: truthful player's expected penalty per day then vanishes with the horizon (it needs
+#: 1 < exponent < 1 + gamma); see docs/modelling.md ("Defaults: gamma = 1, exponent 1.5").
+DEFAULT_GAMMA = 1.0
 
 
 @overload
-def window(day: int, gamma: float = 0.5) -> float: ...
+def window(day: int, gamma: float = DEFAULT_GAMMA) -> float: ...
 @overload
-def window(day: np.ndarray, gamma: float = 0.5) -> np.ndarray: ...
-def window(day: Any, gamma: float = 0.5) -> float | np.ndarray:
+def window(day: np.ndarray, gamma: float = DEFAULT_GAMMA) -> np.ndarray: ...
+def window(day: Any, gamma: float = DEFAULT_GAMMA) -> float | np.ndarray:
     """Detection window r(l) = sqrt(ln(2 l^(1+gamma)) / (2 l)) of eq. (11), for days l >= 1.
 
     ``day`` is one day (an integer; returns a float) or a numpy array of days (returns a
@@ -30,7 +36,7 @@ def window(day: Any, gamma: float = 0.5) -> float | np.ndarray:
     >>> round(window(1), 6)
     0.588705
     >>> window(np.array([1, 2, 100])).round(4)
-    array([0.5887, 0.6582, 0.1949])
+    array([0.5887, 0.721 , 0.2225])
     """
     g = finite(gamma, "gamma")
     if not g > 0:

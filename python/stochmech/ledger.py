@@ -36,7 +36,7 @@ import numpy as np
 from stochmech import _core
 from stochmech._display import fmt_array, html_table, pandas, short_repr
 from stochmech._persist import write_atomically
-from stochmech._window import window
+from stochmech._window import DEFAULT_GAMMA, window
 
 __all__ = ["BidLedger", "LedgerRecord", "PowerPenalty"]
 
@@ -214,7 +214,7 @@ class BidLedger:
         0..K_i-1 (an (n, K) array when every player has K types; a sequence of pmfs of
         different lengths otherwise; K_i = 1 is allowed). Each pmf must be non-negative,
         finite and sum to 1 within 1e-9.
-    gamma : float, default 0.5
+    gamma : float, default 1.0
         Exponent of the window r(l) = sqrt(ln(2 l^(1+gamma)) / (2 l)) (eq. 11); > 0.
     penalty : PowerPenalty or callable, optional
         Penalty schedule J_p(l) (eq. 12): a :class:`PowerPenalty` (default ``l**1.5``) or a
@@ -258,7 +258,7 @@ class BidLedger:
         self,
         supertypes: Any,
         *,
-        gamma: float = 0.5,
+        gamma: float = DEFAULT_GAMMA,
         penalty: PowerPenalty | PenaltySchedule | None = None,
     ) -> None:
         from stochmech._validate import finite

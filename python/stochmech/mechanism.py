@@ -24,7 +24,9 @@ import numpy as np
 
 from stochmech import _state
 from stochmech._persist import read_file, write_atomically
-from stochmech._validate import finite, pmf_rows
+from stochmech._ragged import check_bids_in_range, pad_pmfs, ragged_rows
+from stochmech._validate import finite
+from stochmech._window import DEFAULT_GAMMA
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
 
@@ -35,8 +37,12 @@ __all__ = ["Clearing", "DNBEMechanism", "Market", "Opening"]
 
 
 def check_supertypes(game: TwoStageGame, supertypes: Any) -> np.ndarray:
-    """Validates an (n, K) array of pmfs for ``game``; returns a float64 copy."""
-    return pmf_rows(supertypes, (game.n_players, game.n_types), "supertype bid")
+    """Validates supertype bids for ``game``; returns the padded (n, K) float64 copy.
+
+    ``supertypes`` is an (n, K) array of pmfs (K = max K_i; zeros beyond each player's own
+    K_i) or a sequence of n 1-D pmfs, row i of length K_i.
+    """
+    return pad_pmfs(supertypes, game.type_counts, "supertype bids")
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,7 @@ class DNBEMechanism:
     ----------
     game : TwoStageGame
         The game (decision rules g1*, g2*, valuations, cost, expectations).
-    gamma : float, default 0.5
+    gamma : float, default 1.0
         Window exponent of eq. (11) (> 0).
     penalty : PowerPenalty or callable, optional
         Penalty schedule J_p(l) of eq. (12); default ``l**1.5``.
@@ -133,7 +139,7 @@ class DNBEMechanism:
         self,
         game: TwoStageGame,
         *,
-        gamma: float = 0.5,
+        gamma: float = DEFAULT_GAMMA,
         penalty: PowerPenalty | PenaltySchedule | None = None,
         first_stage_payment: bool = True,
         penalize: bool = True,
@@ -225,7 +231,9 @@ class DNBEMechanism:
 
         bids = check_supertypes(game, supertype_bids)
         truth = bids.copy()
-        truth[player] = true_supertype
+        own = np.asarray(true_supertype, dtype=float)
+        truth[player] = 0.0
+        truth[player, : own.size] = own
         if self.first_stage_payment:
             utility = float(game.optimal_welfare(truth)) - float(
                 game.optimal_welfare_without(truth, player)
@@ -242,7 +250,7 @@ class Market:
     Parameters
     ----------
     mechanism : DNBEMechanism
-    supertype_bids : array_like, shape (n, K)
+    supertype_bids : array_like, shape (n, K), or sequence of n pmfs of lengths K_i
         The supertypes the players declared on day 1.
 
     Examples
@@ -261,9 +269,14 @@ class Market:
         self.mechanism = mechanism
         self.supertype_bids = check_supertypes(mechanism.game, supertype_bids)
         self.opening = mechanism.opening(self.supertype_bids)
-        self.ledger = BidLedger(
-            self.supertype_bids, gamma=mechanism.gamma, penalty=mechanism.penalty
+        game = mechanism.game
+        # each player's own K_i types: the ledger keeps O(sum K_i) marginal statistics
+        declared = (
+            ragged_rows(self.supertype_bids, game.type_counts)
+            if game.ragged
+            else self.supertype_bids
         )
+        self.ledger = BidLedger(declared, gamma=mechanism.gamma, penalty=mechanism.penalty)
         self._lock = threading.RLock()
 
     @property
@@ -293,7 +306,8 @@ class Market:
     def _clear(self, type_bids: Any, states: Any, detail: bool) -> Clearing:
         ledger = self.ledger
         bids = ledger._as_bids(type_bids)
-        ledger.check(bids)
+        # each bid in its player's own range; the ledger validates the rest before recording
+        check_bids_in_range(bids, self.game.type_counts, ledger.day + 1)
         game = self.game
         o2 = game.second_stage(self.o1, bids, states)
         v_bid = np.asarray(game.valuations(bids, self.o1, o2, states), dtype=float)

@@ -10,6 +10,7 @@ a run, usable without the command line.
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import signal
 import sys
@@ -72,10 +73,9 @@ def exact_utilities(scenario: Scenario, supertype_bids: np.ndarray) -> list[floa
     game, m = scenario.game, scenario.mechanism
     out: list[float | None] = []
     for i, strategy in enumerate(scenario.strategies):
-        theta = scenario.true_supertypes[i]
-        ctx = PlayerContext(
-            player=i, supertype=theta, n_types=game.n_types, type_values=game.type_values
-        )
+        k = int(game.type_counts[i])  # the player's own types
+        theta = scenario.true_supertypes[i, :k]
+        ctx = PlayerContext(player=i, supertype=theta, n_types=k, type_values=game.values_of(i))
         found = stationary_kernel(strategy, ctx)
         if found is None:
             out.append(None)
@@ -85,9 +85,10 @@ def exact_utilities(scenario: Scenario, supertype_bids: np.ndarray) -> list[floa
 
 
 def joint_test_groups(scenario: Scenario) -> float:
-    """K^(n-1): how many profiles of the others the joint-independence test tracks per player."""
-    game = scenario.game
-    return float(game.n_types) ** (game.n_players - 1)
+    """prod_{j != 0} K_j (K^(n-1) with K types each): how many profiles of the others the
+    joint-independence test tracks for player 0 (infinity beyond floating point)."""
+    exact = math.prod(int(k) for k in scenario.game.type_counts[1:])
+    return float(exact) if exact.bit_length() < 1000 else math.inf
 
 
 def truthful_risks(

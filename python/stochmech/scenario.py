@@ -9,31 +9,35 @@ A scenario describes one run of the DNBE mechanism, as ``stochmech run`` and
     seed = 0
 
     [mechanism]                   # optional
-    gamma = 0.5                   # window exponent of eq. (11)
+    gamma = 1.0                   # window exponent of eq. (11) (stochmech.DEFAULT_GAMMA)
     penalty = { exponent = 1.5, scale = 1.0 }     # J_p(l) = scale * l^exponent, eq. (12)
     first_stage_payment = true    # switch off to see the audit fail
     penalize = true               # switch off to see the audit fail
 
     [game]                        # a finite game given by its tables ...
     kind = "finite"
-    valuations = [...]            # v_i(t, a, b), nested lists of shape (n, K, A, B)
+    valuations = [...]            # v_i(t, a, b), nested lists of shape (n, K, A, B), or one
+                                  # list of shape (K_i, A, B) per player (own type spaces)
     cost = [...]                  # c(a, b), shape (A, B)
-    type_values = [...]           # optional numeric value of each type
+    type_values = [...]           # optional numeric value of each type (or one list per player)
 
     [game]                        # ... or the demand-response market (Section IV)
     kind = "demand-response"
     reserve = 1.0                 # law of the reserve's cost parameter (a law, see below)
     shortage = 1.0                # law of the shortage d
-    type_values = [...]           # optional type space (default: union of the providers')
+    type_values = [...]           # optional type space shared by every provider (default:
+                                  # each provider's own levels, those its law lists)
 
     [[players]]                   # one table per player, in order
     name = "provider 1"           # optional
-    supertype = [0.5, 0.5]        # finite game: a pmf over the K types
+    supertype = [0.5, 0.5]        # finite game: a pmf over the player's own K_i types
     # demand response: a law of the cost parameter, one of
     #   1.5                                    a point mass
     #   { values = [1, 2], probs = [0.3, 0.7] }
     #   { mean = 1.0, var = 2.0, levels = 4 }  beta prime, discretized (docs/modelling.md,
     #                                          "The beta-prime reading")
+    levels = [...]                # demand response, optional: this provider's own type space
+                                  # (its cost levels; default: the values its law lists)
     strategy = "truthful"         # or a table with a kind, see below
 
     [audit]                       # optional, for ``stochmech audit``
@@ -47,8 +51,9 @@ Strategies (``declare`` is "induced", "truthful" or a pmf, as for
 :class:`~stochmech.strategies.StationaryMisreport`):
 
 * ``"truthful"``;
-* ``{ kind = "shift", steps = -1, declare = "induced" }``: report the type ``steps`` indices
-  away (clipped); ``{ kind = "inflate", steps = 1 }`` is a shift upward;
+* ``{ kind = "shift", steps = -1, declare = "induced" }``: report the type ``steps`` of the
+  player's own types away (clipped); ``{ kind = "inflate", steps = 1 }`` is a shift upward (in
+  the demand-response market: the provider's next own cost level);
 * ``{ kind = "kernel", kernel = [[...], ...], declare = "induced" }``: a misreport kernel;
 * ``{ kind = "supertype-lie", bid = [...], coupling = "quantile" }``: declare ``bid`` (a pmf,
   or a law as above in the demand-response market) and draw bids that follow it;
@@ -77,8 +82,10 @@ Examples
 ... [[players]]
 ... supertype = 2.0
 ... ''', name="tiny")
->>> s.name, s.days, s.true_supertypes.tolist()
-('tiny', 500, [[0.5, 0.5], [0.0, 1.0]])
+>>> s.name, s.days, s.true_supertypes.tolist()  # each provider on its own levels
+('tiny', 500, [[0.5, 0.5], [1.0, 0.0]])
+>>> [lv.tolist() for lv in s.game.levels]
+[[1.0, 2.0], [2.0]]
 >>> s.strategy_specs
 ('inflate by 1 type, declares the induced law', 'truthful')
 """
@@ -97,7 +104,9 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._ragged import pad_pmfs
 from stochmech._seeding import SeedLike
+from stochmech._window import DEFAULT_GAMMA
 from stochmech.audit import AuditReport, DaySignal, Deviation, WindowExploit, audit
 from stochmech.audit import default_deviations as _default_deviations
 from stochmech.audit.adversaries import yesterdays_type
@@ -494,7 +503,7 @@ def _build(data: dict[str, Any], default_name: str, source: str | None) -> Scena
         raise _fail("players", "expected one or more [[players]] tables")
     tables = [_table(p, f"players[{j}]") for j, p in enumerate(players)]
     for j, t in enumerate(tables):
-        _keys(t, f"players[{j}]", {"name", "supertype", "strategy"}, ("supertype",))
+        _keys(t, f"players[{j}]", {"name", "supertype", "strategy", "levels"}, ("supertype",))
 
     kind = _str(game_table.get("kind"), "game.kind", ("finite", "demand-response"))
     game: TwoStageGame
@@ -541,9 +550,16 @@ def _build(data: dict[str, Any], default_name: str, source: str | None) -> Scena
 
 def _finite_game(g: dict[str, Any], players: list[dict[str, Any]]) -> tuple[FiniteGame, np.ndarray]:
     _keys(g, "game", {"kind", "valuations", "cost", "type_values"}, ("valuations", "cost"))
-    v = _array(g["valuations"], "game.valuations", 4)
+    for j, t in enumerate(players):
+        if "levels" in t:
+            raise _fail(f"players[{j}].levels", "only the demand-response market has levels")
+    v = _per_player_arrays(g["valuations"], "game.valuations", 4)
     c = _array(g["cost"], "game.cost", 2)
-    tv = None if "type_values" not in g else _array(g["type_values"], "game.type_values", 1)
+    tv = (
+        None
+        if "type_values" not in g
+        else _per_player_arrays(g["type_values"], "game.type_values", 1)
+    )
     try:
         game = FiniteGame(v, c, type_values=tv)
     except ValueError as err:
@@ -554,13 +570,32 @@ def _finite_game(g: dict[str, Any], players: list[dict[str, Any]]) -> tuple[Fini
             f"game.valuations describes {game.n_players} players but there are "
             f"{len(players)} [[players]] tables",
         )
-    theta = np.array(
+    counts = game.type_counts
+    theta = pad_pmfs(
         [
-            _pmf(t["supertype"], game.n_types, f"players[{j}].supertype")
+            _pmf(t["supertype"], int(counts[j]), f"players[{j}].supertype")
             for j, t in enumerate(players)
-        ]
+        ],
+        counts,
     )
     return game, theta
+
+
+def _per_player_arrays(x: Any, where: str, ndim: int) -> np.ndarray | list[np.ndarray]:
+    """An ``ndim``-D array, or a list of (ndim - 1)-D arrays of different shapes (one per
+    player: players with their own type spaces)."""
+    try:
+        return _array(x, where, ndim)
+    except ValueError as err:
+        if not isinstance(x, list) or not x:
+            raise
+        try:
+            rows = [_array(r, f"{where}[{j}]", ndim - 1) for j, r in enumerate(x)]
+        except ValueError:
+            raise err from None
+        if len({r.shape[1:] for r in rows}) > 1:
+            raise
+        return rows
 
 
 def _demand_response(
@@ -572,7 +607,16 @@ def _demand_response(
     reserve = _law(g["reserve"], "game.reserve")
     shortage = _law(g.get("shortage", 1.0), "game.shortage")
     providers = [_law(t["supertype"], f"players[{j}].supertype") for j, t in enumerate(players)]
-    tv = None if "type_values" not in g else _array(g["type_values"], "game.type_values", 1)
+    tv: Any = None if "type_values" not in g else _array(g["type_values"], "game.type_values", 1)
+    if any("levels" in t for t in players):
+        if tv is not None:
+            raise _fail("game.type_values", "give either game.type_values or players' levels")
+        tv = [
+            _array(t["levels"], f"players[{j}].levels", 1)
+            if "levels" in t
+            else np.sort(np.atleast_1d(p.values if isinstance(p, Supertype) else p))
+            for j, (t, p) in enumerate(zip(players, providers, strict=True))
+        ]
     try:
         market = DemandResponseMarket(providers, reserve, shortage, type_values=tv)
     except ValueError as err:
@@ -583,7 +627,7 @@ def _demand_response(
 def _mechanism(game: TwoStageGame, m: Any) -> DNBEMechanism:
     m = _table(m, "mechanism")
     _keys(m, "mechanism", {"gamma", "penalty", "first_stage_payment", "penalize"})
-    gamma = _number(m.get("gamma", 0.5), "mechanism.gamma", positive=True)
+    gamma = _number(m.get("gamma", DEFAULT_GAMMA), "mechanism.gamma", positive=True)
     pen = _table(m.get("penalty", {}), "mechanism.penalty")
     _keys(pen, "mechanism.penalty", {"exponent", "scale"})
     exponent = _number(pen.get("exponent", 1.5), "mechanism.penalty.exponent")
@@ -685,6 +729,13 @@ def strategy_from_spec(
     return _strategy(spec, "strategy", game, theta, i, mech, {})
 
 
+def _ladder(game: TwoStageGame, player: int) -> np.ndarray | None:
+    """The types a shift steps along: in the demand-response market the levels the provider's
+    own law lists (:meth:`DemandResponseMarket.own_ladder`), otherwise all its own types."""
+    own = getattr(game, "own_ladder", None)
+    return own(player) if callable(own) else None
+
+
 def _strategy(
     spec: Any,
     where: str,
@@ -694,7 +745,7 @@ def _strategy(
     mech: DNBEMechanism,
     signals: dict[str, tuple[int, DaySignal]],
 ) -> tuple[Strategy, str]:
-    k = game.n_types
+    k = int(game.type_counts[player])  # the player's own types
     if isinstance(spec, str):
         spec = {"kind": spec}
     d = _table(spec, where)
@@ -711,7 +762,7 @@ def _strategy(
         shown = f"{steps}" if kind == "inflate" else f"{steps:+d}"
         unit = "type" if abs(steps) == 1 else "types"
         return (
-            StationaryMisreport(shift_kernel(k, steps), declare),
+            StationaryMisreport(shift_kernel(k, steps, ladder=_ladder(game, player)), declare),
             f"{word} by {shown} {unit}, {_declared_text(declare)}",
         )
     if kind == "kernel":
@@ -727,7 +778,7 @@ def _strategy(
     if kind == "supertype-lie":
         if "bid" not in d:
             raise _fail(where, "missing key 'bid'")
-        bid = _bid(d["bid"], f"{where}.bid", game)
+        bid = _bid(d["bid"], f"{where}.bid", game, player)
         coupling = _str(
             d.get("coupling", "quantile"), f"{where}.coupling", ("quantile", "independent")
         )
@@ -781,18 +832,21 @@ def _strategy(
     return strategy, f"colludes in group {group!r} on a day signal, {_declared_text(declare)}"
 
 
-def _bid(x: Any, where: str, game: TwoStageGame) -> np.ndarray:
-    """A declared supertype: a pmf over the types, or (with numeric types) a law."""
+def _bid(x: Any, where: str, game: TwoStageGame, player: int) -> np.ndarray:
+    """A declared supertype: a pmf over the player's own types, or (numeric types) a law."""
+    values = game.values_of(player)
     if isinstance(x, Mapping):
-        if game.type_values is None:
+        if values is None:
             raise _fail(where, "expected a pmf over the types (this game's types carry no values)")
         law = _law(x, where)
         law = law if isinstance(law, Supertype) else Supertype(np.array([law]), np.array([1.0]))
         try:
-            return law.pmf_on(game.type_values)
+            return law.pmf_on(values)
         except ValueError as err:
-            raise _fail(where, str(err)) from None
-    return _pmf(x, game.n_types, where)
+            raise _fail(
+                where, f"{err} of player {player} (its levels: {values.tolist()})"
+            ) from None
+    return _pmf(x, int(game.type_counts[player]), where)
 
 
 def _audit_options(

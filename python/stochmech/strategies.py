@@ -37,7 +37,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PlayerContext:
-    """What a player knows before day 1: its index, true supertype and the game's type space."""
+    """What a player knows before day 1: its index, its true supertype over its own K_i types
+    (``n_types``) and, where types carry numbers, its own type values (shape (K_i,))."""
 
     player: int
     supertype: np.ndarray
@@ -184,10 +185,13 @@ class StationaryMisreport(Strategy):
         return "stationary misreport"
 
 
-def shift_kernel(n_types: int, steps: int) -> np.ndarray:
+def shift_kernel(n_types: int, steps: int, ladder: Any = None) -> np.ndarray:
     """The deterministic kernel that reports type ``t + steps`` (clipped to the type space).
 
-    With types ordered by cost, ``steps > 0`` inflates the reported cost.
+    Types are the player's own, ordered by cost: ``steps > 0`` inflates the reported cost by
+    ``steps`` of the player's own levels. ``ladder``, when given, is the increasing sequence of
+    type indices to step along (e.g. the levels the player's own supertype lists inside a larger
+    type space); types off the ladder are reported as they are.
 
     Examples
     --------
@@ -195,11 +199,21 @@ def shift_kernel(n_types: int, steps: int) -> np.ndarray:
     array([[0., 1., 0.],
            [0., 0., 1.],
            [0., 0., 1.]])
+    >>> shift_kernel(4, 1, ladder=[0, 2, 3])[0].tolist()
+    [0.0, 0.0, 1.0, 0.0]
     """
     k = integer(n_types, "n_types", minimum=1, maximum=1 << 12)
     steps = integer(steps, "steps")
-    kern = np.zeros((k, k))
-    kern[np.arange(k), np.clip(np.arange(k) + max(-k, min(k, steps)), 0, k - 1)] = 1.0
+    rungs = np.arange(k) if ladder is None else np.asarray(ladder, dtype=np.int64)
+    if rungs.ndim != 1 or rungs.size == 0 or np.any((rungs < 0) | (rungs >= k)):
+        raise ValueError(f"ladder must hold type indices in 0..{k - 1}, got {ladder!r}")
+    if np.unique(rungs).size != rungs.size:
+        raise ValueError(f"ladder repeats a type index: {ladder!r}")
+    kern = np.eye(k)
+    step = max(-rungs.size, min(rungs.size, steps))
+    target = rungs[np.clip(np.arange(rungs.size) + step, 0, rungs.size - 1)]
+    kern[rungs] = 0.0
+    kern[rungs, target] = 1.0
     return kern
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._window import DEFAULT_GAMMA
 from stochmech.strategies import History, PlayerContext, PublicSignalCollusion, Strategy
 
 __all__ = [
@@ -179,7 +180,7 @@ class WindowExploit(Strategy):
     def __init__(
         self,
         advantage: Any,
-        gamma: float = 0.5,
+        gamma: float = DEFAULT_GAMMA,
         margin: float = 0.9,
         supertype_bid: Any = "truthful",
     ) -> None:

@@ -65,6 +65,15 @@ def player_index(game: TwoStageGame, player: Any) -> int:
     return int(player)
 
 
+def _own_pmf(game: TwoStageGame, i: int, p: Any, what: str) -> np.ndarray:
+    """Player i's pmf over its own K_i types (a padded row with zeros beyond K_i is trimmed)."""
+    k = int(game.type_counts[i])
+    arr = np.asarray(p, dtype=np.float64) if not isinstance(p, str) else p
+    if isinstance(arr, np.ndarray) and arr.ndim == 1 and arr.size > k and not np.any(arr[k:]):
+        arr = arr[:k]
+    return _pmf(arr, k, what)
+
+
 def _pmf(p: Any, k: int, what: str) -> np.ndarray:
     try:
         arr = np.array(p, dtype=np.float64)
@@ -261,7 +270,8 @@ def _pieces(
 ) -> tuple[float, float, float, float, float]:
     """W*(bids), W*(bids_-i), nu_i(bids), W*(theta_i, bids_-i), nu_i(theta_i, bids_-i)."""
     truthful = bids.copy()
-    truthful[i] = theta_i
+    truthful[i] = 0.0
+    truthful[i, : theta_i.size] = theta_i
     return (
         _f(game.optimal_welfare(bids)),
         _f(game.optimal_welfare_without(bids, i)),
@@ -351,15 +361,16 @@ def best_stationary_deviation(
     mech = mechanism_for(game, mechanism)
     i = player_index(game, player)
     bids = check_supertypes(game, supertype_bids)
-    theta_i = _pmf(true_supertype, game.n_types, "true_supertype")
+    theta_i = _own_pmf(game, i, true_supertype, "true_supertype")
+    bid_i = bids[i, : theta_i.size]
     payoffs = np.asarray(game.deviation_payoffs(bids, i), dtype=float)
     pieces = _pieces(game, i, theta_i, bids)
-    table, const, truthful = _utilities(mech, payoffs, bids[i], pieces)
+    table, const, truthful = _utilities(mech, payoffs, bid_i, pieces)
     if mech.penalize:
-        value, upper, coupling = _transport(table, theta_i, bids[i], bids[i])
+        value, upper, coupling = _transport(table, theta_i, bid_i, bid_i)
     else:
         value, upper, coupling = _transport(table, theta_i)
-    declared = bids[i] if mech.penalize else coupling.sum(axis=0)
+    declared = bid_i if mech.penalize else coupling.sum(axis=0)
     utility = value + const
     return StationaryDeviation(
         player=i,
@@ -420,15 +431,16 @@ def window_deviation_bound(
         )
     i = player_index(game, player)
     bids = check_supertypes(game, supertype_bids)
-    theta_i = _pmf(true_supertype, game.n_types, "true_supertype")
+    theta_i = _own_pmf(game, i, true_supertype, "true_supertype")
+    bid_i = bids[i, : theta_i.size]
     payoffs = np.asarray(game.deviation_payoffs(bids, i), dtype=float)
     pieces = _pieces(game, i, theta_i, bids)
-    _, _, truthful = _utilities(mech, payoffs, bids[i], pieces)
+    _, _, truthful = _utilities(mech, payoffs, bid_i, pieces)
     welfare, without, nu = pieces[:3]
     table = payoffs - np.diag(payoffs)[None, :]
     const = (welfare - without - nu if mech.first_stage_payment else 0.0) + nu
-    lo = np.maximum(bids[i] - radius, 0.0)
-    hi = np.minimum(bids[i] + radius, 1.0)
+    lo = np.maximum(bid_i - radius, 0.0)
+    hi = np.minimum(bid_i + radius, 1.0)
     value, upper, coupling = _transport(table, theta_i, lo, hi)
     utility = value + const
     return StationaryDeviation(
@@ -436,7 +448,7 @@ def window_deviation_bound(
         true_supertype=theta_i,
         supertype_bids=bids,
         coupling=coupling,
-        kernel=_kernel_of(coupling, theta_i, bids[i]),
+        kernel=_kernel_of(coupling, theta_i, bid_i),
         payoffs=payoffs,
         rho=float((coupling * payoffs).sum()),
         welfare=pieces[0],
@@ -501,7 +513,7 @@ def profile_payoffs(
     """
     bids = check_supertypes(game, supertype_bids)
     i = player_index(game, player)
-    k = game.n_types
+    k = int(game.type_counts[i])
     others = [j for j in range(game.n_players) if j != i]
     supports = [np.flatnonzero(bids[j] > 0) for j in others]
     count = math.prod(len(s) for s in supports)
@@ -642,7 +654,8 @@ def best_correlated_deviation(
     mech = mechanism_for(game, mechanism)
     i = player_index(game, player)
     bids = check_supertypes(game, supertype_bids)
-    theta_i = _pmf(true_supertype, game.n_types, "true_supertype")
+    theta_i = _own_pmf(game, i, true_supertype, "true_supertype")
+    bid_i = bids[i, : theta_i.size]
     profiles, weights, tables = profile_payoffs(game, bids, i, max_profiles=max_profiles)
     pieces = _pieces(game, i, theta_i, bids)
     welfare, without, nu = pieces[:3]
@@ -653,11 +666,11 @@ def best_correlated_deviation(
     value = upper = rho = 0.0
     for p, (w, c) in enumerate(zip(weights, tables, strict=True)):
         if mech.penalize:
-            v, u, pi = _transport(c, theta_i, bids[i], bids[i])
+            v, u, pi = _transport(c, theta_i, bid_i, bid_i)
         else:
             v, u, pi = _transport(c - np.diag(c)[None, :], theta_i)
         couplings[p] = pi
-        kernels[p] = _kernel_of(pi, theta_i, bids[i] if mech.penalize else pi.sum(axis=0))
+        kernels[p] = _kernel_of(pi, theta_i, bid_i if mech.penalize else pi.sum(axis=0))
         value += w * v
         upper += w * u
         rho += w * float((pi * c).sum())
@@ -791,9 +804,9 @@ def best_supertype_lie(
     ((22, 3), True)
     """
     i = player_index(game, player)
-    theta_i = _pmf(true_supertype, game.n_types, "true_supertype")
+    theta_i = _own_pmf(game, i, true_supertype, "true_supertype")
     bids = check_supertypes(game, supertype_bids)
-    k = game.n_types
+    k = int(game.type_counts[i])
     if candidates is None:
         m = _default_resolution(k) if resolution is None else int(resolution)
         cands = simplex_grid(k, m)
@@ -807,7 +820,8 @@ def best_supertype_lie(
     results = []
     for c in cands:
         profile = bids.copy()
-        profile[i] = c
+        profile[i] = 0.0
+        profile[i, :k] = c
         results.append(best_stationary_deviation(game, i, theta_i, profile, mechanism=mechanism))
     gains = np.array([r.gain for r in results])
     uppers = np.array([r.gain_upper for r in results])
@@ -893,15 +907,15 @@ def stationary_gain(
     mech = mechanism_for(game, mechanism)
     i = player_index(game, player)
     bids = check_supertypes(game, supertype_bids)
-    theta_i = _pmf(true_supertype, game.n_types, "true_supertype")
+    theta_i = _own_pmf(game, i, true_supertype, "true_supertype")
     kern = np.array(kernel, dtype=float)
-    k = game.n_types
+    k = int(game.type_counts[i])
     if kern.shape != (k, k):
         raise ValueError(f"kernel must have shape ({k}, {k}), got {kern.shape}")
     for t in range(k):
         _pmf(kern[t], k, f"kernel row {t}")
     pi = theta_i[:, None] * kern
-    if mech.penalize and np.abs(pi.sum(axis=0) - bids[i]).max() > MARGINAL_TOLERANCE:
+    if mech.penalize and np.abs(pi.sum(axis=0) - bids[i, :k]).max() > MARGINAL_TOLERANCE:
         return -math.inf
     payoffs = np.asarray(game.deviation_payoffs(bids, i), dtype=float)
     pieces = _pieces(game, i, theta_i, bids)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from stochmech._window import window
+from stochmech._window import DEFAULT_GAMMA, window
 from stochmech.audit.risk import _check_days, _check_supertypes, _flag_probabilities
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import PowerPenalty
@@ -61,7 +61,7 @@ DEFAULT_EXPONENTS = (1.1, 1.25, 1.5, 1.75, 2.0, 2.5)
 DEFAULT_LIES = (0.2, 0.1, 0.05)
 
 
-def detection_day(lie: float, gamma: float = 0.5, *, limit: int = 10**12) -> int:
+def detection_day(lie: float, gamma: float = DEFAULT_GAMMA, *, limit: int = 10**12) -> int:
     """The expected-drift detection day of a lie of size ``lie``: min {l >= 2 : r(l) <= lie}.
 
     A statistic of eq. (6) or (8) that settles at ``lie`` instead of 0 crosses the window on
@@ -69,8 +69,8 @@ def detection_day(lie: float, gamma: float = 0.5, *, limit: int = 10**12) -> int
 
     Examples
     --------
-    >>> detection_day(0.1), detection_day(0.1, gamma=1.0)
-    (501, 689)
+    >>> detection_day(0.1), detection_day(0.1, gamma=0.5)
+    (689, 501)
     """
     delta = float(lie)
     if not (math.isfinite(delta) and delta > 0):

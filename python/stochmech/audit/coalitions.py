@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from stochmech._window import DEFAULT_GAMMA
 from stochmech.audit.adversaries import DaySignal, quantile_coupling
 from stochmech.audit.bounds import _state_law, mechanism_for
 from stochmech.audit.calibrate import detection_day
@@ -515,7 +516,7 @@ def joint_test_power(
     *,
     supertype: Any = (0.5, 0.5),
     days: int = 1_000_000,
-    gamma: float = 0.5,
+    gamma: float = DEFAULT_GAMMA,
     seed: int = 0,
     chunk: int = 1 << 18,
     burn_in: int = 10,
@@ -531,7 +532,7 @@ def joint_test_power(
     --------
     >>> power = joint_test_power([3], days=5_000)
     >>> power.caught_from[0] > 0, power.predicted_day[0]
-    (True, 296)
+    (True, 407)
     """
     theta = np.asarray(supertype, dtype=float)
     _check_supertypes(theta[None, :])
@@ -592,7 +593,7 @@ def _when(day: int) -> str:
 
 
 def coverage_warning(
-    n_players: int, n_types: int, days: int, *, supertypes: Any = None, gamma: float = 0.5
+    n_players: int, n_types: int, days: int, *, supertypes: Any = None, gamma: float = DEFAULT_GAMMA
 ) -> str:
     """What an audit covers, and whether the joint test can catch a coalition at this horizon.
 

@@ -29,9 +29,11 @@ the frequency test's part is computed exactly.
 
 Examples
 --------
->>> risk = truthful_risk([[0.5, 0.5]], 0, 1_000)
+>>> risk = truthful_risk([[0.5, 0.5]], 0, 1_000)  # default gamma = 1, J_p(l) = l^1.5
 >>> risk.exact, round(risk.expected_penalty / risk.days, 4)
-(True, 0.0795)
+(True, 0.0037)
+>>> round(truthful_risk([[0.5, 0.5]], 0, 1_000, gamma=0.5).expected_penalty_per_day, 4)
+0.0795
 >>> bool(risk.any_flag_after(100) < risk.any_flag_after(10))
 True
 """
@@ -46,12 +48,12 @@ import numpy as np
 from scipy.special import gammaln
 from scipy.stats import binom
 
-from stochmech._window import window
+from stochmech._window import DEFAULT_GAMMA, window
 from stochmech.ledger import (
     BidLedger,
     PenaltySchedule,
     PowerPenalty,
-    _as_supertypes,
+    _as_type_spaces,
     _check_penalty,
     _evaluate_penalty,
 )
@@ -64,7 +66,12 @@ _SENSITIVE = 1e-12
 
 
 def _check_supertypes(supertypes: Any) -> np.ndarray:
-    theta = _as_supertypes(supertypes)
+    flat, types = _as_type_spaces(supertypes)
+    if len(set(types)) != 1:
+        raise ValueError(
+            f"supertypes must give every player the same number of types here, got {types}"
+        )
+    theta = flat.reshape(len(types), types[0])
     bad = np.argwhere(~np.isfinite(theta) | (theta < 0))
     if bad.size:
         i, t = (int(x) for x in bad[0])
@@ -154,7 +161,7 @@ def _flag_bounds(
 
 
 def flag_probabilities(
-    supertype: Any, days: Any, *, gamma: float = 0.5, exact_days: int = 500
+    supertype: Any, days: Any, *, gamma: float = DEFAULT_GAMMA, exact_days: int = 500
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Probability that the frequency test flags an honest player on each given day.
 
@@ -164,7 +171,7 @@ def flag_probabilities(
         The player's declared (and true) supertype.
     days : array_like of int
         Days l >= 1.
-    gamma : float, default 0.5
+    gamma : float, default 1.0
         The window's exponent (eq. 11).
     exact_days : int, default 500
         With three or more types of positive probability, days up to this one are computed
@@ -181,9 +188,11 @@ def flag_probabilities(
 
     Examples
     --------
-    >>> up, lo, exact = flag_probabilities([0.5, 0.5], [1, 2, 10])
+    >>> up, lo, exact = flag_probabilities([0.5, 0.5], [1, 2, 10], gamma=0.5)
     >>> up.round(4).tolist(), exact
     ([0.0, 0.0, 0.002], True)
+    >>> float(flag_probabilities([0.5, 0.5], [10])[0][0])  # the default gamma = 1: wider window
+    0.0
     """
     theta_i = _check_supertypes(np.atleast_2d(np.asarray(supertype, dtype=np.float64)))
     if theta_i.shape[0] != 1:
@@ -450,7 +459,7 @@ def truthful_risk(
     player: int,
     days: int,
     *,
-    gamma: float = 0.5,
+    gamma: float = DEFAULT_GAMMA,
     penalty: PowerPenalty | PenaltySchedule | None = None,
     exact_days: int = 500,
     joint: bool = True,
@@ -468,7 +477,7 @@ def truthful_risk(
         The player whose risk is computed.
     days : int
         Horizon L.
-    gamma : float, default 0.5
+    gamma : float, default 1.0
         The window's exponent (eq. 11).
     penalty : PowerPenalty or callable, optional
         J_p(l) (eq. 12); default ``PowerPenalty()`` (``l**1.5``).

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from stochmech._display import html_table, pandas, short_repr
+from stochmech._ragged import pad_pmfs
 from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record
 from stochmech._window import window
 from stochmech.audit.adversaries import WindowExploit, comonotone_collusion, yesterdays_type
@@ -236,18 +237,19 @@ def _num(x: float | None) -> float | str | None:
 def _declared_profile(
     game: TwoStageGame, theta: np.ndarray, strategies: Sequence[Strategy]
 ) -> np.ndarray:
-    out = np.empty_like(theta)
+    out = []
     for j, s in enumerate(strategies):
         ctx = _context(game, theta, j)
         c = copy.deepcopy(s)
         c.prepare(ctx)
-        out[j] = c.supertype_bid(ctx)
-    return check_supertypes(game, out)
+        out.append(c.supertype_bid(ctx))
+    return pad_pmfs(out, game.type_counts, "supertype bids of the strategies")
 
 
 def _context(game: TwoStageGame, theta: np.ndarray, j: int) -> PlayerContext:
+    k = int(game.type_counts[j])
     return PlayerContext(
-        player=j, supertype=theta[j].copy(), n_types=game.n_types, type_values=game.type_values
+        player=j, supertype=theta[j, :k].copy(), n_types=k, type_values=game.values_of(j)
     )
 
 
@@ -292,7 +294,8 @@ def default_deviations(
     theta = check_supertypes(game, true_supertypes)
     i = player_index(game, player)
     others = dict(others or {})
-    k = game.n_types
+    k = int(game.type_counts[i])  # the player's own types
+    theta_i = theta[i, :k]
     base = [others.get(j, Truthful()) if j != i else Truthful() for j in range(game.n_players)]
     declared = _declared_profile(game, theta, base)
     if search is None:
@@ -307,8 +310,8 @@ def default_deviations(
             )
         )
     for t in sorted({0, k - 1}):
-        target = 0.5 * theta[i] + 0.5 * np.eye(k)[t]
-        if np.abs(target - theta[i]).max() > 1e-12:
+        target = 0.5 * theta_i + 0.5 * np.eye(k)[t]
+        if np.abs(target - theta_i).max() > 1e-12:
             out.append(
                 Deviation(f"declare half way to type {t}, quantile bids", SupertypeLie(target), {})
             )
@@ -335,7 +338,7 @@ def default_deviations(
             out.append(
                 Deviation(
                     f"horizon-targeted shift within 0.5 r({int(horizon)})",
-                    StationaryMisreport(target.kernel, supertype_bid=theta[i].copy()),
+                    StationaryMisreport(target.kernel, supertype_bid=theta_i.copy()),
                     kind="finite-horizon",
                 )
             )
@@ -371,7 +374,8 @@ def default_deviations(
                 )
             )
         partner = (i + 1) % game.n_players
-        pair = comonotone_collusion(i, partner, theta[i], declared[partner], salt=101 + i)
+        own_partner = declared[partner, : int(game.type_counts[partner])]
+        pair = comonotone_collusion(i, partner, theta_i, own_partner, salt=101 + i)
         out.append(
             Deviation(
                 f"comonotone bids with player {partner} by a day signal",

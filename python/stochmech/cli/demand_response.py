@@ -24,6 +24,7 @@ from stochmech.cli._executors import (
     executor_from_args,
     progress_from_args,
 )
+from stochmech.markets.demand_response.figures import MAX_LEVELS, MAX_SIMULATED_PROVIDERS
 
 __all__ = ["register", "run_figures", "run_incentives"]
 
@@ -45,6 +46,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--replications", type=int, default=8, help="independent runs per point (default 8)"
     )
     fig.add_argument("--levels", type=int, default=8, help="levels K per law (default 8)")
+    fig.add_argument(
+        "--ns",
+        type=int,
+        nargs="+",
+        default=None,
+        help="Fig. 2's simulated numbers of providers (default 1..50; at most "
+        f"{MAX_SIMULATED_PROVIDERS:,})",
+    )
+    fig.add_argument(
+        "--curve-to",
+        type=int,
+        default=None,
+        help="Fig. 2's exact curve up to this many providers (default: the largest --ns; any "
+        "number, e.g. 10000)",
+    )
     fig.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_executor_arguments(fig)
     fig.add_argument(
@@ -80,7 +96,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_figures(args: argparse.Namespace) -> int:
     """``stochmech figures``: writes Figs. 2-4 and prints where, with their accuracy."""
-    from stochmech.markets.demand_response.figures import FigureSetup, write_figures
+    from stochmech.markets.demand_response.figures import (
+        DEFAULT_NS,
+        FigureSetup,
+        write_figures,
+    )
 
     start = time.perf_counter()
     try:
@@ -92,11 +112,14 @@ def run_figures(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise ValueError(f"{err}") from None
+    ns = DEFAULT_NS if getattr(args, "ns", None) is None else tuple(args.ns)
     with executor_from_args(args) as (executor, workers):
         written = write_figures(
             args.out,
             setup,
             which=sorted(set(args.only)),
+            ns=ns,
+            curve_to=getattr(args, "curve_to", None),
             executor=executor,
             workers=workers,
             progress=progress_from_args(args),
@@ -150,8 +173,14 @@ def run_incentives(args: argparse.Namespace) -> int:
     """``stochmech incentives``: the side-by-side table of a liar's gains."""
     from stochmech.markets.demand_response.incentives import compare_incentives
 
-    if not 2 <= args.providers <= 64 or not 1 <= args.levels <= 127:
-        raise ValueError("--providers must be in 2..64 and --levels in 1..127")
+    if (
+        not 2 <= args.providers <= MAX_SIMULATED_PROVIDERS
+        or not 1 <= args.levels <= MAX_LEVELS // 2
+    ):
+        raise ValueError(
+            f"--providers must be in 2..{MAX_SIMULATED_PROVIDERS} and --levels in "
+            f"1..{MAX_LEVELS // 2}"
+        )
     if args.days < 2 or args.replications < 2:
         raise ValueError("--days and --replications must be >= 2")
     start = time.perf_counter()

@@ -1,15 +1,18 @@
 """The generic interface of a two-stage stochastic game (first paper, Section II).
 
-A game fixes a finite public type space Delta = {0, ..., K-1} (each type index may carry a
-numeric value), ``n`` players, valuations ``v_i(type, o1, o2[, omega])``, the planner's cost
-``c(o1, o2[, omega])`` and the welfare-maximizing decision rules g1* and g2*. An optional
-exogenous public state omega, IID across days, is revealed to the planner in the second stage
-(docs/modelling.md, "The public state omega"); every expectation is then also over omega.
+A game gives each of its ``n`` players its own finite public type space
+Delta_i = {0, ..., K_i-1} (each type index may carry a numeric value of that player's own),
+valuations ``v_i(type, o1, o2[, omega])``, the planner's cost ``c(o1, o2[, omega])`` and the
+welfare-maximizing decision rules g1* and g2*. An optional exogenous public state omega, IID
+across days, is revealed to the planner in the second stage (docs/modelling.md, "The public
+state omega"); every expectation is then also over omega.
 
 Conventions shared by every game
 --------------------------------
-* ``supertypes`` is an (n, K) float array of pmfs over Delta (validated by the caller).
-* A batch of L days is processed at once: ``types`` is an (L, n) integer array, ``states`` is
+* ``supertypes`` is an (n, K) float array of pmfs, K = max K_i, row i a pmf over Delta_i padded
+  with zeros beyond K_i (validated by the caller; see :attr:`TwoStageGame.type_counts`).
+* A batch of L days is processed at once: ``types`` is an (L, n) integer array with
+  0 <= types[l, i] < K_i, ``states`` is
   whatever :meth:`TwoStageGame.sample_states` returns for L days (an array with leading
   dimension L) or ``None`` for games without exogenous state.
 * ``o1`` is whatever :meth:`first_stage` returns; an ``o2`` batch is an array whose leading
@@ -32,10 +35,36 @@ class TwoStageGame(ABC):
 
     #: number of players n
     n_players: int
-    #: number of types K (size of the type space Delta)
+    #: K = max_i K_i, the width of padded supertype arrays (K_i for every player when equal)
     n_types: int
-    #: optional numeric value of each type index, shape (K,), or None
+    #: optional numeric value of each type index shared by every player, shape (K,), or None
+    #: (None too when the players' type spaces differ: see :meth:`values_of`)
     type_values: np.ndarray | None = None
+    #: per-player type counts K_i, set by games whose players' type spaces differ
+    _type_counts: np.ndarray | None = None
+    #: per-player type values, set by games whose players' type spaces differ
+    _player_values: tuple[np.ndarray, ...] | None = None
+
+    @property
+    def type_counts(self) -> np.ndarray:
+        """K_i, the number of types of each player, shape (n,) int64."""
+        if self._type_counts is None:
+            return np.full(self.n_players, self.n_types, dtype=np.int64)
+        return self._type_counts
+
+    @property
+    def ragged(self) -> bool:
+        """True when the players' type counts differ."""
+        counts = self.type_counts
+        return bool(np.any(counts != counts[0]))
+
+    def values_of(self, player: int) -> np.ndarray | None:
+        """The numeric values of player ``player``'s own types, shape (K_i,), or None."""
+        if self._player_values is not None:
+            return self._player_values[int(player)]
+        if self.type_values is None:
+            return None
+        return self.type_values[: int(self.type_counts[int(player)])]
 
     # ----- decision rules and per-day quantities (vectorized over days) -----
     @abstractmethod
@@ -87,7 +116,7 @@ class TwoStageGame(ABC):
 
     @abstractmethod
     def deviation_payoffs(self, supertype_bids: np.ndarray, player: int) -> np.ndarray:
-        """C(t, s) = E_{delta_-i ~ bids_-i}[v_i(t, o1, g2*(o1, (s, delta_-i)))], shape (K, K).
+        """C(t, s) = E_{delta_-i ~ bids_-i}[v_i(t, o1, g2*(o1, (s, delta_-i)))], shape (K_i, K_i).
 
         ``t`` is player i's true type and ``s`` its type bid; o1 = g1*(supertype_bids).
         The transport LP of the audit (docs/modelling.md, "The best stationary deviation")

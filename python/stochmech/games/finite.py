@@ -19,11 +19,13 @@ carrying its standard error. Nothing is ever approximated silently.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from stochmech._ragged import check_dense_size, check_type_counts, pad_pmfs
 from stochmech._seeding import SeedLike, normalize_seed, seed_sequence
 from stochmech._validate import integer
 from stochmech.games.base import TwoStageGame
@@ -81,27 +83,67 @@ def _finite_array(x: Any, ndim: int, what: str) -> np.ndarray:
     return arr
 
 
+def _is_ragged_list(x: Any) -> bool:
+    """A list or tuple of per-player arrays (not one rectangular array)."""
+    if isinstance(x, np.ndarray) or not isinstance(x, Sequence) or isinstance(x, (str, bytes)):
+        return False
+    shapes = {np.shape(row) for row in x}
+    return len(shapes) > 1
+
+
+def _valuation_tables(valuations: Any, cost: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Padded (n, K, A, B) valuations, type counts K_i and cost (A, B) from the input."""
+    c = _finite_array(cost, 2, "cost")
+    a, b = c.shape
+    if _is_ragged_list(valuations):
+        rows = [_finite_array(v, 3, f"valuations[{i}]") for i, v in enumerate(valuations)]
+        for i, r in enumerate(rows):
+            if r.shape[1:] != (a, b):
+                raise ValueError(
+                    f"valuations[{i}] must have shape (K_{i}, A, B) with (A, B) = {(a, b)} "
+                    f"from cost, got {r.shape}"
+                )
+        counts = check_type_counts(np.array([r.shape[0] for r in rows]))
+        k = int(counts.max())
+        check_dense_size(len(rows), k * a * b, "valuations")
+        v = np.zeros((len(rows), k, a, b))
+        for i, r in enumerate(rows):
+            v[i, : r.shape[0]] = r
+        return v, counts, c
+    v = _finite_array(valuations, 4, "valuations")
+    if v.shape[2:] != (a, b):
+        raise ValueError(
+            f"cost must have shape (A, B) = {v.shape[2:]} to match valuations {v.shape}, "
+            f"got {c.shape}"
+        )
+    counts = np.full(v.shape[0], v.shape[1], dtype=np.int64)
+    counts.setflags(write=False)
+    return v, counts, c
+
+
 class FiniteGame(TwoStageGame):
     """A finite two-stage stochastic game (first paper, Section II) given by tables.
 
     Parameters
     ----------
-    valuations : array_like, shape (n, K, A, B)
-        ``v_i(t, a, b)``: valuation of player i of type t under outcomes (a, b).
+    valuations : array_like, shape (n, K, A, B), or sequence of n arrays of shape (K_i, A, B)
+        ``v_i(t, a, b)``: valuation of player i of type t under outcomes (a, b). A sequence
+        gives each player its own type space of K_i >= 1 types.
     cost : array_like, shape (A, B)
         Planner's cost ``c(a, b)``.
-    type_values : array_like, shape (K,), optional
-        Numeric value carried by each type index (for reports and plots only).
+    type_values : array_like, shape (K,), or sequence of n arrays of shape (K_i,), optional
+        Numeric value carried by each type index (for reports and plots only); a sequence
+        gives each player's own values.
     expectation : {"exact", "monte-carlo"}, default "exact"
-        How expectations over Delta^n are computed. "exact" enumerates all K^n profiles and
-        refuses when K^n exceeds ``max_profiles``; "monte-carlo" averages ``samples`` IID
-        profiles (seeded by ``seed``) and returns :class:`Estimate` values.
+        How expectations over the profiles are computed. "exact" enumerates all prod K_i
+        profiles and refuses when their number exceeds ``max_profiles``; "monte-carlo" averages
+        ``samples`` IID profiles (seeded by ``seed``) and returns :class:`Estimate` values.
     samples : int, default 200_000
         Monte Carlo sample size.
     seed : int, numpy.random.SeedSequence or numpy.random.Generator, default 0
         Seed of the Monte Carlo samples (the same for every expectation: common random numbers).
     max_profiles : int, default 2**20
-        Largest K^n enumerated exactly.
+        Largest number of profiles prod K_i enumerated exactly.
 
     Examples
     --------
@@ -129,14 +171,8 @@ class FiniteGame(TwoStageGame):
         seed: SeedLike = 0,
         max_profiles: int = 1 << 20,
     ) -> None:
-        v = _finite_array(valuations, 4, "valuations")
-        c = _finite_array(cost, 2, "cost")
+        v, counts, c = _valuation_tables(valuations, cost)
         n, k, a, b = v.shape
-        if c.shape != (a, b):
-            raise ValueError(
-                f"cost must have shape (A, B) = {(a, b)} to match valuations {v.shape}, "
-                f"got {c.shape}"
-            )
         if expectation not in ("exact", "monte-carlo"):
             raise ValueError(f"expectation must be 'exact' or 'monte-carlo', got {expectation!r}")
         samples = integer(samples, "samples", minimum=2, maximum=1 << 40)
@@ -158,16 +194,41 @@ class FiniteGame(TwoStageGame):
         self.n_types = k
         self.n_first = a
         self.n_second = b
+        if np.any(counts != k):
+            self._type_counts = counts
         if type_values is not None:
-            tv = _finite_array(type_values, 1, "type_values")
-            if tv.shape != (k,):
-                raise ValueError(f"type_values must have shape ({k},), got {tv.shape}")
-            self.type_values = tv
+            self._set_type_values(type_values, counts)
         self.expectation = expectation
         self.samples = samples
         self.seed = seed
         self.max_profiles = max_profiles
         self._cache: dict[tuple[Any, ...], Any] = {}
+
+    def _set_type_values(self, type_values: Any, counts: np.ndarray) -> None:
+        k = self.n_types
+        if not _is_ragged_list(type_values):
+            tv = _finite_array(type_values, 1, "type_values")
+            if tv.shape != (k,):
+                raise ValueError(f"type_values must have shape ({k},), got {tv.shape}")
+            if self._type_counts is None:
+                self.type_values = tv
+                return
+            type_values = [tv[: int(c)] for c in counts]
+        if len(type_values) != self.n_players:
+            raise ValueError(
+                f"type_values must hold one array per player ({self.n_players}), "
+                f"got {len(type_values)}"
+            )
+        rows = []
+        for i, row in enumerate(type_values):
+            r = _finite_array(row, 1, f"type_values[{i}]")
+            if r.shape != (int(counts[i]),):
+                raise ValueError(
+                    f"type_values[{i}] must have shape ({int(counts[i])},), got {r.shape}"
+                )
+            r.setflags(write=False)
+            rows.append(r)
+        self._player_values = tuple(rows)
 
     def __repr__(self) -> str:
         return (
@@ -182,25 +243,12 @@ class FiniteGame(TwoStageGame):
         return state
 
     # ----- validation -----
-    def check_supertypes(self, supertypes: Any, rows: int | None = None) -> np.ndarray:
-        """Validates an (n, K) array of pmfs; returns it as float64."""
-        rows = self.n_players if rows is None else rows
-        theta = _finite_array(supertypes, 2, "supertypes")
-        if theta.shape != (rows, self.n_types):
-            raise ValueError(
-                f"supertypes must have shape ({rows}, {self.n_types}), got {theta.shape}"
-            )
-        neg = np.argwhere(theta < 0)
-        if neg.size:
-            i, t = (int(x) for x in neg[0])
-            raise ValueError(
-                f"supertype of player {i}: probability of type {t} is {float(theta[i, t])!r} < 0"
-            )
-        sums = theta.sum(axis=1)
-        off = np.flatnonzero(np.abs(sums - 1.0) > 1e-9)
-        if off.size:
-            i = int(off[0])
-            raise ValueError(f"supertype of player {i} sums to {float(sums[i])!r}, not 1")
+    def check_supertypes(self, supertypes: Any, players: np.ndarray | None = None) -> np.ndarray:
+        """Validates pmfs for ``players`` (default: all); the padded (m, K) float64 array."""
+        counts = self.type_counts if players is None else self.type_counts[players]
+        theta = pad_pmfs(supertypes, counts, "supertypes")
+        if theta.shape[1] != self.n_types:
+            theta = np.pad(theta, ((0, 0), (0, self.n_types - theta.shape[1])))
         return theta
 
     def _check_types(self, types: Any) -> np.ndarray:
@@ -214,12 +262,13 @@ class FiniteGame(TwoStageGame):
             )
         if not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(f"types must be integer type indices, got dtype {arr.dtype}")
-        bad = np.argwhere((arr < 0) | (arr >= self.n_types))
+        counts = self.type_counts
+        bad = np.argwhere((arr < 0) | (arr >= counts[None, :]))
         if bad.size:
             row, i = (int(x) for x in bad[0])
             raise ValueError(
-                f"type {int(arr[row, i])} of player {i} (row {row}) is outside the type space "
-                f"[0, {self.n_types - 1}]"
+                f"type {int(arr[row, i])} of player {i} (row {row}) is outside its type space "
+                f"[0, {int(counts[i]) - 1}]"
             )
         return arr
 
@@ -271,29 +320,37 @@ class FiniteGame(TwoStageGame):
 
     # ----- expectations -----
     def _expect(
-        self, theta: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]
+        self, theta: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], players: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """E[fn(profile)] over profiles ~ prod of the rows of theta; (value, stderr or None).
 
+        Row j of ``theta`` is the pmf of player ``players[j]`` (padded beyond its K_i);
         ``fn`` maps a (P, m) int array of profiles to a (P, ...) array.
         """
-        m, k = theta.shape
+        m = theta.shape[0]
+        counts = self.type_counts[players]
         if self.expectation == "monte-carlo" and m > 0:
             rng = np.random.default_rng(seed_sequence(self.seed))
             cdf = np.cumsum(theta, axis=1)
-            cdf[:, -1] = 1.0
+            cdf[np.arange(theta.shape[1])[None, :] >= counts[:, None] - 1] = 1.0
             u = rng.random((self.samples, m))
             profiles = np.stack(
                 [np.searchsorted(cdf[j], u[:, j], side="right") for j in range(m)], axis=1
             )
+            profiles = np.minimum(profiles, counts[None, :] - 1)
             values = fn(profiles)
             mean = values.mean(axis=0)
             se = values.std(axis=0, ddof=1) / np.sqrt(self.samples)
             return mean, se
-        total_profiles = k**m
+        total_profiles = math.prod(int(c) for c in counts)
         if total_profiles > self.max_profiles:
+            if np.all(counts == counts[0]):
+                sizes = f"K^n = {int(counts[0])}^{m}"
+            else:
+                sizes = "prod K_i = " + " x ".join(str(int(c)) for c in counts[:6])
+                sizes += " x ..." if m > 6 else ""
             raise ValueError(
-                f"exact expectations enumerate K^n = {k}^{m} = {total_profiles} profiles, "
+                f"exact expectations enumerate {sizes} = {total_profiles} profiles, "
                 f"above max_profiles = {self.max_profiles}; build the game with "
                 "expectation='monte-carlo' (estimates come with standard errors) or raise "
                 "max_profiles"
@@ -304,8 +361,8 @@ class FiniteGame(TwoStageGame):
             profiles = np.empty((idx.size, m), dtype=np.int64)
             rest = idx.copy()
             for j in range(m):
-                profiles[:, j] = rest % k
-                rest //= k
+                profiles[:, j] = rest % counts[j]
+                rest //= counts[j]
             probs = np.prod(theta[np.arange(m), profiles], axis=1) if m else np.ones(idx.size)
             values = fn(profiles)
             acc = acc + np.tensordot(probs, values, axes=(0, 0))
@@ -334,7 +391,7 @@ class FiniteGame(TwoStageGame):
                     axis=1,
                 )
 
-            self._cache[key] = self._expect(theta, per_a)
+            self._cache[key] = self._expect(theta, per_a, players)
         return self._cache[key]
 
     def first_stage(self, supertypes: np.ndarray) -> int:
@@ -372,7 +429,7 @@ class FiniteGame(TwoStageGame):
             b = _first_max(self._welfare_by_b(everyone, profiles, a), axis=1)
             return self.valuation_table[everyone, profiles, a, b[:, None]]
 
-        value, se = self._expect(theta, own_values)
+        value, se = self._expect(theta, own_values, everyone)
         return self._wrap(value, se)
 
     def deviation_payoffs(self, supertype_bids: np.ndarray, player: int) -> np.ndarray:
@@ -381,7 +438,7 @@ class FiniteGame(TwoStageGame):
         a = self.first_stage(theta)
         others = np.delete(np.arange(self.n_players), i)
         everyone = np.arange(self.n_players)
-        k = self.n_types
+        k = int(self.type_counts[i])
 
         def table(profiles: np.ndarray) -> np.ndarray:
             out = np.empty((profiles.shape[0], k, k))
@@ -390,9 +447,9 @@ class FiniteGame(TwoStageGame):
             for s in range(k):
                 full[:, i] = s
                 b = _first_max(self._welfare_by_b(everyone, full, a), axis=1)
-                out[:, :, s] = self.valuation_table[i][:, a, :][:, b].T
+                out[:, :, s] = self.valuation_table[i, :k, a, :][:, b].T
             return out
 
         # with Monte Carlo expectations this table is an estimate (its errors are not kept)
-        value, _ = self._expect(theta[others], table)
+        value, _ = self._expect(theta[others], table, others)
         return np.asarray(value, dtype=float)

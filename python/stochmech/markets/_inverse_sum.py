@@ -227,6 +227,24 @@ def inverse_sum_moments(
     n = v.shape[0]
     lo, hi, v = _prepare(v, p)
     blo, bhi, vb = _prepare(vb, pb)
+    # identical summands (same values and probabilities) are computed once: group g of
+    # c_g rows contributes c_g log M_g
+    if n:
+        _, first, group, count = np.unique(
+            np.concatenate([v, p], axis=1), axis=0, return_index=True, return_inverse=True,
+            return_counts=True,
+        )  # fmt: skip
+        group = group.reshape(-1)
+        order = np.argsort(first)  # groups in order of first appearance
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        group = rank[group]
+        first, counts = first[order], count[order].astype(float)
+        gv, gp, glo = v[first], p[first], lo[first]
+    else:
+        group = np.zeros(0, dtype=np.int64)
+        counts = np.zeros(0)
+        gv, gp, glo = v, p, lo
 
     s_lo = float(lo.sum() + blo[0])
     s_hi = float(hi.sum() + bhi[0])
@@ -238,37 +256,40 @@ def inverse_sum_moments(
     t, w = quad.nodes(s_hi, decay, log_spread)
 
     inv = inv2 = base_share = base_share2 = 0.0
-    loo_gap = np.zeros(n)
-    share = np.zeros(n)
-    share2 = np.zeros(n)
-    for sl in _chunks(t.size, n * v.shape[1] + vb.shape[1]):
+    groups = gv.shape[0]
+    loo_gap = np.zeros(groups)
+    share = np.zeros(groups)
+    share2 = np.zeros(groups)
+    for sl in _chunks(t.size, groups * v.shape[1] + vb.shape[1]):
         tc, wc = t[sl], w[sl]
         log_b, _, ratio_b = _row_terms(tc, vb, pb, blo)
         log_phi = log_b[:, 0]
         if n:
-            log_m, one_minus, ratio = _row_terms(tc, v, p, lo)
-            log_phi = log_phi + log_m.sum(axis=1)
+            log_m, one_minus, ratio = _row_terms(tc, gv, gp, glo)
+            log_c = log_m * counts[None, :]
+            log_phi = log_phi + log_c.sum(axis=1)
         phi = np.exp(log_phi)
         inv += float(wc @ phi)
         inv2 += float((wc * tc) @ phi)
         base_share += float(wc @ (phi * ratio_b[:, 0]))
         base_share2 += float((wc * tc) @ (phi * ratio_b[:, 0]))
         if n:
-            # log of prod_{j != i} M_j from exclusive prefix and suffix sums, not log phi - log M_i:
-            # the difference would cancel when provider i dominates S.
+            # log of prod_{j != i} M_j from exclusive prefix and suffix sums over the groups
+            # and c_g - 1 copies of i's own group, not log phi - log M_i: the difference would
+            # cancel when provider i dominates S.
             zero = np.zeros((tc.size, 1))
-            prefix = np.concatenate([zero, np.cumsum(log_m[:, :-1], axis=1)], axis=1)
-            suffix = np.concatenate([np.cumsum(log_m[:, :0:-1], axis=1)[:, ::-1], zero], axis=1)
-            log_phi_minus = prefix + suffix + log_b
+            prefix = np.concatenate([zero, np.cumsum(log_c[:, :-1], axis=1)], axis=1)
+            suffix = np.concatenate([np.cumsum(log_c[:, :0:-1], axis=1)[:, ::-1], zero], axis=1)
+            log_phi_minus = prefix + suffix + log_m * (counts - 1.0)[None, :] + log_b
             loo_gap += wc @ (np.exp(log_phi_minus) * one_minus)
             share += (wc * phi) @ ratio
             share2 += (wc * tc * phi) @ ratio
     return InverseSumMoments(
         inv=inv,
         inv2=inv2,
-        loo_gap=loo_gap,
-        share=share,
-        share2=share2,
+        loo_gap=loo_gap[group],
+        share=share[group],
+        share2=share2[group],
         base_share=base_share,
         base_share2=base_share2,
         nodes=int(t.size),

@@ -53,6 +53,7 @@ import numpy as np
 from stochmech._display import html_table, pandas, short_repr
 from stochmech._json import jsonable
 from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record
+from stochmech._window import DEFAULT_GAMMA
 from stochmech.markets._sweeps import (
     ExecutorLike,
     checkpointed_simulation,
@@ -72,10 +73,13 @@ from stochmech.supertype import Supertype
 __all__ = [
     "DEFAULT_MEANS",
     "DEFAULT_NS",
+    "MAX_LEVELS",
+    "MAX_SIMULATED_PROVIDERS",
     "Checkpoints",
     "FigureData",
     "FigureFiles",
     "FigureSetup",
+    "curve_grid",
     "figure2",
     "figure3",
     "figure4",
@@ -83,8 +87,14 @@ __all__ = [
     "write_figures",
 ]
 
-#: numbers of providers of Fig. 2 (the Rust ledger takes at most 64 players)
+#: numbers of providers of Fig. 2's simulated points
 DEFAULT_NS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50)
+#: most providers of a simulated point (the exact curve goes to any n)
+MAX_SIMULATED_PROVIDERS = 1_000
+#: most levels per law
+MAX_LEVELS = 65_536
+#: points of Fig. 2's exact curve beyond which the grid of n is log-spaced
+_CURVE_POINTS = 200
 #: means of the other providers' supertypes in Fig. 3
 DEFAULT_MEANS = tuple(np.round(np.arange(1, 17) * 0.25, 2).tolist())
 
@@ -138,12 +148,12 @@ class FigureSetup:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
-        if not 1 <= self.levels <= 255:
+        if not 1 <= self.levels <= MAX_LEVELS:
+            raise ValueError(f"levels must be in 1..{MAX_LEVELS}, got {self.levels}")
+        if not 2 <= self.n_providers <= MAX_SIMULATED_PROVIDERS:
             raise ValueError(
-                f"levels must be in 1..255 (the ledger's type limit), got {self.levels}"
+                f"n_providers must be in 2..{MAX_SIMULATED_PROVIDERS}, got {self.n_providers}"
             )
-        if not 2 <= self.n_providers <= 64:
-            raise ValueError(f"n_providers must be in 2..64, got {self.n_providers}")
         if self.days < 2:
             raise ValueError(f"days must be >= 2, got {self.days}")
         if self.replications < 2:
@@ -187,7 +197,8 @@ class FigureSetup:
             "days_per_run": self.days,
             "runs_per_point": self.replications,
             "seed": seed_record(self.seed),
-            "mechanism": "DNBE mechanism, window gamma = 0.5, penalty J_p(l) = l^1.5, Rust "
+            "mechanism": f"DNBE mechanism, window gamma = {DEFAULT_GAMMA:g}, penalty J_p(l) = "
+            "l^1.5, Rust "
             "bid ledger; truthful bids",
             "error_bars": "±2 standard errors over the independent runs",
             "common_random_numbers": "run r uses the same seed at every point of a sweep",
@@ -211,7 +222,7 @@ class FigureSetup:
             f"K = {self.levels} equal-probability quantile bins at their conditional means "
             f"(mean kept exactly, variance {kept:.3g} of {self.var:g}); reserve delta_s: "
             f"{reserve}. Simulation: the DNBE mechanism (truthful bids, Rust bid ledger, "
-            "gamma = 0.5, J_p(l) = l^1.5), mean of "
+            f"gamma = {DEFAULT_GAMMA:g}, J_p(l) = l^1.5), mean of "
             f"R = {self.replications} independent runs of L = {self.days:,} days, bars ±2 "
             f"standard errors over runs, seed {describe_seed(self.seed)}, common random numbers "
             "across the "
@@ -443,10 +454,31 @@ def _sweep(
 # ---------------------------------------------------------------------------------------------
 # the three figures
 # ---------------------------------------------------------------------------------------------
+def curve_grid(upto: int, points: int = _CURVE_POINTS) -> np.ndarray:
+    """The numbers of providers of Fig. 2's exact curve: every n up to ``points``, log-spaced
+    beyond (about ``points`` values in all, always ending at ``upto``).
+
+    Examples
+    --------
+    >>> curve_grid(5).tolist()
+    [1, 2, 3, 4, 5]
+    >>> g = curve_grid(10_000); int(g[0]), int(g[-1]), len(g) <= 200
+    (1, 10000, True)
+    """
+    upto = int(upto)
+    if upto < 1:
+        raise ValueError(f"upto must be >= 1, got {upto}")
+    if upto <= points:
+        return np.arange(1, upto + 1)
+    grid = np.unique(np.round(np.geomspace(1, upto, points)).astype(np.int64))
+    return np.union1d(grid, [upto])
+
+
 def figure2(
     setup: FigureSetup | None = None,
     ns: Sequence[int] = DEFAULT_NS,
     *,
+    curve_to: int | None = None,
     executor: ExecutorLike = "process",
     workers: int | None = None,
     progress: bool | None = False,
@@ -456,7 +488,10 @@ def figure2(
 
     Columns: ``n``, ``exact`` (E[d^2/(2S)]), ``simulated`` and ``simulated_se`` (the
     mechanism's average social cost), ``best_posted_price`` (the exact social cost of the best
-    posted price, for reference).
+    posted price, for reference). The simulated points ``ns`` take 1 to
+    :data:`MAX_SIMULATED_PROVIDERS` providers; the exact curve (the quadrature, O(nK) per
+    point) runs to ``curve_to`` providers (default ``max(ns)``), any number: 10,000 providers
+    take well under a second.
 
     ``executor`` runs the R runs of every point: "process" (a local pool of ``workers``),
     "serial"/None, any ``concurrent.futures.Executor``, or a Dask ``distributed.Client``
@@ -466,16 +501,27 @@ def figure2(
     """
     setup = FigureSetup() if setup is None else setup
     ns = [int(n) for n in ns]
-    bad = [n for n in ns if not 1 <= n <= 64]
+    bad = [n for n in ns if not 1 <= n <= MAX_SIMULATED_PROVIDERS]
     if not ns or bad:
-        raise ValueError(f"ns must be numbers of providers in 1..64, got {bad or ns}")
+        raise ValueError(
+            f"ns must be numbers of providers in 1..{MAX_SIMULATED_PROVIDERS}, got {bad or ns}"
+        )
+    top = max(ns) if curve_to is None else int(curve_to)
+    if top < max(ns):
+        raise ValueError(f"curve_to = {top} must be >= the largest simulated n = {max(ns)}")
     markets = [setup.market(n) for n in ns]
     runs = _sweep("fig2", markets, setup, executor, workers, progress, checkpoints)
     sim, se = zip(*(mean_and_se(r[:, 0]) for r in runs), strict=True)
     exact = np.array([m.expected_social_cost() for m in markets])
     posted = np.array([m.best_posted_price().social_cost for m in markets])
-    grid = np.arange(1, max(ns) + 1)
-    curve_markets = [setup.market(int(n)) for n in grid]
+    grid = curve_grid(top)
+    curve_exact = np.empty(grid.size)
+    curve_posted = np.empty(grid.size)
+    for j, n in enumerate(grid):
+        m = setup.market(int(n))
+        curve_exact[j] = m.expected_social_cost()
+        curve_posted[j] = m.best_posted_price().social_cost
+    shown = ", ".join(map(str, ns))
     return FigureData(
         key="fig2",
         title="Fig. 2: social cost vs. number of providers",
@@ -483,9 +529,9 @@ def figure2(
         ylabel="expected social cost per day",
         caption=(
             f"Fig. 2. Expected social cost of covering the shortage against the number of "
-            f"demand-response providers n = {', '.join(map(str, ns))} (optimal dispatch, "
-            "E[d^2/(2S)] with S = sum_i 1/delta_i + 1/delta_s; dashed: the best posted price). "
-            + setup.caption()
+            f"demand-response providers (exact curve: n = 1..{top:,}; simulated points: "
+            f"n = {shown}) (optimal dispatch, E[d^2/(2S)] with S = sum_i 1/delta_i + "
+            "1/delta_s; dashed: the best posted price). " + setup.caption()
         ),
         columns={
             "n": np.array(ns),
@@ -494,14 +540,8 @@ def figure2(
             "simulated_se": np.array(se, dtype=float),
             "best_posted_price": posted,
         },
-        curve={
-            "n": grid,
-            "exact": np.array([m.expected_social_cost() for m in curve_markets]),
-            "best_posted_price": np.array(
-                [m.best_posted_price().social_cost for m in curve_markets]
-            ),
-        },
-        extras={"choices": setup.choices()},
+        curve={"n": grid, "exact": curve_exact, "best_posted_price": curve_posted},
+        extras={"choices": setup.choices(), "curve_to": top},
     )
 
 
@@ -706,6 +746,8 @@ def plot_figure(fig_data: FigureData, *, ax: Any = None) -> Any:
         ax.plot(cx, curve["best_posted_price"], color="0.45", lw=1.2, ls="--",
                 label="best posted price (exact)")  # fmt: skip
         ax.set_yscale("log")
+        if cx.max() > 10 * max(cx.min(), 1.0) and cx.max() > 100:
+            ax.set_xscale("log")
     elif key == "fig3":
         ax.plot(cx, curve["exact"], color="C0", lw=1.6, label="exact (quadrature)")
     else:
@@ -761,6 +803,7 @@ def write_figures(
     *,
     which: Sequence[int] = (2, 3, 4),
     ns: Sequence[int] = DEFAULT_NS,
+    curve_to: int | None = None,
     means: Sequence[float] = DEFAULT_MEANS,
     executor: ExecutorLike = "process",
     workers: int | None = None,
@@ -782,7 +825,7 @@ def write_figures(
         "checkpoints": checkpoints,
     }
     makers = {
-        2: lambda: figure2(setup, ns, **run),
+        2: lambda: figure2(setup, ns, curve_to=curve_to, **run),
         3: lambda: figure3(setup, means, **run),
         4: lambda: figure4(setup, **run),
     }

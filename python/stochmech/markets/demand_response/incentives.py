@@ -212,10 +212,11 @@ class Lie:
         """The declaration, the report kernel, the joint law of (type, report) and the strategy
         for ``player``, read off the strategy (:func:`stochmech.audit.stationary_kernel`)."""
         player = check_player(player, market.n_players)
-        theta = market.supertype_bids()[player]
+        k = int(market.type_counts[player])
+        theta = market.supertype_bids()[player, :k]
         strategy = self.strategy(market, player)
         context = PlayerContext(
-            player=player, supertype=theta, n_types=market.n_types, type_values=market.type_values
+            player=player, supertype=theta, n_types=k, type_values=market.levels[player]
         )
         found = stationary_kernel(strategy, context)
         assert found is not None  # both kinds are stationary
@@ -226,6 +227,22 @@ class Lie:
             coupling=theta[:, None] * kernel,
             strategy=strategy,
         )
+
+
+def own_ladder(market: DemandResponseMarket, player: int) -> np.ndarray:
+    """Indices of the levels provider ``player``'s own supertype lists, in increasing cost.
+
+    An inflating liar steps along these: one step up from 0.311 is the provider's next own
+    level, whatever other levels its type space holds.
+
+    Examples
+    --------
+    >>> from stochmech.supertype import Supertype
+    >>> m = DemandResponseMarket([Supertype([1.0, 3.0], [0.5, 0.5])], 1.0, type_values=[1, 2, 3])
+    >>> own_ladder(m, 0).tolist()
+    [0, 2]
+    """
+    return market.own_ladder(player)
 
 
 def incentive_market(
@@ -240,9 +257,10 @@ def incentive_market(
     """The market of the default comparison.
 
     ``n_providers`` providers with beta-prime(mean, var) costs discretized to ``levels`` types,
-    the reserve's cost parameter with the same law, shortage ``shortage``; the type space also
-    holds the levels of the beta prime law with mean ``claimed_mean`` (same variance), so that a
-    provider can claim that law (see :func:`default_lies`).
+    the reserve's cost parameter with the same law, shortage ``shortage``; each provider's type
+    space also holds the levels of the beta prime law with mean ``claimed_mean`` (same
+    variance), so that it can claim that law (see :func:`default_lies`). An inflating liar still
+    steps along its own levels (:func:`own_ladder`).
 
     Examples
     --------
@@ -276,7 +294,7 @@ def default_lies(
     if claimed is not None:
         lies.append(Lie.claim(claimed, f"claims mean {claimed.mean():.3g}"))
     support = np.flatnonzero(market.supertype_bids()[player] > 0)
-    top = float(market.type_values[support[-1]])
+    top = float(market.levels[player][support].max())
     lies.append(Lie.claim(point_mass(top), "claims top cost always"))
     return lies
 
@@ -302,13 +320,15 @@ def _exact_utilities(
     """Long-run average utility of ``player`` under each scheme (others truthful), exactly:
     each scheme's ``long_run_utility`` for the lie's declaration and report kernel."""
     theta = market.supertype_bids()
+    k = int(market.type_counts[player])  # the provider's own levels
     bids = theta.copy()
-    kernel = np.eye(market.n_types)
+    kernel = np.eye(k)
     if plan is not None:
-        bids[player] = plan.declared
+        bids[player] = 0.0
+        bids[player, :k] = plan.declared
         kernel = plan.kernel
     return {
-        name: scheme.long_run_utility(market, theta[player], bids, player, kernel)  # type: ignore[attr-defined]
+        name: scheme.long_run_utility(market, theta[player, :k], bids, player, kernel)  # type: ignore[attr-defined]
         for name, scheme in schemes_for(market).items()
     }
 

@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
+from stochmech._ragged import check_dense_size, check_type_counts, pad_pmfs
 from stochmech._seeding import SeedLike, seed_sequence
 from stochmech.games.base import TwoStageGame
 from stochmech.markets._inverse_sum import (
@@ -41,7 +42,7 @@ from stochmech.markets._inverse_sum import (
     inverse_sum_moments,
     shifted_inverse,
 )
-from stochmech.supertype import PMF_TOLERANCE, Supertype, point_mass
+from stochmech.supertype import Supertype, point_mass
 
 __all__ = [
     "RESERVE",
@@ -318,6 +319,52 @@ def _require_moderate(theta: Supertype, what: str) -> None:
         )
 
 
+def _check_levels(x: Any, what: str) -> np.ndarray:
+    tv = np.array(x, dtype=float)
+    if tv.ndim != 1 or tv.size == 0:
+        raise ValueError(f"{what} must be a non-empty 1-D array, got shape {tv.shape}")
+    bad = np.flatnonzero(~np.isfinite(tv) | (tv <= 0))
+    if bad.size:
+        raise ValueError(f"{what}[{bad[0]}] = {tv[bad[0]]} is not a positive finite cost parameter")
+    order = np.argsort(tv, kind="stable")
+    dup = np.flatnonzero(np.diff(tv[order]) == 0)
+    if dup.size:
+        raise ValueError(f"{what} has the repeated value {tv[order][dup[0]]}")
+    tv.setflags(write=False)
+    return tv
+
+
+def _provider_levels(
+    provs: tuple[Supertype, ...], type_values: ArrayLike | Sequence[ArrayLike] | None
+) -> tuple[np.ndarray, ...]:
+    """Each provider's own type space: its cost levels, in increasing order by default."""
+    if type_values is None:
+        memo: dict[int, np.ndarray] = {}
+        for p in provs:
+            if id(p) not in memo:
+                lv = np.sort(p.values)
+                lv.setflags(write=False)
+                memo[id(p)] = lv
+        return tuple(memo[id(p)] for p in provs)
+    if (isinstance(type_values, np.ndarray) and type_values.ndim == 1) or (
+        isinstance(type_values, Sequence)
+        and len(type_values) > 0
+        and all(isinstance(x, (int, float, np.integer, np.floating)) for x in type_values)
+    ):
+        shared = _check_levels(type_values, "type_values")
+        return tuple(shared for _ in provs)
+    if isinstance(type_values, (str, bytes)) or not isinstance(type_values, (Sequence, np.ndarray)):
+        raise ValueError(
+            f"type_values must be an array or one array per provider, got {type_values!r:.80}"
+        )
+    if len(type_values) != len(provs):
+        raise ValueError(
+            f"type_values must hold one array of levels per provider ({len(provs)}), "
+            f"got {len(type_values)}"
+        )
+    return tuple(_check_levels(x, f"type_values[{i}]") for i, x in enumerate(type_values))
+
+
 class DemandResponseMarket(TwoStageGame):
     """The demand-response market (first paper, Section IV); see the module docstring.
 
@@ -331,10 +378,13 @@ class DemandResponseMarket(TwoStageGame):
     shortage : Supertype or float, default 1.0
         Law of the shortage d (finite values; d and delta_s are independent of each other and
         of the types).
-    type_values : array_like, optional
-        The public type space Delta (distinct positive cost parameters). Defaults to the sorted
-        union of the values listed in the providers' supertypes; when given it must contain
-        every value to which a provider gives positive probability.
+    type_values : array_like or sequence of array_like, optional
+        The providers' public type spaces (distinct positive cost parameters, ordered by
+        cost). By default each provider's type space is its own levels: the values listed in
+        its supertype, in increasing order (no grid shared with the other providers). A 1-D
+        array gives every provider that same type space; a sequence of n arrays gives each
+        provider its own. A provider's type space must contain every value to which it gives
+        positive probability.
     quadrature : LaplaceQuadrature, optional
         Settings of the exact-expectation quadrature (defaults are accurate to about 1e-15).
 
@@ -348,9 +398,9 @@ class DemandResponseMarket(TwoStageGame):
     --------
     >>> from stochmech.supertype import Supertype
     >>> m = DemandResponseMarket([Supertype([1.0, 2.0], [0.5, 0.5]), 4.0], reserve=1.0)
-    >>> m.n_players, m.type_values.tolist()
-    (2, [1.0, 2.0, 4.0])
-    >>> o2 = m.second_stage(m.first_stage(m.supertype_bids()), np.array([[0, 2]]),
+    >>> m.n_players, [lv.tolist() for lv in m.levels], m.type_counts.tolist()
+    (2, [[1.0, 2.0], [4.0]], [2, 1])
+    >>> o2 = m.second_stage(m.first_stage(m.supertype_bids()), np.array([[0, 0]]),
     ...                     np.array([[1.0, 1.0]]))
     >>> o2.round(4).tolist()  # x_1, x_2, g_s for delta = (1, 4), d = 1, delta_s = 1
     [[0.4444, 0.1111, 0.4444]]
@@ -372,8 +422,11 @@ class DemandResponseMarket(TwoStageGame):
         if len(providers) == 0:
             raise ValueError("providers must list at least one provider, got 0")
         provs = tuple(_as_supertype(p, f"providers[{i}]") for i, p in enumerate(providers))
+        checked: set[int] = set()  # a Supertype listed many times is checked once
         for i, p in enumerate(provs):
-            _require_positive(p, f"providers[{i}]")
+            if id(p) not in checked:
+                _require_positive(p, f"providers[{i}]")
+                checked.add(id(p))
         self.providers: tuple[Supertype, ...] = provs
         self.reserve: Supertype = _as_supertype(reserve, "reserve")
         _require_positive(self.reserve, "reserve")
@@ -383,62 +436,78 @@ class DemandResponseMarket(TwoStageGame):
         if not isinstance(self.quadrature, LaplaceQuadrature):
             raise ValueError(f"quadrature must be a LaplaceQuadrature, got {quadrature!r}")
 
-        if type_values is None:
-            tv = np.unique(np.concatenate([p.values for p in provs]))
-        else:
-            tv = np.array(type_values, dtype=float)
-            if tv.ndim != 1 or tv.size == 0:
-                raise ValueError(f"type_values must be a non-empty 1-D array, got shape {tv.shape}")
-            bad = np.flatnonzero(~np.isfinite(tv) | (tv <= 0))
-            if bad.size:
-                raise ValueError(
-                    f"type_values[{bad[0]}] = {tv[bad[0]]} is not a positive finite cost parameter"
-                )
-            order = np.argsort(tv, kind="stable")
-            dup = np.flatnonzero(np.diff(tv[order]) == 0)
-            if dup.size:
-                raise ValueError(f"type_values has the repeated value {tv[order][dup[0]]}")
-        tv.setflags(write=False)
-        self.type_values: np.ndarray = tv
+        levels = _provider_levels(provs, type_values)
+        counts = check_type_counts(np.array([lv.size for lv in levels]))
+        self.levels: tuple[np.ndarray, ...] = levels
         self.n_players = len(provs)
-        self.n_types = int(tv.size)
+        self.n_types = int(counts.max())
+        self._type_counts = counts
+        self._player_values = levels
+        shared = all(lv is levels[0] or np.array_equal(lv, levels[0]) for lv in levels)
+        self.type_values = levels[0] if shared else None
+        check_dense_size(self.n_players, self.n_types, "the providers' levels")
+        # value of every (provider, type index); padding beyond K_i repeats the first level
+        self._level_table = np.repeat(
+            np.array([lv[0] for lv in levels])[:, None], self.n_types, axis=1
+        )
+        for i, lv in enumerate(levels):
+            self._level_table[i, : lv.size] = lv
+        self._level_table.setflags(write=False)
 
         # Compact per-provider supports (positive probability only), padded with probability 0.
         width = max(int(np.count_nonzero(p.probs > 0)) for p in provs)
+        check_dense_size(self.n_players, width, "the providers' supports")
         self._values = np.ones((self.n_players, width))  # delta values
         self._probs = np.zeros((self.n_players, width))
         self._type_index = np.zeros((self.n_players, width), dtype=np.int64)
-        tv_order = np.argsort(tv, kind="stable")
-        tv_sorted = tv[tv_order]
-        for i, p in enumerate(provs):
+        rows: dict[tuple[int, int], int] = {}  # (supertype, levels) already laid out -> row
+        for i, (p, lv) in enumerate(zip(provs, levels, strict=True)):
+            seen = rows.get((id(p), id(lv)))
+            if seen is not None:
+                self._values[i] = self._values[seen]
+                self._probs[i] = self._probs[seen]
+                self._type_index[i] = self._type_index[seen]
+                continue
+            rows[(id(p), id(lv))] = i
             keep = p.probs > 0
             vals, prs = p.values[keep], p.probs[keep]
-            pos = np.minimum(np.searchsorted(tv_sorted, vals), tv.size - 1)
-            found = tv_sorted[pos] == vals
+            order = np.argsort(lv, kind="stable")
+            pos = np.minimum(np.searchsorted(lv[order], vals), lv.size - 1)
+            found = lv[order][pos] == vals
             if not np.all(found):
                 missing = vals[~found][0]
-                raise ValueError(f"providers[{i}] value {missing} is not in type_values")
-            idx = tv_order[pos]
+                raise ValueError(f"providers[{i}] value {missing} is not among its levels")
             self._values[i, : vals.size] = vals
             self._values[i, vals.size :] = vals[0]
             self._probs[i, : vals.size] = prs
-            self._type_index[i, : vals.size] = idx
+            self._type_index[i, : vals.size] = order[pos]
         self._cache: OrderedDict[bytes, InverseSumMoments] = OrderedDict()
 
     def __repr__(self) -> str:
+        counts = self.type_counts
+        types = (
+            f"n_types={self.n_types}"
+            if not self.ragged
+            else f"n_types={int(counts.min())}..{int(counts.max())}"
+        )
         return (
-            f"DemandResponseMarket(n_players={self.n_players}, n_types={self.n_types}, "
+            f"DemandResponseMarket(n_players={self.n_players}, {types}, "
             f"reserve={self.reserve!r}, shortage={self.shortage!r})"
         )
 
     # ----- truthful bids and derived markets -----
     def supertype_bids(self) -> np.ndarray:
-        """The truthful supertype bids: an (n, K) array of pmfs over the type space Delta.
+        """The truthful supertype bids: an (n, K) array, row i a pmf over provider i's levels.
+
+        K is the largest number of levels; row i is zero beyond provider i's own K_i.
 
         Examples
         --------
         >>> DemandResponseMarket([2.0, 4.0], reserve=1.0).supertype_bids().tolist()
-        [[1.0, 0.0], [0.0, 1.0]]
+        [[1.0], [1.0]]
+        >>> DemandResponseMarket([2.0, 4.0], reserve=1.0, type_values=[2.0, 4.0]).supertype_bids()
+        array([[1., 0.],
+               [0., 1.]])
         """
         bids = np.zeros((self.n_players, self.n_types))
         for i in range(self.n_players):
@@ -446,7 +515,7 @@ class DemandResponseMarket(TwoStageGame):
         return bids
 
     def without(self, player: int) -> DemandResponseMarket:
-        """The same market with ``player`` removed (same type space, reserve and shortage).
+        """The same market with ``player`` removed (same levels, reserve and shortage).
 
         Examples
         --------
@@ -461,7 +530,7 @@ class DemandResponseMarket(TwoStageGame):
             rest,
             self.reserve,
             self.shortage,
-            type_values=self.type_values,
+            type_values=[lv for j, lv in enumerate(self.levels) if j != i],
             quadrature=self.quadrature,
         )
 
@@ -474,19 +543,7 @@ class DemandResponseMarket(TwoStageGame):
         return int(player)
 
     def _check_bids(self, supertypes: ArrayLike) -> np.ndarray:
-        bids = np.asarray(supertypes, dtype=float)
-        shape = (self.n_players, self.n_types)
-        if bids.shape != shape:
-            raise ValueError(f"supertype bids must have shape {shape}, got {bids.shape}")
-        bad: np.ndarray = np.argwhere(~np.isfinite(bids) | (bids < 0))
-        if bad.size:
-            i, k = bad[0]
-            raise ValueError(f"supertype bid [{i}, {k}] = {bids[i, k]} is not a probability")
-        sums = bids.sum(axis=1)
-        bad = np.flatnonzero(np.abs(sums - 1.0) > PMF_TOLERANCE)
-        if bad.size:
-            raise ValueError(f"supertype bid of player {bad[0]} sums to {sums[bad[0]]}, not 1")
-        return bids
+        return pad_pmfs(supertypes, self.type_counts, "supertype bids")
 
     def _check_types(self, types: ArrayLike) -> np.ndarray:
         arr = np.asarray(types)
@@ -494,13 +551,48 @@ class DemandResponseMarket(TwoStageGame):
             raise ValueError(f"types must have shape (L, {self.n_players}), got {arr.shape}")
         if not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(f"types must be integer type indices, got dtype {arr.dtype}")
-        bad = np.argwhere((arr < 0) | (arr >= self.n_types))
-        if bad.size:
-            day, i = bad[0]
+        counts = self.type_counts
+        if arr.size and (arr.min() < 0 or np.any(arr.max(axis=0) >= counts)):
+            bad = (arr < 0) | (arr >= counts[None, :])
+            day, i = (int(x) for x in np.argwhere(bad)[0])
             raise ValueError(
-                f"type index types[{day}, {i}] = {arr[day, i]} is not in [0, {self.n_types})"
+                f"type index types[{day}, {i}] = {arr[day, i]} is outside provider {i}'s "
+                f"levels 0..{int(counts[i]) - 1}"
             )
         return arr
+
+    def own_ladder(self, player: int) -> np.ndarray:
+        """Indices of the levels provider ``player``'s own supertype lists, in increasing cost:
+        the steps of an inflating liar (its next own level, whatever other levels its type
+        space holds).
+
+        Examples
+        --------
+        >>> law = Supertype([1.0, 3.0], [0.5, 0.5])
+        >>> m = DemandResponseMarket([law], 1.0, type_values=[1, 2, 3])
+        >>> m.own_ladder(0).tolist()
+        [0, 2]
+        """
+        i = self._check_player(player)
+        levels = self.levels[i]
+        own = np.sort(self.providers[i].values)
+        order = np.argsort(levels, kind="stable")
+        return order[np.searchsorted(levels[order], own)]
+
+    def level_values(self, types: np.ndarray) -> np.ndarray:
+        """Cost parameters delta_i of a batch of type indices, (L, n) -> (L, n).
+
+        Examples
+        --------
+        >>> m = DemandResponseMarket([2.0, 4.0], reserve=1.0)
+        >>> m.level_values(np.array([[0, 0]])).tolist()
+        [[2.0, 4.0]]
+        """
+        t = self._check_types(types)
+        if self.type_values is not None:  # one type space shared by every provider
+            return self.type_values[t]
+        flat = self._level_table.ravel()
+        return flat[t + np.arange(self.n_players) * self._level_table.shape[1]]
 
     def _check_states(self, states: Any, days: int) -> np.ndarray:
         if states is None:
@@ -593,7 +685,7 @@ class DemandResponseMarket(TwoStageGame):
         """
         t = self._check_types(types)
         st = self._check_states(states, t.shape[0])
-        return self.dispatch(self.type_values[t], st[:, SHORTAGE], st[:, RESERVE])
+        return self.dispatch(self.level_values(t), st[:, SHORTAGE], st[:, RESERVE])
 
     def valuations(
         self, types: np.ndarray, o1: Any, o2: np.ndarray, states: Any = None
@@ -610,7 +702,7 @@ class DemandResponseMarket(TwoStageGame):
         x = self._check_o2(o2)
         if x.shape[0] != t.shape[0]:
             raise ValueError(f"o2 has {x.shape[0]} days but types has {t.shape[0]}")
-        return -0.5 * self.type_values[t] * x[:, : self.n_players] ** 2
+        return -0.5 * self.level_values(t) * x[:, : self.n_players] ** 2
 
     def cost(self, o1: Any, o2: np.ndarray, states: Any = None) -> np.ndarray:
         """Planner's cost: the reserve's delta_s g_s^2 / 2 of each day; shape (L,).
@@ -658,11 +750,11 @@ class DemandResponseMarket(TwoStageGame):
         return states, np.outer(pd, ps).ravel()
 
     def sample_types(self, rng: np.random.Generator, days: int) -> np.ndarray:
-        """Truthful type draws: an (L, n) array of indices into Delta, IID across days.
+        """Truthful type draws: an (L, n) array of indices into each provider's own levels.
 
         Examples
         --------
-        >>> m = DemandResponseMarket([2.0, 4.0], reserve=1.0)
+        >>> m = DemandResponseMarket([2.0, 4.0], reserve=1.0, type_values=[2.0, 4.0])
         >>> m.sample_types(np.random.default_rng(0), 2).tolist()
         [[0, 1], [0, 1]]
         """
@@ -688,7 +780,7 @@ class DemandResponseMarket(TwoStageGame):
         mask = bids > 0
         width = int(mask.sum(axis=1).max())
         order = np.argsort(~mask, axis=1, kind="stable")[:, :width]
-        values = 1.0 / self.type_values[order]
+        values = 1.0 / np.take_along_axis(self._level_table, order, axis=1)
         probs = np.take_along_axis(bids, order, axis=1)
         out = self._inverse_moments(values, probs)
         self._cache[key] = out
@@ -747,11 +839,12 @@ class DemandResponseMarket(TwoStageGame):
         return -0.5 * self.shortage.moment(2) * mom.share2
 
     def deviation_payoffs(self, supertype_bids: np.ndarray, player: int) -> np.ndarray:
-        """C(t, s) = -(delta_t / 2) E[d^2] v_s^2 E[1 / (v_s + R_-i)^2], shape (K, K).
+        """C(t, s) = -(delta_t / 2) E[d^2] v_s^2 E[1 / (v_s + R_-i)^2], shape (K_i, K_i).
 
         R_-i = sum_{j != i} 1/delta_j + 1/delta_s with delta_j ~ bids_j; v_s = 1/delta_s is the
-        bid type's inverse cost: the allocation follows the bid s, the cost the true type t.
-        The table is dense, K x K (mind the memory when Delta is large: 8 K^2 bytes).
+        bid type's inverse cost: the allocation follows the bid s, the cost the true type t;
+        t and s range over provider i's own levels. The table is dense, K_i x K_i (8 K_i^2
+        bytes).
 
         Examples
         --------
@@ -766,17 +859,18 @@ class DemandResponseMarket(TwoStageGame):
             mask = rest > 0
             width = int(mask.sum(axis=1).max())
             order = np.argsort(~mask, axis=1, kind="stable")[:, :width]
-            v = 1.0 / self.type_values[order]
+            v = 1.0 / np.take_along_axis(np.delete(self._level_table, i, axis=0), order, axis=1)
             p = np.take_along_axis(rest, order, axis=1)
         else:
             v = np.ones((0, 1))
             p = np.zeros((0, 1))
-        a = 1.0 / self.type_values
+        own_levels = self.levels[i]
+        a = 1.0 / own_levels
         m2 = shifted_inverse(
             v, p, 1.0 / self.reserve.values, self.reserve.probs, a, 2, self.quadrature
         )
         own = self.shortage.moment(2) * a**2 * m2  # E[x_i^2] when bidding s
-        return -0.5 * self.type_values[:, None] * own[None, :]
+        return -0.5 * own_levels[:, None] * own[None, :]
 
     # ----- the market designer's quantities (truthful bids) -----
     def expectations(self) -> MarketExpectations:
@@ -842,9 +936,11 @@ class DemandResponseMarket(TwoStageGame):
 
     # ----- posted price -----
     def _posted_price_moments(self) -> tuple[float, float, float, float, float]:
-        inv = [p.map(lambda x: 1.0 / x) for p in self.providers]
-        e_t = float(sum(q.mean() for q in inv))
-        var_t = float(sum(q.var() for q in inv))
+        inv = 1.0 / self._values  # compact supports; padding has probability 0
+        means = (self._probs * inv).sum(axis=1)
+        variances = (self._probs * (inv - means[:, None]) ** 2).sum(axis=1)
+        e_t = float(means.sum())
+        var_t = float(variances.sum())
         return (
             e_t,
             var_t + e_t**2,
@@ -916,12 +1012,12 @@ class DemandResponseMarket(TwoStageGame):
         True
         """
         bids = self._check_bids(supertype_bids)
-        tv = self.type_values
+        levels = self.levels
         declared = DemandResponseMarket(
-            [Supertype(tv, row) for row in bids],
+            [Supertype(lv, row[: lv.size]) for lv, row in zip(levels, bids, strict=True)],
             self.reserve,
             self.shortage,
-            type_values=tv,
+            type_values=list(levels),
             quadrature=self.quadrature,
         )
         return declared.best_posted_price().price
@@ -947,7 +1043,7 @@ class DemandResponseMarket(TwoStageGame):
             raise ValueError(f"price must be finite, got {price!r}")
         t = self._check_types(types)
         st = self._check_states(states, t.shape[0])
-        inv = 1.0 / self.type_values[t]
+        inv = 1.0 / self.level_values(t)
         x = p * inv
         g = st[:, SHORTAGE] - p * inv.sum(axis=1)
         return np.concatenate([x, g[:, None]], axis=1), p * x
@@ -961,11 +1057,16 @@ class DemandResponseMarket(TwoStageGame):
         0.25
         """
         i = self._check_player(player)
+        own = self.levels[i]  # every provider's utility depends on its own law only
         theta = np.asarray(true_supertype, dtype=float)
-        if theta.shape != (self.n_types,):
-            raise ValueError(f"true_supertype must have shape ({self.n_types},)")
-        del i  # every provider's utility depends on its own law only
-        inv_mean = float((theta / self.type_values).sum())
+        if theta.ndim == 1 and theta.size > own.size and not np.any(theta[own.size :]):
+            theta = theta[: own.size]  # a row padded beyond the provider's own levels
+        if theta.shape != (own.size,):
+            raise ValueError(
+                f"true_supertype must be a pmf over provider {i}'s {own.size} levels, "
+                f"got shape {theta.shape}"
+            )
+        inv_mean = float((theta / own).sum())
         return 0.5 * float(price) ** 2 * inv_mean
 
     # ----- Monte Carlo check -----
