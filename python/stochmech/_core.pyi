@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import Self
 
-__all__ = ["Ledger", "__version__", "window"]
+__all__ = ["Ledger", "__version__", "window", "window_array"]
 
 __version__: str
 

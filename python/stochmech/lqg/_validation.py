@@ -10,9 +10,12 @@ import numpy as np
 def as_float_array(name: str, value: Any, *, ndim: int | None = None) -> np.ndarray:
     """Return ``value`` as a new float64 array, rejecting non-numeric or non-finite entries."""
     try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric, got {value!r}") from exc
+        raw = np.asarray(value)
+        if raw.dtype.kind not in "iufO" or _has_bool(value):  # no str, bytes, bool, complex
+            raise TypeError(raw.dtype)
+        arr = np.array(raw, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name} must be numeric, got {_short(value)}") from exc
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
     bad = ~np.isfinite(arr)
@@ -20,6 +23,33 @@ def as_float_array(name: str, value: Any, *, ndim: int | None = None) -> np.ndar
         idx = tuple(int(k) for k in np.argwhere(bad)[0])
         raise ValueError(f"{name} must be finite, got {arr[idx].item()!r} at index {idx}")
     return arr
+
+
+def _has_bool(value: Any) -> bool:
+    """Whether a (nested) list or tuple holds a bool, which numpy would turn into 0 or 1."""
+    if isinstance(value, bool | np.bool_):
+        return True
+    if isinstance(value, list | tuple):
+        return any(_has_bool(v) for v in value)
+    return False
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def check_number(name: str, value: Any) -> float:
+    """Return ``value`` as a finite float; ``ValueError`` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"{name} must be a finite number, got {_short(value)}")
+    try:
+        out = float(value)
+    except OverflowError as exc:
+        raise ValueError(f"{name} must be a finite number, got {_short(value)}") from exc
+    if not np.isfinite(out):
+        raise ValueError(f"{name} must be a finite number, got {_short(value)}")
+    return out
 
 
 def check_sign(name: str, arr: np.ndarray, *, upper: float, strict: bool) -> None:
@@ -56,3 +86,23 @@ def frozen(arr: np.ndarray) -> np.ndarray:
     """Mark an array read-only (results and parameter objects are immutable)."""
     arr.setflags(write=False)
     return arr
+
+
+def check_finite_result(what: str, value: Any, cause: str) -> None:
+    """Refuse a non-finite computed result: ``ValueError`` naming the result and its cause.
+
+    ``what`` names the result (e.g. ``"the Riccati matrices"``), ``cause`` the inputs that made
+    it overflow (e.g. ``"a, b, q, r over horizon 400"``).
+    """
+    if isinstance(value, tuple):
+        for part in value:
+            check_finite_result(what, part, cause)
+        return
+    arr = np.asarray(value, dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{what} would be non-finite ({arr[idx].item()!r} at index {idx}): {cause} are too "
+            "large or too close to zero for float64 (rescale them or shorten the horizon)"
+        )

@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from stochmech.lqg._validation import as_float_array, check_int, check_sign, frozen
+from stochmech.lqg._validation import (
+    as_float_array,
+    check_finite_result,
+    check_int,
+    check_sign,
+    frozen,
+)
 from stochmech.lqg.reference import dense_balanced_lq_plan
 from stochmech.lqg.riccati import constrained_riccati
 
@@ -164,6 +170,18 @@ def dynamic_vcg(
         raise ValueError(f"method must be 'riccati' or 'kkt', got {method!r}")
     if not (pivot in ("clarke", "none") or callable(pivot)):
         raise ValueError(f"pivot must be 'clarke', 'none' or a callable, got {pivot!r}")
+    try:
+        with np.errstate(all="ignore"):
+            res = _dynamic_vcg(bids, pivot, method)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError(f"the planning problem is singular: the bids' a, b, q, r ({exc})") from exc
+    cause = "the bids' a, b, q, r, x0 over the horizon"
+    for name in ("states", "controls", "payments", "pivots", "reported_values"):
+        check_finite_result(f"the {name.replace('_', ' ')}", getattr(res, name), cause)
+    return res
+
+
+def _dynamic_vcg(bids: list[LinearQuadraticBid], pivot: Any, method: str) -> DynamicVCGResult:
     a, b, q, r = _stack(bids)
     x0 = np.array([bid.x0 for bid in bids])
     states, controls = _plan(a, b, q, r, x0, method)
@@ -202,12 +220,18 @@ def dynamic_utilities(
         raise ValueError(f"true_models must have length {n}, got {len(models)}")
     out = np.empty(n)
     for i, m in enumerate(models):
+        if not isinstance(m, LinearQuadraticBid):
+            raise ValueError(
+                f"true_models[{i}] must be a LinearQuadraticBid, got {type(m).__name__}"
+            )
         if m.horizon != horizon:
             raise ValueError(f"true_models[{i}] has horizon {m.horizon}, expected {horizon}")
         x, total = m.x0, 0.0
-        for t in range(horizon):
-            u = result.controls[t, i]
-            total += m.q[t] * x * x + m.r[t] * u * u
-            x = m.a[t] * x + m.b[t] * u
+        with np.errstate(all="ignore"):
+            for t in range(horizon):
+                u = result.controls[t, i]
+                total += m.q[t] * x * x + m.r[t] * u * u
+                x = m.a[t] * x + m.b[t] * u
         out[i] = total - result.payments[i]
+    check_finite_result("the net utilities", out, "true_models")
     return out

@@ -36,7 +36,7 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from stochmech._display import fmt_array, html_table, pandas, short_repr
-from stochmech.lqg._validation import as_float_array, check_int, frozen
+from stochmech.lqg._validation import as_float_array, check_finite_result, check_int, frozen
 from stochmech.lqg.agents import LQGAgents
 from stochmech.lqg.riccati import (
     ConstrainedLQSolution,
@@ -356,13 +356,26 @@ class LayeredVCG:
         self._table_bytes = check_int("pivot_table_bytes", pivot_table_bytes, minimum=0)
         self._agents = agents
         self._pivot = pivot
-        self._lq = solve_constrained_lq(agents.a, agents.b, agents.q, agents.r, self._horizon)
+        cause = f"the agents' a, b, q, r over horizon {self._horizon}"
+        try:
+            with np.errstate(all="ignore"):
+                lq = solve_constrained_lq(agents.a, agents.b, agents.q, agents.r, self._horizon)
+        except np.linalg.LinAlgError as exc:
+            raise ValueError(f"the Riccati recursion is singular: {cause} are degenerate") from exc
+        for what, arr in (
+            ("the Riccati matrices", lq.value),
+            ("the Riccati gains", lq.gains),
+            ("the closed-loop matrices", lq.closed_loop),
+        ):
+            check_finite_result(what, arr, cause)
+        self._lq = lq
         self._pivot_values: np.ndarray | None = None
         self._pivot_diagonals: np.ndarray | None = None
         n = agents.n
         self._others = np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.intp)
         self._others = self._others.reshape(n, n - 1)
         self.reset()
+        self.expected_welfare()  # refuses variances that overflow the welfare
 
     # ------------------------------------------------------------------ properties
     @property
@@ -399,7 +412,10 @@ class LayeredVCG:
         """
         diag = np.einsum("tii->ti", self._lq.value[: self._horizon])
         var = self._agents.input_variances(self._horizon)
-        return float((diag * var).sum())
+        with np.errstate(all="ignore"):
+            welfare = float((diag * var).sum())
+        check_finite_result("the expected welfare", welfare, "the agents' sigma, zeta, a, b, q, r")
+        return welfare
 
     @property
     def pivot_table_bytes(self) -> int:
@@ -420,7 +436,7 @@ class LayeredVCG:
             data = [
                 np.broadcast_to(v[idx], (horizon, *idx.shape)) for v in (ag.a, ag.b, ag.q, ag.r)
             ]
-            value, _ = constrained_riccati(*data, keep_gains=False)
+            value, _ = self._pivot_riccati(constrained_riccati, data, keep_gains=False)
             self._pivot_values = frozen(np.ascontiguousarray(value[:horizon]))
         return self._pivot_values
 
@@ -475,10 +491,24 @@ class LayeredVCG:
             others = self._others[idx]
             data = [np.broadcast_to(v[others], (horizon, *others.shape)) for v in (ag.a, ag.b)]
             data += [np.broadcast_to(v[others], (horizon, *others.shape)) for v in (ag.q, ag.r)]
-            for t, values, _ in riccati_sweep(*data):
+            for t, values, _ in _guarded_sweep(data, self._pivot_cause()):
                 yield idx, t, values
                 if t == stop:
                     break
+
+    def _pivot_cause(self) -> str:
+        return f"the agents' a, b, q, r over horizon {self._horizon} (Clarke pivots)"
+
+    def _pivot_riccati(self, solve: Any, data: list[np.ndarray], **kw: Any) -> Any:
+        try:
+            with np.errstate(all="ignore"):
+                value, gains = solve(*data, **kw)
+        except np.linalg.LinAlgError as exc:
+            raise ValueError(
+                f"the Riccati recursion is singular: {self._pivot_cause()} are degenerate"
+            ) from exc
+        check_finite_result("the pivot Riccati matrices", value, self._pivot_cause())
+        return value, gains
 
     def _pivot_forms(self, bids: np.ndarray, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         """``h_i = x_-i' S^(-i) x_-i`` for bids (M, N), agents ``idx`` (c,); shape (M, c).
@@ -547,6 +577,11 @@ class LayeredVCG:
         x_hat = as_float_array(f"bids at time {s}", bids, ndim=1)
         if x_hat.shape != (ag.n,):
             raise ValueError(f"bids at time {s} must have shape ({ag.n},), got {x_hat.shape}")
+        with np.errstate(all="ignore"):
+            return self._step(s, x_hat)
+
+    def _step(self, s: int, x_hat: np.ndarray) -> LayerStep:
+        ag = self._agents
         gains, closed = self._lq.gains, self._lq.closed_loop
         length = self._horizon - s
         plan_x = np.empty((length, ag.n))
@@ -562,6 +597,12 @@ class LayeredVCG:
         ).sum(axis=0)
         pivots = self._pivots_at(x_hat, s)
         payments = pivots - (terms.sum() - terms)
+        cause = f"the bids at time {s} (with the agents' parameters)"
+        for what, arr in (("the plan", (plan_x, plan_u)), ("the payments", payments)):
+            check_finite_result(what, arr, cause)
+        check_finite_result(
+            "the believed states", (self._cum_x[s:] + plan_x, self._cum_u[s:] + plan_u), cause
+        )
         self._cum_x[s:] += plan_x
         self._cum_u[s:] += plan_u
         self._t = s + 1
@@ -686,6 +727,21 @@ class LayeredVCG:
         *,
         full: bool = True,
     ) -> LayeredBatch | BatchUtilities:
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._simulate_unchecked(xi, bids, strategy, full=full)
+        cause = "the layer inputs or bids (with the agents' parameters)"
+        for name in type(out).__dataclass_fields__:
+            check_finite_result(name.replace("_", " "), getattr(out, name), cause)
+        return out
+
+    def _simulate_unchecked(
+        self,
+        xi: np.ndarray,
+        bids: np.ndarray | None,
+        strategy: Strategy | None,
+        *,
+        full: bool,
+    ) -> LayeredBatch | BatchUtilities:
         ag, horizon = self._agents, self._horizon
         a, b, q, r = ag.a, ag.b, ag.q, ag.r
         gains, closed = self._lq.gains, self._lq.closed_loop
@@ -768,6 +824,23 @@ class LayeredVCG:
             valuations=valuations,
             utilities=utilities,
         )
+
+
+def _guarded_sweep(
+    data: list[np.ndarray], cause: str
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """:func:`riccati_sweep` that refuses a singular or non-finite step with a ValueError."""
+    sweep = riccati_sweep(*data)
+    while True:
+        try:
+            with np.errstate(all="ignore"):
+                item = next(sweep)
+        except StopIteration:
+            return
+        except np.linalg.LinAlgError as exc:
+            raise ValueError(f"the Riccati recursion is singular: {cause} are degenerate") from exc
+        check_finite_result("the pivot Riccati matrices", item[1], cause)
+        yield item
 
 
 def _fields(batch: LayeredBatch) -> dict[str, np.ndarray]:

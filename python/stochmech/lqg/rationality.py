@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from stochmech.lqg._validation import frozen
+from stochmech.lqg._validation import check_finite_result, frozen
 from stochmech.lqg.layered import LayeredRun, LayeredVCG
 from stochmech.lqg.verification import initial_mean_vector
 
@@ -63,6 +63,16 @@ def outside_option(mech: LayeredVCG, initial_mean: Any = None) -> np.ndarray:
     >>> outside_option(LayeredVCG(agents, horizon=2)).tolist()  # -(1 + 0.25 + 1), -2 (1 + 1)
     [-2.25, -4.0]
     """
+    _check_mech(mech)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _outside_option(mech, initial_mean)
+    cause = "the agents' a, q, sigma, zeta over the horizon (and initial_mean)"
+    what = "outside options"
+    check_finite_result(f"the {what}", out, cause)
+    return out
+
+
+def _outside_option(mech: LayeredVCG, initial_mean: Any) -> np.ndarray:
     ag, horizon = mech.agents, mech.horizon
     mean = initial_mean_vector(mech, initial_mean)
     second = np.empty((horizon, ag.n))
@@ -77,12 +87,27 @@ def realized_outside_option(mech: LayeredVCG, layer_inputs: Any) -> np.ndarray:
 
     ``layer_inputs`` has shape (T, N) (row 0 ``x(0)``, row ``s`` ``w(s-1)``); returns (N,).
     """
+    _check_mech(mech)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _realized_outside_option(mech, layer_inputs)
+    cause = "the agents' a, q, sigma, zeta over the horizon (and layer_inputs)"
+    what = "realized outside options"
+    check_finite_result(f"the {what}", out, cause)
+    return out
+
+
+def _realized_outside_option(mech: LayeredVCG, layer_inputs: Any) -> np.ndarray:
     xi = mech._check_inputs(layer_inputs, batched=False)
     x = np.zeros_like(xi)
     x[0] = xi[0]
     for t in range(1, mech.horizon):
         x[t] = mech.agents.a * x[t - 1] + xi[t]
     return mech.agents.q * (x**2).sum(axis=0)
+
+
+def _check_mech(mech: Any) -> None:
+    if not isinstance(mech, LayeredVCG):
+        raise TypeError(f"mech must be a LayeredVCG, got {type(mech).__name__}")
 
 
 def _expected_pivots(mech: LayeredVCG, second: np.ndarray) -> np.ndarray:
@@ -140,6 +165,16 @@ def individual_rationality(mech: LayeredVCG, initial_mean: Any = None) -> Indivi
     >>> ir.holds, ir.margins.shape
     (True, (3,))
     """
+    _check_mech(mech)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _individual_rationality(mech, initial_mean)
+    cause = "the agents' a, q, sigma, zeta over the horizon (and initial_mean)"
+    check_finite_result("the expected utilities", out.expected_utilities, cause)
+    check_finite_result("the outside options", out.outside_options, cause)
+    return out
+
+
+def _individual_rationality(mech: LayeredVCG, initial_mean: Any) -> IndividualRationality:
     mean = initial_mean_vector(mech, initial_mean)
     second = mech.agents.input_variances(mech.horizon)
     value = mech.solution.value[: mech.horizon]
@@ -195,6 +230,15 @@ def expected_budget(mech: LayeredVCG, initial_mean: Any = None) -> BudgetReport:
     >>> expected_budget(LayeredVCG(agents, horizon=1, pivot="none")).per_layer.tolist()
     [1.0]
     """
+    _check_mech(mech)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _expected_budget(mech, initial_mean)
+    cause = "the agents' a, q, sigma, zeta over the horizon (and initial_mean)"
+    check_finite_result("the per layer", out.per_layer, cause)
+    return out
+
+
+def _expected_budget(mech: LayeredVCG, initial_mean: Any) -> BudgetReport:
     n = mech.agents.n
     mean = initial_mean_vector(mech, initial_mean)
     second = mech.agents.input_variances(mech.horizon)

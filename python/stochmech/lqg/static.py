@@ -23,6 +23,8 @@ import numpy as np
 from scipy import linalg as sla
 from scipy import optimize
 
+from stochmech.lqg._validation import check_finite_result, check_int, check_number
+
 __all__ = [
     "ConcaveUtility",
     "QuadraticUtility",
@@ -51,10 +53,7 @@ class QuadraticUtility:
 
     def __post_init__(self) -> None:
         for name in ("alpha", "beta", "gamma"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not np.isfinite(float(value)):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
-            object.__setattr__(self, name, float(value))
+            object.__setattr__(self, name, check_number(name, getattr(self, name)))
         if self.alpha >= 0:
             raise ValueError(f"alpha must be < 0 (strictly concave), got {self.alpha!r}")
 
@@ -171,16 +170,21 @@ def balanced_allocation(
     n = len(utils)
     if n == 0:
         raise ValueError("utilities must contain at least one agent")
-    if not (np.isfinite(tol) and tol > 0):
+    tol = check_number("tol", tol)
+    if not tol > 0:
         raise ValueError(f"tol must be a positive finite number, got {tol!r}")
+    max_newton = check_int("max_newton", max_newton, minimum=0)
     if n == 1:
         return np.zeros(1), _derivative(utils[0], 0.0), 0.0
     if all(isinstance(f, QuadraticUtility) for f in utils):
         alpha = np.array([f.alpha for f in utils])
         beta = np.array([f.beta for f in utils])
-        price = float((beta / alpha).sum() / (1.0 / alpha).sum())
-        u = (price - beta) / (2.0 * alpha)
-        return u, price, float(np.abs(2 * alpha * u + beta - price).max())
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            price = float((beta / alpha).sum() / (1.0 / alpha).sum())
+            u = (price - beta) / (2.0 * alpha)
+            residual = float(np.abs(2 * alpha * u + beta - price).max())
+        check_finite_result("the balanced allocation", (u, price), "the utilities' alpha, beta")
+        return u, price, residual
     basis = sla.null_space(np.ones((1, n)))
 
     def objective(z: np.ndarray) -> tuple[float, np.ndarray]:
@@ -239,6 +243,15 @@ def static_vcg(
     utils = _check_utilities(bids)
     if not (pivot in ("clarke", "none") or callable(pivot)):
         raise ValueError(f"pivot must be 'clarke', 'none' or a callable, got {pivot!r}")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        res = _static_vcg(utils, pivot, tol)
+    cause = "the bids' coefficients"
+    for name in ("allocation", "payments", "pivots", "reported_values", "price"):
+        check_finite_result(f"the {name.replace('_', ' ')}", getattr(res, name), cause)
+    return res
+
+
+def _static_vcg(utils: list[Any], pivot: Pivot, tol: float) -> StaticVCGResult:
     u, price, residual = balanced_allocation(utils, tol=tol)
     values = np.array([float(f(ui)) for f, ui in zip(utils, u, strict=True)])
     n = len(utils)
@@ -269,5 +282,8 @@ def static_utilities(true_utilities: Sequence[Any], result: StaticVCGResult) -> 
         raise ValueError(
             f"true_utilities must have length {len(result.allocation)}, got {len(utils)}"
         )
-    vals = np.array([float(f(u)) for f, u in zip(utils, result.allocation, strict=True)])
-    return vals - result.payments
+    with np.errstate(over="ignore", invalid="ignore"):
+        vals = np.array([float(f(u)) for f, u in zip(utils, result.allocation, strict=True)])
+        out = vals - result.payments
+    check_finite_result("the net utilities", out, "true_utilities")
+    return out
