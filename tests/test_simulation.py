@@ -241,3 +241,23 @@ def test_stationary_misreport_declares_the_induced_law():
     rng = np.random.default_rng(1)
     bids = s.type_bids(np.zeros(100_000, dtype=np.int64), rng)
     np.testing.assert_allclose(np.bincount(bids, minlength=3) / 1e5, kernel[0], atol=0.01)
+
+
+@pytest.mark.parametrize("n", [1, 3, 70, 1000])
+def test_running_totals_repeat_the_row_by_row_additions(n: int) -> None:
+    """The blocked cumulative sums add exactly as a day-by-day loop (bit for bit), so where a
+    run is split into batches cannot change a result."""
+    from stochmech.simulation import _running
+
+    rng = np.random.default_rng(n)
+    values, previous, rows = rng.normal(size=(3000, n)), rng.normal(size=n), [0, 999, 2500]
+    acc, expected = previous.copy(), []
+    for day, row in enumerate(values):
+        acc += row
+        if day in rows:
+            expected.append(acc.copy())
+    at, end = _running(previous, values, rows)
+    assert np.array_equal(end, acc)
+    assert all(np.array_equal(a, b) for a, b in zip(at, expected, strict=True))
+    flags = rng.random((3000, n)) < 0.3
+    assert np.array_equal(_running(np.arange(n), flags)[1], np.arange(n) + flags.sum(axis=0))

@@ -255,19 +255,27 @@ def _running(
 
     Starting the cumulative sum from the previous total makes the sequence of floating-point
     additions independent of where a run was split into batches or paused. Per-player values,
-    (L, n), are added row after row (the same additions as ``np.cumsum(axis=0)``, which is
-    many times slower over columns at large n, and no (L, n) cumulative table is built).
+    (L, n), are added row after row, in blocks of about 2^16 numbers (no (L, n) cumulative
+    table is built).
     """
     if values.ndim == 1:
         head = np.asarray(previous, dtype=values.dtype if values.dtype.kind == "i" else np.float64)
         cum = np.cumsum(np.concatenate([head[None], values]))[1:]
         return [cum[r] for r in rows], cum[-1]
     acc = np.array(previous, dtype=np.int64 if values.dtype == np.bool_ else np.float64)
+    # blocks of about 2^16 numbers: np.cumsum along axis 0 adds row after row (an accumulate,
+    # not a pairwise sum), so a block started from ``acc`` repeats exactly the additions of a
+    # row-by-row loop while numpy does them
+    block = max(1, (1 << 16) // max(1, values.shape[1]))
     at: list[Any] = []
     start = 0
     for stop in [*rows, values.shape[0] - 1]:
-        for row in values[start : stop + 1]:
-            acc += row
+        for b0 in range(start, stop + 1, block):
+            part = values[b0 : min(b0 + block, stop + 1)]
+            stacked = np.empty((part.shape[0] + 1, acc.shape[0]), dtype=acc.dtype)
+            stacked[0] = acc
+            stacked[1:] = part
+            acc = np.cumsum(stacked, axis=0)[-1].copy()
         at.append(acc.copy())
         start = stop + 1
     return at[:-1], acc
