@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from stochmech._validate import PMF_TOLERANCE
+from stochmech._validate import check_row_sums
 
 #: largest padded (n, max K_i) float64 table the library allocates, in bytes
 MAX_DENSE_BYTES = 1 << 31
@@ -105,13 +105,7 @@ def pad_pmfs(supertypes: Any, counts: np.ndarray, what: str = "supertypes") -> n
                 f"outside its {int(counts[i])} types"
             )
     theta = theta[:, :width]
-    sums = theta.sum(axis=1)
-    off = np.flatnonzero(np.abs(sums - 1.0) > PMF_TOLERANCE)
-    if off.size:
-        i = int(off[0])
-        raise ValueError(
-            f"{what} of player {i} sums to {float(sums[i])!r}, not 1 (within {PMF_TOLERANCE})"
-        )
+    check_row_sums(theta, what)
     return theta
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 __all__ = [
     "PMF_TOLERANCE",
+    "check_row_sums",
     "finite",
     "integer",
     "penalty_schedule",
@@ -132,15 +133,21 @@ def pmf_rows(x: Any, shape: tuple[int, int] | None, what: str = "supertype bid")
             f"{what} of player {i}: probability of type {t} is {float(arr[i, t])!r}; "
             "probabilities must be finite and >= 0"
         )
+    check_row_sums(arr, what)
+    return arr
+
+
+def check_row_sums(theta: np.ndarray, what: str) -> None:
+    """Every row of the (n, K) array ``theta`` sums to 1 within :data:`PMF_TOLERANCE`; else a
+    ``ValueError`` naming ``what``, the player and the sum."""
     with np.errstate(over="ignore", invalid="ignore"):
-        sums = arr.sum(axis=1)
+        sums = theta.sum(axis=1)
     off = np.flatnonzero(np.abs(sums - 1.0) > PMF_TOLERANCE)
     if off.size:
         i = int(off[0])
         raise ValueError(
             f"{what} of player {i} sums to {float(sums[i])!r}, not 1 (within {PMF_TOLERANCE})"
         )
-    return arr
 
 
 def penalty_schedule(penalty: Any) -> Any:
