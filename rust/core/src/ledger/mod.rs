@@ -84,6 +84,50 @@ use wide::WideLedger;
 
 /// Relative safety band around the threshold inside which flags are decided exactly.
 const BAND: f64 = 1e-9;
+
+/// max_t |N_t - theta_t l| (the marginal statistic scaled by l), for ``l`` as a float.
+#[inline(always)]
+fn marginal_scaled(marginal: &[u64], theta: &[f64], lf: f64) -> f64 {
+    let mut best = 0.0f64;
+    for (&c, &p) in marginal.iter().zip(theta) {
+        best = best.max((c as f64 - p * lf).abs());
+    }
+    best
+}
+
+/// max_t |N_t / l - theta_t|, eq. (6), computed as the definition reads.
+fn marginal_exact(marginal: &[u64], theta: &[f64], lf: f64) -> f64 {
+    let mut best = 0.0f64;
+    for (&c, &p) in marginal.iter().zip(theta) {
+        best = best.max((c as f64 / lf - p).abs());
+    }
+    best
+}
+
+/// The marginal flag of day l from its scaled statistic, starting a quiet period when the
+/// statistic is far enough below the threshold: max_t |N_t - theta_t l| moves by at most 1
+/// a day and l r(l) only grows, so with slack s below the floor the next ceil(s) - 1 days
+/// cannot fire.
+#[inline(always)]
+fn marginal_flag(
+    marginal: &[u64],
+    theta: &[f64],
+    quiet_until: &mut u64,
+    l: u64,
+    th: &mut Threshold,
+) -> bool {
+    if l <= *quiet_until {
+        return false;
+    }
+    let lf = l as f64;
+    let scaled = marginal_scaled(marginal, theta, lf);
+    let slack = th.floor - scaled;
+    if slack > 0.0 {
+        *quiet_until = l + ((slack * (1.0 - BAND)).ceil() as u64).saturating_sub(1);
+        return false;
+    }
+    th.crosses(scaled, |th| marginal_exact(marginal, theta, lf) >= th.r())
+}
 /// Days of look-ahead when prefetching table slots.
 const AHEAD: usize = 24;
 /// Largest K kept in the dense count store.
@@ -340,39 +384,13 @@ impl<const W: usize, C: CountStore> Player<W, C> {
     }
 
     #[inline(always)]
-    fn marginal_scaled(&self, lf: f64) -> f64 {
-        let mut best = 0.0f64;
-        for (&c, &p) in self.marginal.iter().zip(&self.theta) {
-            best = best.max((c as f64 - p * lf).abs());
-        }
-        best
-    }
-
     fn marginal_exact(&self, lf: f64) -> f64 {
-        let mut best = 0.0f64;
-        for (&c, &p) in self.marginal.iter().zip(&self.theta) {
-            best = best.max((c as f64 / lf - p).abs());
-        }
-        best
+        marginal_exact(&self.marginal, &self.theta, lf)
     }
 
-    /// The marginal flag of day l from its scaled statistic, starting a quiet period when the
-    /// statistic is far enough below the threshold: max_t |N_t - theta_t l| moves by at most 1
-    /// a day and l r(l) only grows, so with slack s below the floor the next ceil(s) - 1 days
-    /// cannot fire.
     #[inline(always)]
     fn marginal_flag(&mut self, l: u64, th: &mut Threshold) -> bool {
-        if l <= self.quiet_until {
-            return false;
-        }
-        let lf = l as f64;
-        let scaled = self.marginal_scaled(lf);
-        let slack = th.floor - scaled;
-        if slack > 0.0 {
-            self.quiet_until = l + ((slack * (1.0 - BAND)).ceil() as u64).saturating_sub(1);
-            return false;
-        }
-        th.crosses(scaled, |th| self.marginal_exact(lf) >= th.r())
+        marginal_flag(&self.marginal, &self.theta, &mut self.quiet_until, l, th)
     }
 
     /// Exact joint flag among groups near or above the band (cold path).

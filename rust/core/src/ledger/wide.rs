@@ -30,7 +30,8 @@ use super::heap::IndexedMaxHeap;
 use super::key::KeyLayout;
 use super::persist::Reader;
 use super::{
-    band_floor, split_rows, FloorCache, ProfileDiscrepancy, RecordOutput, Threshold, BAND,
+    band_floor, marginal_exact, marginal_flag, split_rows, FloorCache, ProfileDiscrepancy,
+    RecordOutput, Threshold,
 };
 use crate::error::{CoreError, CoreResult};
 use std::collections::HashMap;
@@ -209,36 +210,13 @@ impl<C: CountStore> WidePlayer<C> {
     }
 
     #[inline(always)]
-    fn marginal_scaled(&self, lf: f64) -> f64 {
-        let mut best = 0.0f64;
-        for (&c, &p) in self.marginal.iter().zip(&self.theta) {
-            best = best.max((c as f64 - p * lf).abs());
-        }
-        best
-    }
-
     fn marginal_exact(&self, lf: f64) -> f64 {
-        let mut best = 0.0f64;
-        for (&c, &p) in self.marginal.iter().zip(&self.theta) {
-            best = best.max((c as f64 / lf - p).abs());
-        }
-        best
+        marginal_exact(&self.marginal, &self.theta, lf)
     }
 
-    /// As the packed ledger's marginal flag (a quiet period when far below the threshold).
     #[inline(always)]
     fn marginal_flag(&mut self, l: u64, th: &mut Threshold) -> bool {
-        if l <= self.quiet_until {
-            return false;
-        }
-        let lf = l as f64;
-        let scaled = self.marginal_scaled(lf);
-        let slack = th.floor - scaled;
-        if slack > 0.0 {
-            self.quiet_until = l + ((slack * (1.0 - BAND)).ceil() as u64).saturating_sub(1);
-            return false;
-        }
-        th.crosses(scaled, |th| self.marginal_exact(lf) >= th.r())
+        marginal_flag(&self.marginal, &self.theta, &mut self.quiet_until, l, th)
     }
 
     fn track(&mut self, slot: usize, hash: u64, rep: u32, counts: &[(u32, u64)]) {
