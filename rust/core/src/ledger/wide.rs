@@ -26,6 +26,7 @@
 
 use super::classes::Classes;
 use super::counts::CountStore;
+use super::digits::Digit;
 use super::heap::IndexedMaxHeap;
 use super::key::KeyLayout;
 use super::persist::Reader;
@@ -534,36 +535,41 @@ impl<C: CountStore> WideLedger<C> {
         }
     }
 
-    pub(super) fn record(&mut self, bids: &[i64], days: usize, out: RecordOutput<'_>) {
+    pub(super) fn record<D: Digit>(&mut self, bids: &[D], days: usize, out: RecordOutput<'_>) {
         if out.detail.is_some() {
             self.ensure_complete();
         }
         if self.complete {
-            self.record_days::<true>(bids, days, out);
+            self.record_days::<true, D>(bids, days, out);
         } else {
-            self.record_days::<false>(bids, days, out);
+            self.record_days::<false, D>(bids, days, out);
         }
     }
 
-    fn record_days<const ALL: bool>(&mut self, bids: &[i64], days: usize, out: RecordOutput<'_>) {
+    fn record_days<const ALL: bool, D: Digit>(
+        &mut self,
+        bids: &[D],
+        days: usize,
+        out: RecordOutput<'_>,
+    ) {
         let RecordOutput { flags, mut detail } = out;
         let n = self.n;
         let mut key = vec![0u64; self.layout.words()];
         let mut scratch = Vec::new();
         for row in 0..days {
             let profile = &bids[row * n..(row + 1) * n];
-            let (full, half_a) = self.encode(|i| profile[i] as u32, &mut key);
+            let (full, half_a) = self.encode(|i| profile[i].index() as u32, &mut key);
             self.day += 1;
             let l = self.day;
             let lf = l as f64;
             let mut th = Threshold::new(l, self.gamma, self.floor.get(l, self.gamma));
             let (id, bound_a, bound_b) = self.add_profile(&key, full, half_a, 1);
             for (p, &b) in self.players.iter_mut().zip(profile) {
-                p.marginal[b as usize] += 1;
+                p.marginal[b.index()] += 1;
             }
             for a in 0..self.active.len() {
                 let i = self.active[a];
-                let t = profile[i] as u32;
+                let t = profile[i].index() as u32;
                 if ALL {
                     self.observe_all(i, id, 1);
                 } else {
