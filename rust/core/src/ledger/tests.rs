@@ -522,7 +522,7 @@ fn bad_input_is_rejected_without_change() {
     let mut flags = vec![false; 4];
     ledger
         .record(
-            &[0, 1, 1, 1],
+            &[0i64, 1, 1, 1],
             2,
             RecordOutput {
                 flags: &mut flags,
@@ -533,7 +533,7 @@ fn bad_input_is_rejected_without_change() {
     let before = ledger.to_bytes();
     let err = ledger
         .record(
-            &[0, 1, 1, 2],
+            &[0i64, 1, 1, 2],
             2,
             RecordOutput {
                 flags: &mut flags,
@@ -553,7 +553,7 @@ fn bad_input_is_rejected_without_change() {
     assert!(err.to_string().contains("player 1 on day 4"));
     assert!(ledger
         .record(
-            &[0, -1],
+            &[0i64, -1],
             1,
             RecordOutput {
                 flags: &mut flags[..2],
@@ -563,7 +563,7 @@ fn bad_input_is_rejected_without_change() {
         .is_err());
     assert!(ledger
         .record(
-            &[0, 1, 1],
+            &[0i64, 1, 1],
             2,
             RecordOutput {
                 flags: &mut flags,
@@ -581,7 +581,9 @@ fn damaged_states_are_errors() {
     let mut flags = vec![false; 20];
     ledger
         .record(
-            &[0, 1, 1, 1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 0, 1, 1],
+            &[
+                0i64, 1, 1, 1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 0, 1, 1,
+            ],
             10,
             RecordOutput {
                 flags: &mut flags,
@@ -719,4 +721,64 @@ fn wide_layout_equals_packed_layout_on_ragged_types() {
         )
         .unwrap_err();
     assert!(err.to_string().contains("player 2"), "{err}");
+}
+
+/// Groups tracked by each player in the light mode (packed layouts).
+fn tracked_counts(ledger: &BidLedger) -> Vec<usize> {
+    match &ledger.inner {
+        Inner::D1(l) => l.players.iter().map(|p| p.tracked.len()).collect(),
+        _ => panic!("a one-word dense ledger expected"),
+    }
+}
+
+#[test]
+fn purged_groups_come_back_exactly() {
+    // n = 4, K = 3: 27 groups per player with M ~ l / 27. Early on every group is tracked,
+    // then l r(l) outgrows them and they are purged, and from about l = 10^4 on they reach it
+    // again and are read back from J: flags must match the dense definition throughout.
+    let (n, k, days) = (4, 3, 24_000);
+    let mut rng = Rng(77);
+    let theta = vec![1.0 / k as f64; n * k];
+    let bids = bid_stream(&mut rng, &theta, n, k, days, Stream::Truthful);
+    let mut dense = Dense::new(&theta, n, k, 0.5);
+    let mut fast = BidLedger::new(&theta, n, k, 0.5).unwrap();
+    let mut history = Vec::new();
+    let mut start = 0;
+    while start < days {
+        // day by day at first, to see the early groups tracked and purged
+        let len = if start < 300 { 1 } else { 300 }.min(days - start);
+        let rows = &bids[start * n..(start + len) * n];
+        start += len;
+        let mut flags = vec![false; rows.len()];
+        let out = RecordOutput {
+            flags: &mut flags,
+            detail: None,
+        };
+        fast.record(rows, len, out).unwrap();
+        for r in 0..len {
+            let expected = dense.record(&rows[r * n..(r + 1) * n]);
+            for i in 0..n {
+                assert_eq!(
+                    flags[r * n + i],
+                    expected[i].0,
+                    "day {} player {i}",
+                    dense.day
+                );
+            }
+        }
+        history.push(tracked_counts(&fast)[0]);
+    }
+    let peak = history
+        .iter()
+        .position(|&c| c > 0)
+        .expect("groups tracked early on");
+    let low = peak
+        + history[peak..]
+            .iter()
+            .position(|&c| c < history[peak])
+            .expect("a purge");
+    assert!(
+        history[low..].iter().any(|&c| c > history[low]),
+        "no group came back after the purge: {history:?}"
+    );
 }
