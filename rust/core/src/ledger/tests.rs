@@ -727,12 +727,19 @@ fn wide_layout_equals_packed_layout_on_ragged_types() {
 fn tracked_counts(ledger: &BidLedger) -> Vec<usize> {
     match &ledger.inner {
         Inner::D1(l) => l.players.iter().map(|p| p.tracked.len()).collect(),
-        _ => panic!("a one-word dense ledger expected"),
+        Inner::WD(l) => l.players.iter().map(|p| p.tracked.len()).collect(),
+        _ => panic!("a one-word or wide dense ledger expected"),
     }
 }
 
 #[test]
 fn purged_groups_come_back_exactly() {
+    for wide in [false, true] {
+        purge_case(wide);
+    }
+}
+
+fn purge_case(wide: bool) {
     // n = 4, K = 3: 27 groups per player with M ~ l / 27. Early on every group is tracked,
     // then l r(l) outgrows them and they are purged, and from about l = 10^4 on they reach it
     // again and are read back from J: flags must match the dense definition throughout.
@@ -741,7 +748,11 @@ fn purged_groups_come_back_exactly() {
     let theta = vec![1.0 / k as f64; n * k];
     let bids = bid_stream(&mut rng, &theta, n, k, days, Stream::Truthful);
     let mut dense = Dense::new(&theta, n, k, 0.5);
-    let mut fast = BidLedger::new(&theta, n, k, 0.5).unwrap();
+    let mut fast = if wide {
+        BidLedger::with_types_wide(&theta, &[k; 4], 0.5).unwrap()
+    } else {
+        BidLedger::new(&theta, n, k, 0.5).unwrap()
+    };
     let mut history = Vec::new();
     let mut start = 0;
     while start < days {
