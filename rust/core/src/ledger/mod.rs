@@ -317,29 +317,31 @@ impl<const W: usize, C: CountStore> Player<W, C> {
     /// `bound` is an upper bound on the group's M (today included) and `keep` the ledger's
     /// keep floor: every tracked group has M >= keep, so a bound below it proves the group is
     /// untracked and cannot fire (keep <= today's l r(l)), without computing its key.
+    /// Returns the group's key and hash when it is untracked and must be read back from J
+    /// (see [`Self::admit`]).
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
     fn observe(
         &mut self,
         full: &[u64; W],
         t: u32,
         bound: u64,
         keep: f64,
+        layout: &KeyLayout,
         player: usize,
-        shared: &Shared<'_, W>,
-    ) {
+    ) -> Option<([u64; W], u64)> {
         if (bound as f64) < keep {
-            return;
+            return None;
         }
-        let key = shared.layout.clear(full, player);
+        let key = layout.clear(full, player);
         let hash = hash_key(&key);
         if let Some(slot) = self.tracked.get_mut(&key, hash) {
             slot.count += 1;
             let rid = slot.tag;
             self.records.add(rid, t, 1);
             self.heap.update(rid, self.discrepancy(rid));
+            None
         } else {
-            self.admit(&key, hash, keep, player, shared);
+            Some((key, hash))
         }
     }
 
@@ -467,6 +469,16 @@ struct LedgerImpl<const W: usize, C> {
     /// Light mode: every tracked group has M >= keep_floor (<= today's l r(l)); raised to the
     /// floor, with a purge of the groups below it, whenever the floor is refreshed.
     keep_floor: f64,
+    /// Light mode, large profile spaces: today's and earlier days' full keys not yet added
+    /// to J. J is read only to admit a group, so additions wait until a day's bounds could
+    /// call for one (or the batch ends) and are then made in table order (see
+    /// [`CountTable::add_batch`]), instead of one random access a day.
+    pending: Vec<[u64; W]>,
+    /// Whether J's additions are deferred (the profile space is large and the block bounds
+    /// can rule days out).
+    defer: bool,
+    /// Number of distinct profiles there can be (saturating).
+    profiles_max: usize,
 }
 
 impl<const W: usize, C: CountStore> Clone for LedgerImpl<W, C> {
@@ -483,6 +495,9 @@ impl<const W: usize, C: CountStore> Clone for LedgerImpl<W, C> {
             complete: self.complete,
             floor: self.floor,
             keep_floor: self.keep_floor,
+            pending: self.pending.clone(),
+            defer: self.defer,
+            profiles_max: self.profiles_max,
         }
     }
 }
@@ -583,14 +598,19 @@ impl FloorCache {
 impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
     /// `pack`: store group tables in one word per slot (needs group keys below 2^32).
     fn new(theta: &[f64], ks: &[usize], gamma: f64, layout: KeyLayout, pack: bool) -> Self {
+        let blocks = BlockCounts::new(ks);
+        let profiles_max = ks.iter().fold(1usize, |acc, &k| acc.saturating_mul(k));
         Self {
+            defer: profiles_max > 1 << 16 && blocks.len() >= 2,
+            profiles_max,
+            pending: Vec::new(),
             n: ks.len(),
             ks: ks.to_vec(),
             gamma,
             layout,
             day: 0,
             joint: CountTable::default(),
-            blocks: BlockCounts::new(ks),
+            blocks,
             players: split_rows(theta, ks)
                 .map(|row| Player::new(row, pack))
                 .collect(),
@@ -652,7 +672,9 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             full[w] |= (b.index() as u64) << s;
         }
         let h = hash_key(&full);
-        self.joint.prefetch(h);
+        if ALL || !self.defer {
+            self.joint.prefetch(h);
+        }
         keys[slot * stride] = full;
         hashes[slot * stride] = h;
         if ALL {
@@ -723,21 +745,38 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             let keep = self.keep_floor;
             let base = (row % ring) * stride;
             let profile = &bids[row * n..(row + 1) * n];
-            self.joint.add(&keys[base], hashes[base], 1);
             // the block bounds serve the light mode only
             let bound = (!ALL).then(|| self.blocks.add(|i| profile[i].index(), 1));
-            let shared = Shared {
-                layout: &self.layout,
-                joint: &self.joint,
-                ks: &self.ks,
-            };
+            // no player's bound reaches the keep floor: nothing to look up today
+            let quiet = bound.is_some_and(|b| (b.loosest() as f64) < keep);
+            if !ALL && self.defer {
+                self.pending.push(keys[base]);
+            } else {
+                self.joint.add(&keys[base], hashes[base], 1);
+            }
             for (i, p) in self.players.iter_mut().enumerate() {
                 let t = profile[i].index() as u32;
                 p.marginal[t as usize] += 1;
                 match bound {
+                    Some(_) if quiet => {}
                     Some(bound) => {
                         let m_bound = bound.for_block(self.blocks.block_of(i));
-                        p.observe(&keys[base], t, m_bound, keep, i, &shared);
+                        let layout = &self.layout;
+                        if let Some((key, hash)) =
+                            p.observe(&keys[base], t, m_bound, keep, layout, i)
+                        {
+                            // J must hold every day so far, today included, to be read
+                            if !self.pending.is_empty() {
+                                self.joint.add_batch(&self.pending, self.profiles_max);
+                                self.pending.clear();
+                            }
+                            let shared = Shared {
+                                layout,
+                                joint: &self.joint,
+                                ks: &self.ks,
+                            };
+                            p.admit(&key, hash, keep, i, &shared);
+                        }
                     }
                     None => p.observe_all(&keys[base + 1 + i], hashes[base + 1 + i], t, 1),
                 }
@@ -756,6 +795,15 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                     joint[row * n + i] = p.joint_exact_max(lf);
                 }
             }
+        }
+        self.flush_joint();
+    }
+
+    /// Adds the deferred days to J.
+    fn flush_joint(&mut self) {
+        if !self.pending.is_empty() {
+            self.joint.add_batch(&self.pending, self.profiles_max);
+            self.pending.clear();
         }
     }
 

@@ -110,6 +110,8 @@ enum Stream {
     Truthful,
     OffSupertype,
     Correlated,
+    /// Player 1 copies player 0; the others bid truthfully.
+    Planted,
 }
 
 fn bid_stream(
@@ -133,6 +135,8 @@ fn bid_stream(
                 Stream::Correlated if i > 0 && rng.uniform() < 0.5 => first,
                 Stream::Correlated if i == 0 => first,
                 Stream::Correlated => rng.draw(row),
+                Stream::Planted if i < 2 => first,
+                Stream::Planted => rng.draw(row),
             };
             bids.push(b);
         }
@@ -792,4 +796,67 @@ fn purge_case(wide: bool) {
         history[low..].iter().any(|&c| c > history[low]),
         "no group came back after the purge: {history:?}"
     );
+}
+
+#[test]
+fn deferred_joint_counts_equal_immediate_ones() {
+    // 12 players with 3 types: 531,441 profiles, so J's additions are deferred until a group
+    // must be read back; forcing them immediate must change nothing, flags or counts
+    let (n, k, days) = (12, 3, 40_000);
+    for (seed, kind) in [
+        (91, Stream::Correlated),
+        (92, Stream::Truthful),
+        (93, Stream::Planted),
+    ] {
+        let mut rng = Rng(seed);
+        let theta: Vec<f64> = match kind {
+            // players 2.. nearly always bid 0, so groups are few and large
+            Stream::Planted => (0..n)
+                .flat_map(|i| {
+                    if i < 2 {
+                        vec![0.4, 0.3, 0.3]
+                    } else {
+                        vec![0.96, 0.02, 0.02]
+                    }
+                })
+                .collect(),
+            _ => (0..n).flat_map(|_| rng.pmf(k)).collect(),
+        };
+        let bids = bid_stream(&mut rng, &theta, n, k, days, kind);
+        let mut ledgers = [
+            BidLedger::new(&theta, n, k, 0.5).unwrap(),
+            BidLedger::new(&theta, n, k, 0.5).unwrap(),
+        ];
+        match &mut ledgers[1].inner {
+            Inner::D1(l) => {
+                assert!(l.defer, "a deferring ledger expected");
+                l.defer = false;
+            }
+            _ => panic!("a one-word dense ledger expected"),
+        }
+        let mut flagged = 0;
+        let mut start = 0;
+        for len in [1usize, 7, 500, 4096, 5000, 30_396] {
+            let rows = &bids[start * n..(start + len) * n];
+            start += len;
+            let mut flags = [vec![false; len * n], vec![false; len * n]];
+            for (ledger, out) in ledgers.iter_mut().zip(flags.iter_mut()) {
+                let out = RecordOutput {
+                    flags: out,
+                    detail: None,
+                };
+                ledger.record(rows, len, out).unwrap();
+            }
+            assert_eq!(flags[0], flags[1], "seed {seed}, days up to {start}");
+            flagged += flags[0].iter().filter(|&&f| f).count();
+            assert_eq!(ledgers[0].profile_counts(), ledgers[1].profile_counts());
+        }
+        assert_eq!(start, days);
+        assert!(flagged > 0);
+        assert_eq!(ledgers[0].to_bytes(), ledgers[1].to_bytes());
+        assert_eq!(
+            ledgers[0].joint_max().unwrap(),
+            ledgers[1].joint_max().unwrap()
+        );
+    }
 }
