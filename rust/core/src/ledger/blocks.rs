@@ -17,6 +17,8 @@ pub struct BlockCounts {
     /// Players of each block, with their number of types.
     members: Vec<Vec<(usize, usize)>>,
     counts: Vec<Vec<u64>>,
+    /// Each block's count of the last added profile's cell.
+    today: Vec<u64>,
 }
 
 /// Block index of a player that is in no block.
@@ -28,6 +30,7 @@ pub struct DayBound {
     min: u64,
     argmin: usize,
     second: u64,
+    second_block: usize,
 }
 
 impl DayBound {
@@ -35,6 +38,22 @@ impl DayBound {
     #[inline(always)]
     pub fn loosest(&self) -> u64 {
         self.second
+    }
+
+    /// The block whose count is [`Self::for_block`]`(block)` (`usize::MAX`: none).
+    #[inline(always)]
+    pub fn block_for(&self, block: usize) -> usize {
+        let b = if block == self.argmin {
+            self.second_block
+        } else {
+            self.argmin
+        };
+        // the placeholders of a bound without blocks are not blocks
+        if b >= usize::MAX - 1 {
+            usize::MAX
+        } else {
+            b
+        }
     }
 
     /// Upper bound on M_i(d_-i) for a player in block `block`.
@@ -78,6 +97,7 @@ impl BlockCounts {
             .collect();
         Self {
             block,
+            today: vec![0; members.len()],
             members,
             counts,
         }
@@ -86,6 +106,12 @@ impl BlockCounts {
     /// Number of blocks.
     pub fn len(&self) -> usize {
         self.members.len()
+    }
+
+    /// Block `b`'s count of the last added profile's cell.
+    #[inline(always)]
+    pub fn today(&self, b: usize) -> u64 {
+        self.today[b]
     }
 
     /// Block of `player` (`usize::MAX` when it is in none).
@@ -101,6 +127,7 @@ impl BlockCounts {
             min: u64::MAX,
             argmin: usize::MAX - 1,
             second: u64::MAX,
+            second_block: usize::MAX,
         };
         for (b, (counts, members)) in self.counts.iter_mut().zip(&self.members).enumerate() {
             // mixed-radix cell of the block's sub-profile, first player least significant
@@ -110,12 +137,15 @@ impl BlockCounts {
                 .fold(0usize, |acc, &(i, k)| acc * k + bid(i));
             counts[cell] += by;
             let c = counts[cell];
+            self.today[b] = c;
             if c < bound.min {
                 bound.second = bound.min;
+                bound.second_block = bound.argmin;
                 bound.min = c;
                 bound.argmin = b;
             } else if c < bound.second {
                 bound.second = c;
+                bound.second_block = b;
             }
         }
         bound

@@ -130,6 +130,8 @@ fn marginal_flag(
     }
     th.crosses(scaled, |th| marginal_exact(marginal, theta, lf) >= th.r())
 }
+/// Largest number of groups a player remembers as read back below the keep floor.
+const COLD_MAX: usize = 1 << 16;
 /// Days of look-ahead when prefetching table slots.
 const AHEAD: usize = 24;
 /// Largest K kept in the dense count store.
@@ -227,6 +229,11 @@ struct Player<const W: usize, C> {
     classes: Classes<C>,
     /// Scratch space for counts read back from J.
     scratch: Vec<(u32, u64)>,
+    /// Light mode: groups read back from J and found below the keep floor, each with the
+    /// block `b` (tag) that bounded it and s = C_b - M then (count - 1). Every later day of the
+    /// group adds one to C_b as well, so M <= C_b - s ever after: a bound that rules the group
+    /// out without reading J again. Derived state (not saved); reset when it grows large.
+    cold: CountTable<W, u32>,
     /// Last day of a quiet period during which the marginal test provably cannot fire.
     quiet_until: u64,
 }
@@ -243,6 +250,7 @@ impl<const W: usize, C: CountStore> Clone for Player<W, C> {
             groups: self.groups.clone(),
             classes: self.classes.clone(),
             scratch: Vec::new(),
+            cold: self.cold.clone(),
             quiet_until: self.quiet_until,
         }
     }
@@ -286,6 +294,7 @@ impl<const W: usize, C: CountStore> Player<W, C> {
             groups: GroupTable::new(packed),
             classes: Classes::new(k),
             scratch: Vec::new(),
+            cold: CountTable::default(),
             quiet_until: 0,
         }
     }
@@ -406,13 +415,45 @@ impl<const W: usize, C: CountStore> Player<W, C> {
     /// keep floor `lo` (cold).
     #[cold]
     #[inline(never)]
-    fn admit(&mut self, key: &[u64; W], hash: u64, lo: f64, player: usize, shared: &Shared<'_, W>) {
+    fn admit(
+        &mut self,
+        key: &[u64; W],
+        hash: u64,
+        lo: f64,
+        player: usize,
+        shared: &Shared<'_, W>,
+        bounding: Option<(usize, u64)>,
+    ) {
         let mut counts = std::mem::take(&mut self.scratch);
         let m = shared.read_back(key, player, &mut counts);
         if m as f64 >= lo {
             self.track(key, hash, &counts);
+        } else if let Some((block, count)) = bounding {
+            // remember s = C_b - M (stored plus one: the table's counts are positive)
+            if self.cold.len() >= COLD_MAX {
+                self.cold = CountTable::default();
+            }
+            let (slot, _) = self.cold.add(key, hash, 1);
+            slot.count = count - m + 1;
+            slot.tag = block as u32;
         }
         self.scratch = counts;
+    }
+
+    /// Whether a remembered group is ruled out today: M <= C_b - s < `keep`, with `today(b)`
+    /// the count of block b's cell today (the group's cell).
+    #[inline(always)]
+    fn ruled_out(
+        &mut self,
+        key: &[u64; W],
+        hash: u64,
+        today: impl Fn(usize) -> u64,
+        keep: f64,
+    ) -> bool {
+        match self.cold.get_mut(key, hash) {
+            Some(slot) => ((today(slot.tag as usize) - (slot.count - 1)) as f64) < keep,
+            None => false,
+        }
     }
 
     /// E_i(l) of eq. (13): the marginal test on counts `marginal`, then the joint test on
@@ -810,7 +851,13 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                     let t = profile[i].index() as u32;
                     let m_bound = bound.for_block(self.blocks.block_of(i));
                     let layout = &self.layout;
-                    if let Some((key, hash)) = p.observe(&keys[base], t, m_bound, keep, layout, i) {
+                    let Some((key, hash)) = p.observe(&keys[base], t, m_bound, keep, layout, i)
+                    else {
+                        continue;
+                    };
+                    let block = bound.block_for(self.blocks.block_of(i));
+                    let blocks = &self.blocks;
+                    if !p.ruled_out(&key, hash, |b| blocks.today(b), keep) {
                         // J must hold every day so far, today included, to be read
                         if !self.pending.is_empty() {
                             self.joint.add_batch(&self.pending, self.profiles_max);
@@ -821,7 +868,8 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                             joint: &self.joint,
                             ks: &self.ks,
                         };
-                        p.admit(&key, hash, keep, i, &shared);
+                        let bounding = (block != usize::MAX).then(|| (block, blocks.today(block)));
+                        p.admit(&key, hash, keep, i, &shared, bounding);
                     }
                 }
                 self.live = self.players.iter().any(|p| p.heap.top().is_some());

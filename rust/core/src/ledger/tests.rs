@@ -860,3 +860,64 @@ fn deferred_joint_counts_equal_immediate_ones() {
         );
     }
 }
+
+#[test]
+fn remembered_groups_are_ruled_out_exactly() {
+    // Players 3 and 4 nearly always bid 0, player 2 rarely does: the groups (x, 0, 0, 0) of
+    // player 0 are small but their block count (players 3, 4) is large, so they are read back
+    // below the keep floor and remembered. From day 8,000 on player 2 bids 0 and player 1
+    // copies player 0: those groups grow, are ruled out by their block count for a while, are
+    // read back again and must fire exactly when the dense definition does.
+    let (n, k, days, switch) = (5, 3, 30_000, 8_000);
+    let theta: Vec<f64> = [
+        [0.4, 0.3, 0.3],
+        [0.4, 0.3, 0.3],
+        [0.02, 0.49, 0.49],
+        [0.9, 0.05, 0.05],
+        [0.9, 0.05, 0.05],
+    ]
+    .concat();
+    let mut rng = Rng(101);
+    let mut bids = Vec::with_capacity(days * n);
+    for day in 0..days {
+        let own: Vec<i64> = (0..n)
+            .map(|i| rng.draw(&theta[i * k..(i + 1) * k]))
+            .collect();
+        let deviating = day >= switch;
+        bids.extend(own.iter().enumerate().map(|(i, &b)| match i {
+            1 if deviating => own[0],
+            2 if deviating => 0,
+            _ => b,
+        }));
+    }
+    let mut dense = Dense::new(&theta, n, k, 0.5);
+    let mut fast = BidLedger::new(&theta, n, k, 0.5).unwrap();
+    let (mut remembered, mut flagged) = (0, 0);
+    for rows in bids.chunks(500 * n) {
+        let len = rows.len() / n;
+        let mut flags = vec![false; rows.len()];
+        let out = RecordOutput {
+            flags: &mut flags,
+            detail: None,
+        };
+        fast.record(rows, len, out).unwrap();
+        for r in 0..len {
+            let expected = dense.record(&rows[r * n..(r + 1) * n]);
+            for i in 0..n {
+                assert_eq!(
+                    flags[r * n + i],
+                    expected[i].0,
+                    "day {} player {i}",
+                    dense.day
+                );
+                flagged += (expected[i].0 && dense.day > switch as u64 + 10) as usize;
+            }
+        }
+        remembered += match &fast.inner {
+            Inner::D1(l) => l.players[0].cold.len(),
+            _ => panic!("a one-word dense ledger expected"),
+        };
+    }
+    assert!(remembered > 0, "no group was remembered: a weak test case");
+    assert!(flagged > 0, "the deviation never fired: a weak test case");
+}
