@@ -30,10 +30,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 import numpy as np
+from scipy.linalg import lapack
+from threadpoolctl import ThreadpoolController
 
 from stochmech._display import fmt_array, html_table, pandas, short_repr
 from stochmech.lqg._validation import as_float_array, check_finite_result, check_int, frozen
@@ -41,6 +44,7 @@ from stochmech.lqg.agents import LQGAgents
 from stochmech.lqg.riccati import (
     ConstrainedLQSolution,
     constrained_riccati,
+    dual_sweep,
     riccati_sweep,
     solve_constrained_lq,
 )
@@ -60,6 +64,8 @@ PIVOTS = ("clarke", "none")
 
 #: Default largest table of Clarke pivot values kept in memory (bytes); above it, streamed.
 PIVOT_TABLE_BYTES = 256 * 2**20
+#: Largest working memory (four ``8 N T^2``-byte buffers) of the streamed pivots by duality.
+DUAL_BYTES = 1024 * 2**20
 
 
 @dataclass(frozen=True)
@@ -370,6 +376,7 @@ class LayeredVCG:
             check_finite_result(what, arr, cause)
         self._lq = lq
         self._pivot_values: np.ndarray | None = None
+        self._pivot_method = "auto"  # or "riccati" / "dual": the streamed method (tests)
         self._pivot_diagonals: np.ndarray | None = None
         n = agents.n
         self._others = np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.intp)
@@ -451,7 +458,12 @@ class LayeredVCG:
         if self._pivot_diagonals is None:
             n, horizon = self._agents.n, self._horizon
             out = np.zeros((horizon, n, n))
-            if n > 1:
+            if n > 1 and self._route(n) == "dual":
+                with single_threaded_blas():
+                    for t, alpha, beta, before, after in self._dual_layers():
+                        out[t] = self._dual_diagonals(alpha, beta, before, after)
+                check_finite_result("the pivot diagonals", out, self._pivot_cause())
+            elif n > 1:
                 for idx, t, values in self._pivot_blocks():
                     self._store_diagonals(out, idx, t, values)
             self._pivot_diagonals = frozen(out)
@@ -528,6 +540,11 @@ class LayeredVCG:
         out = np.zeros_like(bids)
         if self._pivot == "none" or self._agents.n == 1:
             return out
+        if self._route(bids.shape[1]) == "dual":
+            with single_threaded_blas():
+                for t, alpha, beta, before, after in self._dual_layers():
+                    out[t] = self._dual_forms(bids[t], alpha, beta, before, after)
+            return out
         n, horizon = self._agents.n, self._horizon
         diagonals = None if self._pivot_diagonals is not None else np.zeros((horizon, n, n))
         for idx, t, values in self._pivot_blocks():
@@ -543,11 +560,117 @@ class LayeredVCG:
         out = np.zeros_like(bids)
         if self._pivot == "none" or self._agents.n == 1:
             return out
+        if self._route(1) == "dual":
+            with single_threaded_blas():
+                for t, alpha, beta, before, after in self._dual_layers(stop=s):
+                    if t == s:
+                        return self._dual_forms(bids[None], alpha, beta, before, after)[0]
         for idx, t, values in self._pivot_blocks(stop=s):
             if t == s:
                 out[idx] = self._pivot_forms(bids[None], idx, values)[0]
                 if self._keeps_table():
                     break
+        return out
+
+    # ------------------------------------------------------------------ pivots by duality
+    def _route(self, paths: int) -> str:
+        """How the pivots of ``paths`` bid vectors per layer are evaluated.
+
+        ``"table"``: the kept table of ``S^(-i)_s``. Otherwise streamed, by whichever of two exact
+        methods costs fewer flops: ``"riccati"``, an ``(N-1) x (N-1)`` Riccati sweep per agent
+        (about ``T (5 N^4 + N^3 M)``), or ``"dual"``, an ``h x h`` solve per agent and layer
+        (:func:`~stochmech.lqg.riccati.dual_sweep`, about ``N (T^4 / 6 + 2 M T^3 / 3)``), the
+        latter only when its ``8 N T^2``-byte buffers (four of them) fit in :data:`DUAL_BYTES`.
+        """
+        if self._keeps_table():
+            return "table"
+        if self._pivot_method != "auto":
+            return self._pivot_method
+        n, horizon = float(self._agents.n), float(self._horizon)
+        if 4 * 8 * n * horizon**2 > DUAL_BYTES:
+            return "riccati"
+        dual = n * (horizon**4 / 6 + 2 * paths * horizon**3 / 3)
+        riccati = horizon * (5 * n**4 + paths * n**3)
+        return "dual" if dual < riccati else "riccati"
+
+    def _dual_layers(
+        self, stop: int = 0
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Yield ``(s, alpha, beta, before, after)`` for ``s = T-1, ..., stop``.
+
+        ``alpha, beta`` as in :func:`dual_sweep`; ``before[i] = sum_{j < i} Gamma_j`` and
+        ``after[i] = sum_{j > i} Gamma_j``, so the dual Hessian without agent ``i`` is
+        ``before[i] + after[i]``: a sum of positive definite terms, never ``C - Gamma_i`` (which
+        loses all precision when ``Gamma_i`` dominates ``C``). Memory ``3 * 8 N T^2`` bytes.
+        """
+        ag, n, horizon = self._agents, self._agents.n, self._horizon
+        cause = self._pivot_cause()
+        before_buf = np.zeros((n, horizon, horizon))
+        after_buf = np.zeros((n, horizon, horizon))
+        sweep = dual_sweep(ag.a, ag.b, ag.q, ag.r, horizon)
+        for t, alpha, beta, gamma in sweep:
+            before, after = before_buf[:, t:, t:], after_buf[:, t:, t:]
+            with np.errstate(all="ignore"):
+                np.cumsum(gamma[:-1], axis=0, out=before[1:])
+                np.cumsum(gamma[:0:-1], axis=0, out=after[-2::-1])
+            check_finite_result("the pivot dual coefficients", (alpha, beta, before[-1]), cause)
+            check_finite_result("the pivot dual coefficients", after[0], cause)
+            yield t, alpha, beta, before, after
+            if t == stop:
+                return
+
+    def _dual_whitened(self, before: np.ndarray, after: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        """``L^-1 rhs`` with ``L L' = before + after`` (Cholesky): ``||L^-1 c||^2 = c' M^-1 c``.
+
+        One LAPACK factorization per agent and layer (``h^3 / 3`` flops); ``before + after`` is
+        the dual Hessian of the problem without the agent, positive definite in exact arithmetic.
+        """
+        chol, info = lapack.dpotrf(before + after, lower=1, clean=0, overwrite_a=1)
+        if info == 0:
+            out, info = lapack.dtrtrs(chol, rhs, lower=1)
+        if info != 0:
+            raise ValueError(
+                f"the Riccati recursion is singular: {self._pivot_cause()} are degenerate"
+            )
+        return np.asarray(out)
+
+    def _dual_forms(
+        self,
+        bids: np.ndarray,
+        alpha: np.ndarray,
+        beta: np.ndarray,
+        before: np.ndarray,
+        after: np.ndarray,
+    ) -> np.ndarray:
+        """``h_i = sum_{j != i} alpha_j x_j^2 - c_i' M_i^-1 c_i`` for bids (M, N).
+
+        ``c_i = sum_{j != i} x_j beta_j`` and ``M_i = sum_{j != i} Gamma_j``: the welfare of the
+        problem without ``i`` by duality. Both sums skip ``i`` (no cancellation); the two terms
+        of ``h_i`` have the same sign (``alpha <= 0``, ``M_i`` positive definite).
+        """
+        n = self._agents.n
+        others = 1.0 - np.eye(n)
+        with np.errstate(all="ignore"):
+            base = (bids**2 * alpha) @ others  # (M, N): sum over j != i
+            out = np.empty((bids.shape[0], n))
+            for i in range(n):
+                rhs = beta.T @ (bids.T * others[i][:, None])  # (h, M)
+                z = self._dual_whitened(before[i], after[i], np.asfortranarray(rhs))
+                out[:, i] = base[:, i] - (z * z).sum(axis=0)
+        return out
+
+    def _dual_diagonals(
+        self, alpha: np.ndarray, beta: np.ndarray, before: np.ndarray, after: np.ndarray
+    ) -> np.ndarray:
+        """``[i, j] = S^(-i)[j, j] = alpha_j - beta_j' M_i^-1 beta_j`` (0 at ``j = i``)."""
+        n = self._agents.n
+        out = np.empty((n, n))
+        rhs = np.asfortranarray(beta.T)  # (h, N)
+        with np.errstate(all="ignore"):
+            for i in range(n):
+                z = self._dual_whitened(before[i], after[i], rhs)
+                out[i] = alpha - (z * z).sum(axis=0)
+        out[np.arange(n), np.arange(n)] = 0.0
         return out
 
     # ------------------------------------------------------------------ step mode
@@ -824,6 +947,24 @@ class LayeredVCG:
             valuations=valuations,
             utilities=utilities,
         )
+
+
+_BLAS_CONTROLLER: Any = None
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the block with one BLAS thread.
+
+    The batched LAPACK solves of many small (here ``h <= T``) matrices run each matrix through a
+    threaded factorization; on a busy machine the threads oversubscribe the cores and a batch of
+    200 solves of size 200 took 8 s instead of 0.1 s (measured, benches/bench_lqg.py).
+    """
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        _BLAS_CONTROLLER = ThreadpoolController()
+    with _BLAS_CONTROLLER.limit(limits=1, user_api="blas"):
+        yield
 
 
 def _guarded_sweep(
