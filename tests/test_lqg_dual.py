@@ -165,7 +165,7 @@ def exact_value(agents: LQGAgents, keep: list[int], x: np.ndarray, horizon: int)
     lin, const = [Fraction(0)] * (m * h), Fraction(0)
     for j in range(m):
         free = [a[j] ** k * Fraction(float(x[j])) for k in range(h)]
-        g = [[a[j] ** (k - 1 - l) * b[j] if l < k else Fraction(0) for l in range(h)]
+        g = [[a[j] ** (k - 1 - col) * b[j] if col < k else Fraction(0) for col in range(h)]
              for k in range(h)]  # fmt: skip
         for l1 in range(h):
             for l2 in range(h):

@@ -19,11 +19,16 @@ state the ISO believes in. The payment collected from agent ``i`` at time ``s`` 
 ``X_hat_-i(s, s)``, without cross terms (a function of the others' current bids only);
 ``pivot="none"`` takes ``h_i = 0``.
 
-Memory. The Clarke pivots need the Riccati values ``S^(-i)_s`` of the N problems without one
-agent, ``8 T N (N-1)^2`` bytes in all (12.7 GB at N = T = 200). They are kept as a table only
-when that fits in ``pivot_table_bytes`` (256 MiB by default); otherwise every run streams them:
-after the forward pass (which fixes all bids), one backward sweep over ``s``, a chunk of agents
-at a time, evaluates ``h_i(s)`` and forgets ``S^(-i)_s``, in ``O(N^3)`` memory.
+Memory and time. The Clarke pivots need the optimal values of the N problems without one
+agent. Their Riccati matrices ``S^(-i)_s`` take ``8 T N (N-1)^2`` bytes (12.7 GB at
+N = T = 200) and ``O(T N^4)`` time; the table is kept only when it fits in
+``pivot_table_bytes`` (256 MiB by default). Otherwise every run streams the pivots after the
+forward pass (which fixes all bids), by the cheaper of two exact methods: the Riccati sweeps, a
+chunk of agents at a time (``O(N^3)`` memory), or Lagrangian duality
+(:func:`~stochmech.lqg.riccati.dual_sweep`): dualizing the balance constraint separates the
+agents, and the problem without ``i`` needs one ``h x h`` Cholesky factorization
+(``h = T - s``), ``O(N T^4)`` time and ``O(N T^2)`` memory in all. At N = T = 200 a run takes
+about 15 s and 0.5 GB (benches/bench_lqg.py).
 """
 
 from __future__ import annotations
@@ -320,13 +325,15 @@ class LayeredVCG:
         without agent ``i`` from ``X_hat_-i(s, s)``, no cross terms) or ``h_i = 0``.
     pivot_table_bytes : int
         Largest table of pivot values ``S^(-i)_s`` (``8 T N (N-1)^2`` bytes) kept in memory;
-        above it the pivots are streamed (see the module notes). Results do not depend on it.
+        above it the pivots are streamed (see the module notes). Results do not depend on it
+        (up to rounding).
 
     Notes
     -----
     The constrained Riccati gains are computed once in the constructor (``O(T N^3)``); the pivot
-    values ``S^(-i)_s`` of the N problems without one agent cost ``O(T N^4)``, once if their
-    table fits in ``pivot_table_bytes``, else once per call (streamed, ``O(N^3)`` memory).
+    values of the N problems without one agent cost ``O(T N^4)``, once if their table fits in
+    ``pivot_table_bytes``, else once per call, streamed (Riccati sweeps, or by duality in
+    ``O(N T^4)`` when that is cheaper, see the module notes).
     A :meth:`run` with per-layer payments costs ``O(T^2 N^2)``; :meth:`utilities_batch` (totals
     only, for Monte Carlo) costs ``O(T N^2)`` per path plus the pivots.
     The mechanism is stateful only for :meth:`step`; :meth:`run` and :meth:`run_batch` do not
