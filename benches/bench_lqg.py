@@ -167,6 +167,13 @@ SCALE_TARGETS = {
         "mech = LayeredVCG(ag, 200)\n"
         "result = mech.run(xi).revenue",
     ),
+    "steps_n200": (
+        "a fresh LayeredVCG stepped through its horizon (step mode), N=200, T=200 (by duality)",
+        "ag = agents_for(200)\n"
+        "xi = ag.sample_layer_inputs(200, np.random.default_rng(1))\n"
+        "mech = LayeredVCG(ag, 200)\n"
+        "result = sum(float(mech.step(x).payments.sum()) for x in xi)",
+    ),
     "diagonals_n200": (
         "pivot_diagonals (expected pivots, individual rationality), N=200, T=200 (by duality)",
         "mech = LayeredVCG(agents_for(200), 200)\nresult = float(mech.pivot_diagonals().sum())",

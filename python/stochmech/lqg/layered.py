@@ -28,7 +28,8 @@ chunk of agents at a time (``O(N^3)`` memory), or Lagrangian duality
 (:func:`~stochmech.lqg.riccati.dual_sweep`): dualizing the balance constraint separates the
 agents, and the problem without ``i`` needs one ``h x h`` Cholesky factorization
 (``h = T - s``), ``O(N T^4)`` time and ``O(N T^2)`` memory in all. At N = T = 200 a run takes
-about 15 s and 0.5 GB (benches/bench_lqg.py).
+about 15 s and 0.5 GB (benches/bench_lqg.py). :meth:`LayeredVCG.step` by duality keeps the
+factors of every layer's dual Hessians (``3 * 8 N T^2`` bytes) after its first call.
 """
 
 from __future__ import annotations
