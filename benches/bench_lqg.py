@@ -133,7 +133,8 @@ from stochmech.lqg.verification import ScaledDeviation, exact_expected_utilities
 
 SCALE_TARGETS = {
     "monte_carlo": (
-        "Monte Carlo gain, N=20, T=100, 2000 paths (exact=False); before: 46-55 s",
+        "Monte Carlo gain, N=20, T=100, 2000 paths (exact=False); target <= 10 s, 1 GB; "
+        "before: 46-55 s, then 6-23 s with threaded BLAS on a busy machine",
         "mech = LayeredVCG(agents_for(20), 100)\n"
         "est = monte_carlo_gain(mech, 0, ScaledDeviation(0, factor=1.5), n_samples=2000, "
         "exact=False)\nresult = est.mean_gain",
@@ -145,17 +146,37 @@ SCALE_TARGETS = {
         "result = est.exact_gain",
     ),
     "exact": (
-        "exact_expected_utilities, truthful, N=20, T=100; before: 33 s",
+        "exact_expected_utilities, truthful, N=20, T=100; target <= 5 s; before: 33 s, "
+        "then 7-10 s with threaded BLAS on a busy machine",
         "mech = LayeredVCG(agents_for(20), 100)\n"
         "result = float(exact_expected_utilities(mech).sum())",
     ),
+    "run_n100": (
+        "fresh LayeredVCG + one run with Clarke payments, N=100, T=200 (pivots by duality); "
+        "before (Riccati sweeps): 15 s",
+        "ag = agents_for(100)\n"
+        "xi = ag.sample_layer_inputs(200, np.random.default_rng(1))\n"
+        "mech = LayeredVCG(ag, 200)\n"
+        "result = mech.run(xi).revenue",
+    ),
     "run_n200": (
-        "fresh LayeredVCG + one run with Clarke payments, N=200, T=200 (pivots streamed); "
-        "before: a 12.7 GB pivot table",
+        "fresh LayeredVCG + one run with Clarke payments, N=200, T=200 (pivots by duality); "
+        "target <= 2 GB; before (Riccati sweeps): not finished after 20 min",
         "ag = agents_for(200)\n"
         "xi = ag.sample_layer_inputs(200, np.random.default_rng(1))\n"
         "mech = LayeredVCG(ag, 200)\n"
         "result = mech.run(xi).revenue",
+    ),
+    "steps_n200": (
+        "a fresh LayeredVCG stepped through its horizon (step mode), N=200, T=200 (by duality)",
+        "ag = agents_for(200)\n"
+        "xi = ag.sample_layer_inputs(200, np.random.default_rng(1))\n"
+        "mech = LayeredVCG(ag, 200)\n"
+        "result = sum(float(mech.step(x).payments.sum()) for x in xi)",
+    ),
+    "diagonals_n200": (
+        "pivot_diagonals (expected pivots, individual rationality), N=200, T=200 (by duality)",
+        "mech = LayeredVCG(agents_for(200), 200)\nresult = float(mech.pivot_diagonals().sum())",
     ),
 }
 

@@ -51,3 +51,15 @@ def test_bad_arguments(tmp_path, capsys) -> None:
     assert main(["lqg", "run", "--pivot", "nope"]) == 2
     assert main(["lqg", "verify", "--agent", "9"]) == 2
     assert "agent must be in" in capsys.readouterr().err
+
+
+def test_plot_legend_only_for_few_agents() -> None:
+    from stochmech.lqg import LayeredVCG, LQGAgents
+    from stochmech.lqg.plots import LEGEND_AGENTS, plot_run
+
+    for n in (2, LEGEND_AGENTS + 1):
+        ones = np.ones(n)
+        agents = LQGAgents(0.9 * ones, ones, -ones, -ones, 0.1 * ones, ones)
+        run = LayeredVCG(agents, 3).run(agents.sample_layer_inputs(3, np.random.default_rng(0)))
+        legend = plot_run(run).axes[0].get_legend()
+        assert (legend is not None) == (n <= LEGEND_AGENTS)

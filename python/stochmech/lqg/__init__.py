@@ -42,6 +42,7 @@ from stochmech.lqg.rationality import (
 from stochmech.lqg.riccati import (
     ConstrainedLQSolution,
     constrained_riccati,
+    dual_sweep,
     riccati_sweep,
     solve_constrained_lq,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "StaticVCGResult",
     "balanced_allocation",
     "constrained_riccati",
+    "dual_sweep",
     "dynamic_utilities",
     "dynamic_vcg",
     "expected_budget",

@@ -24,6 +24,8 @@ _SERIES = {
     "controls": ("Applied controls u_i(t) (sum = 0)", "adjustment"),
     "payments": ("Cumulative payments sum_{s<=t} p_i(s) (paid to the ISO)", "payment"),
 }
+#: Most agents whose names are listed in a legend (larger runs are drawn without one).
+LEGEND_AGENTS = 20
 _FILES = {"states": "states.png", "controls": "controls.png", "payments": "cumulative_payments.png"}
 
 
@@ -37,8 +39,8 @@ def plot_run(
     """One series of a layered run against time, one step line per agent; returns the Figure.
 
     ``which`` is ``"states"`` (true states x_i(t)), ``"controls"`` (u_i(t)) or ``"payments"``
-    (cumulative payments to the ISO). ``names`` labels the agents (default ``agent i``).
-    Draws on ``ax`` if given.
+    (cumulative payments to the ISO). ``names`` labels the agents (default ``agent i``); the
+    legend is drawn for at most :data:`LEGEND_AGENTS` agents. Draws on ``ax`` if given.
 
     Examples
     --------
@@ -75,7 +77,8 @@ def plot_run(
     ax.set_title(title)
     ax.set_xlabel("time t")
     ax.set_ylabel(ylabel)
-    ax.legend(ncols=min(len(names), 5), fontsize="small")
+    if n <= LEGEND_AGENTS:  # a legend of hundreds of agents would cover the plot
+        ax.legend(ncols=min(len(names), 5), fontsize="small")
     return fig
 
 

@@ -30,6 +30,7 @@ import numpy as np
 __all__ = [
     "ConstrainedLQSolution",
     "constrained_riccati",
+    "dual_sweep",
     "riccati_sweep",
     "solve_constrained_lq",
 ]
@@ -128,6 +129,69 @@ def riccati_sweep(
         s_t[..., diag, diag] += q[t]
         yield t, s_t, k
         s_next = s_t
+
+
+def dual_sweep(
+    a: np.ndarray, b: np.ndarray, q: np.ndarray, r: np.ndarray, horizon: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per-agent coefficients of the Lagrangian dual of the balance-constrained problem.
+
+    For time-invariant diagonal data (shape (n,) each) and the layer starting at ``s``
+    (remaining horizon ``h = T - s``), dualize the balance ``1' U(t) = 0`` with multipliers
+    ``lambda_t`` (``t = s..T-1``): the problem separates into n scalar problems, and agent ``j``'s
+    value ``max sum_t q_j x_j(t)^2 + r_j u_j(t)^2 + 2 lambda_t u_j(t)`` from ``x_j`` is::
+
+        alpha_j x_j^2 + 2 x_j beta_j' lambda + lambda' Gamma_j lambda,
+
+    with ``Gamma_j`` positive definite. The problem is a concave QP with linear equality
+    constraints, so there is no duality gap, and for ANY subset ``J`` of the agents::
+
+        max welfare of J from x_J = sum_J alpha_j x_j^2 - c' (sum_J Gamma_j)^-1 c,
+        c = sum_J x_j beta_j,
+
+    i.e. ``S_s = diag(alpha) - beta' C^-1 beta`` for ``J`` with ``C = sum_J Gamma_j``. Removing an
+    agent only removes its ``Gamma_j`` and ``beta_j``: this is how the Clarke pivots of
+    :class:`~stochmech.lqg.LayeredVCG` are evaluated at scale (an ``h x h`` solve per agent and
+    layer instead of an ``(n-1) x (n-1)`` Riccati sweep per agent).
+
+    Recursion (``d = r + alpha b^2 < 0`` and ``f = alpha a b / d`` from horizon ``h - 1``;
+    ``g = (1, b beta)`` over ``t = s..T-1``)::
+
+        alpha <- q + alpha a^2 - f alpha a b,
+        beta  <- (0, a beta) - f g,
+        Gamma <- [[0, 0], [0, Gamma]] - g g' / d.
+
+    Yields ``(s, alpha, beta, gamma)`` for ``s = T-1, ..., 0`` with shapes (n,), (n, h) and
+    (n, h, h). The arrays are views of buffers updated in place by the next step: use (or copy)
+    them before advancing. Memory ``8 n T^2`` bytes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ones = np.ones(2)
+    >>> s, alpha, beta, gamma = next(dual_sweep(ones, ones, -ones, -ones, 3))
+    >>> s, alpha.tolist(), gamma[:, 0, 0].tolist()
+    (2, [-1.0, -1.0], [1.0, 1.0])
+    """
+    a, b, q, r = (np.asarray(v, dtype=np.float64) for v in (a, b, q, r))
+    n = a.shape[-1]
+    alpha = np.zeros(n)
+    beta = np.zeros((n, horizon))
+    gamma = np.zeros((n, horizon, horizon))
+    g = np.empty((n, horizon))
+    outer = np.empty((n, horizon, horizon))
+    for s in range(horizon - 1, -1, -1):
+        d = r + alpha * b * b
+        f = alpha * a * b / d
+        g[:, s] = 1.0
+        np.multiply(b[:, None], beta[:, s + 1 :], out=g[:, s + 1 :])
+        alpha = q + alpha * a * a - f * alpha * a * b
+        beta[:, s:] *= a[:, None]
+        beta[:, s:] -= f[:, None] * g[:, s:]
+        gs, block = g[:, s:], outer[:, s:, s:]
+        np.multiply(gs[:, :, None], (gs / d[:, None])[:, None, :], out=block)
+        gamma[:, s:, s:] -= block
+        yield s, alpha, beta[:, s:], gamma[:, s:, s:]
 
 
 @dataclass(frozen=True)
