@@ -28,7 +28,7 @@ from stochmech._ragged import check_bids_in_range, pad_pmfs, ragged_rows
 from stochmech._validate import finite
 from stochmech._window import DEFAULT_GAMMA
 from stochmech.games.base import TwoStageGame
-from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
+from stochmech.ledger import BidLedger, LedgerRecord, PenaltySchedule, PowerPenalty
 
 if TYPE_CHECKING:
     from stochmech.schemes import Settlement
@@ -339,9 +339,31 @@ class Market:
         with self._lock:
             return self._settle(types, bids, states)
 
-    def _settle(self, types: Any, bids: Any, states: Any) -> Settlement:
-        from stochmech.schemes import Settlement
+    def _settle_drawn(
+        self, types: np.ndarray, bids: np.ndarray, states: Any, differ: np.ndarray | None
+    ) -> Settlement:
+        """:meth:`settle` for a chunk the simulation engine drew: ``types`` and ``bids`` are
+        (L, n) int64 arrays in every player's range (the engine drew or checked them),
+        ``states`` came from the game's ``sample_states``, and ``bids[:, i]`` is
+        ``types[:, i]`` for every player ``i`` not listed in ``differ`` (None: any may
+        differ). The same numbers as :meth:`settle`, without checking the inputs again
+        (the ledger still checks the bids before it records them)."""
+        with self._lock:
+            terms = self._terms_drawn(types, bids, states, differ)
+            return self._settlement(self._record_drawn(bids), *terms)
 
+    # the three steps of _settle_drawn, which the engine may also run apart: the day's terms
+    # (pure), the ledger's record (the only change of state), the payments (pure)
+    def _terms_drawn(
+        self, types: np.ndarray, bids: np.ndarray, states: Any, differ: np.ndarray | None
+    ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+        return self.game._day_terms(self.o1, types, bids, states, differ)
+
+    def _record_drawn(self, bids: np.ndarray) -> LedgerRecord:
+        with self._lock:
+            return self.ledger.record(bids)
+
+    def _settle(self, types: Any, bids: Any, states: Any) -> Settlement:
         ledger = self.ledger
         ledger.check(bids)
         bids = np.asarray(bids, dtype=np.int64)
@@ -351,11 +373,31 @@ class Market:
         v_bid = np.asarray(game.valuations(bids, o1, o2, states), dtype=float)
         v_true = np.asarray(game.valuations(types, o1, o2, states), dtype=float)
         cost = np.asarray(game.cost(o1, o2, states), dtype=float)
-        record = ledger.record(bids)
+        return self._settlement(ledger.record(bids), o2, v_bid, v_true, cost)
+
+    def _settlement(
+        self,
+        record: LedgerRecord,
+        o2: Any,
+        v_bid: np.ndarray,
+        v_true: np.ndarray,
+        cost: np.ndarray,
+    ) -> Settlement:
+        """The days' settlement: eq. (15) with the penalties of the ledger's ``record``."""
+        from stochmech.schemes import Settlement
+
         penalty = record.penalty if self.mechanism.penalize else np.zeros_like(record.penalty)
-        first = np.broadcast_to(self.opening.first_stage_payments, bids.shape)
-        # the same additions, in the same order, as Clearing.total
-        payment = first + ((v_bid - self.opening.expected_valuations) + penalty)
+        # the same additions, in the same order, as Clearing.total:
+        # first + ((v_bid - nu) + penalty), in place, a block of rows at a time (in cache)
+        nu = self.opening.expected_valuations
+        first = self.opening.first_stage_payments
+        payment = np.empty(v_bid.shape)
+        block = max(1, (1 << 17) // max(1, v_bid.shape[1] if v_bid.ndim == 2 else 1))
+        for r0 in range(0, v_bid.shape[0], block):
+            part = payment[r0 : r0 + block]
+            np.subtract(v_bid[r0 : r0 + block], nu, out=part)
+            part += penalty[r0 : r0 + block]
+            part += first
         return Settlement(
             o2=o2,
             valuation=v_true,

@@ -30,6 +30,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -41,14 +42,29 @@ from stochmech._display import fmt_array, html_table, pandas, short_repr
 from stochmech._json import jsonable
 from stochmech._persist import read_file, write_atomically
 from stochmech._ragged import padded_cdf, player_contexts
+from stochmech._sampling import TypeTable
 from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record, spawn
 from stochmech._validate import integer
 from stochmech.games.base import TwoStageGame
-from stochmech.mechanism import DNBEMechanism, Opening, check_supertypes
+from stochmech.ledger import LedgerRecord
+from stochmech.mechanism import DNBEMechanism, Market, Opening, check_supertypes
 from stochmech.schemes import PaymentScheme, SchemeRun, Settlement, check_settlement
-from stochmech.strategies import History, Strategy, Truthful
+from stochmech.strategies import (
+    FixedBid,
+    History,
+    StationaryMisreport,
+    Strategy,
+    SupertypeLie,
+    Truthful,
+)
 
 __all__ = ["Simulation", "SimulationResult", "simulate"]
+
+#: built-in strategies (exactly these classes) whose bidding leaves them unchanged: a chunk's
+#: snapshot need not copy them
+_STATELESS = frozenset({Truthful, FixedBid, StationaryMisreport, SupertypeLie})
+#: built-in strategies that never draw from their random stream
+_NO_STREAM = frozenset({Truthful, FixedBid})
 
 
 @dataclass(frozen=True)
@@ -247,6 +263,84 @@ def default_chunk(n_players: int) -> int:
     return max(1, min(1 << 16, (1 << 22) // max(1, int(n_players))))
 
 
+def _block_rows(n_players: int) -> int:
+    """Rows of (rows, n) blocks that stay in a core's cache (about 2^17 numbers, 1 MiB)."""
+    return max(8, (1 << 17) // max(1, int(n_players)))
+
+
+def _has_negative_zero(x: np.ndarray) -> bool:
+    return bool(np.signbit(x[x == 0]).any())
+
+
+def _sequential_reduce() -> bool:
+    """Whether numpy's ``add.reduce`` along axis 0 of a C-ordered (rows, n) float array with
+    many columns adds the rows one after the other, as a row-by-row loop does (checked once,
+    bit for bit, on numbers whose sum depends on the order of the additions)."""
+    global _SEQUENTIAL_REDUCE
+    if _SEQUENTIAL_REDUCE is None:
+        rng = np.random.default_rng(0)
+        values = rng.normal(size=(200, 64)) * 10.0 ** rng.integers(-12, 17, size=(200, 64))
+        acc = values[0].copy()
+        for row in values[1:]:
+            acc += row
+        _SEQUENTIAL_REDUCE = bool(np.array_equal(np.add.reduce(values, axis=0), acc))
+    return _SEQUENTIAL_REDUCE
+
+
+_SEQUENTIAL_REDUCE: bool | None = None
+
+
+class _Totals:
+    """Per-player running totals, added one day at a time, fed by blocks of at most ``block``
+    rows: write a block into :meth:`slots`, then :meth:`add` it.
+
+    The total sits in the row before the block (``stacked[0]``), so that one pass over the
+    rows adds them to it in order: numpy's ``cumsum`` along axis 0 (an accumulate, row after
+    row, never a pairwise sum) for few players; for many players ``add.reduce`` along axis 0
+    (the rows one after the other into a vector of totals, which does the same additions much
+    faster than an accumulate over many short columns), unless numpy is found not to add that
+    way (:func:`_sequential_reduce`) or a total is -0.0 (which a reduction may start from
+    +0.0); then a row-by-row loop of vector additions.
+    """
+
+    def __init__(self, previous: np.ndarray | float, n: int, block: int) -> None:
+        self.total = np.array(np.broadcast_to(previous, (n,)), dtype=np.float64)
+        self.wide = n > 48
+        self.stacked = np.empty((block + 1, n))
+
+    def slots(self, m: int) -> np.ndarray:
+        """The (m, n) rows to fill with the next m days."""
+        return self.stacked[1 : m + 1]
+
+    def add(self, m: int, cuts: Sequence[int] = (), sparse: bool = False) -> list[np.ndarray]:
+        """Adds the m rows of :meth:`slots`; returns the totals after each row in ``cuts``
+        (increasing, < m). ``sparse``: first check whether a run of rows is all zeros,
+        which leaves every total that is not -0.0 as it is."""
+        stacked = self.stacked
+        at = []
+        s = 0
+        for c in [*cuts, m - 1]:
+            e = c + 1  # stacked[s] takes the total, stacked[s + 1 : e + 1] are the rows
+            part = stacked[s + 1 : e + 1]
+            negative_zero = _has_negative_zero(self.total)
+            if sparse and not negative_zero and not part.any():
+                pass
+            elif self.wide and (e - s < 8 or negative_zero or not _sequential_reduce()):
+                total = self.total.copy()
+                for row in part:
+                    total += row
+                self.total = total
+            else:
+                stacked[s] = self.total
+                if self.wide:
+                    self.total = np.add.reduce(stacked[s : e + 1], axis=0)
+                else:
+                    self.total = np.cumsum(stacked[s : e + 1], axis=0)[-1].copy()
+            at.append(self.total.copy())
+            s = e
+        return at[:-1]
+
+
 def _running(
     previous: np.ndarray | float, values: np.ndarray, rows: Sequence[int] = ()
 ) -> tuple[list[Any], Any]:
@@ -255,39 +349,33 @@ def _running(
 
     Starting the cumulative sum from the previous total makes the sequence of floating-point
     additions independent of where a run was split into batches or paused. Per-player values,
-    (L, n), are added row after row, in blocks of about 2^16 numbers (no (L, n) cumulative
-    table is built).
+    (L, n), are added row after row (:class:`_Totals`, in blocks of about 2^16 numbers: no
+    (L, n) cumulative table is built); per-player flags, (L, n) bool, are counted (integers:
+    any order is exact).
     """
     if values.ndim == 1:
         head = np.asarray(previous, dtype=values.dtype if values.dtype.kind == "i" else np.float64)
         cum = np.cumsum(np.concatenate([head[None], values]))[1:]
         return [cum[r] for r in rows], cum[-1]
-    acc = np.array(previous, dtype=np.int64 if values.dtype == np.bool_ else np.float64)
-    # blocks of about 2^16 numbers: np.cumsum along axis 0 adds row after row (an accumulate,
-    # not a pairwise sum), so a block started from ``acc`` repeats exactly the additions of a
-    # row-by-row loop while numpy does them
-    # (many players: a row-by-row loop of vector additions is faster than numpy's accumulate
-    # over many short columns; both perform the same additions)
-    wide = values.shape[1] > 48
-    block = max(1, (1 << 16) // max(1, values.shape[1]))
-    at: list[Any] = []
-    start = 0
-    for stop in [*rows, values.shape[0] - 1]:
-        if wide:
-            for row in values[start : stop + 1]:
-                acc += row
-            at.append(acc.copy())
+    stops = [*rows, values.shape[0] - 1]
+    if values.dtype == np.bool_:
+        counts = np.array(previous, dtype=np.int64)
+        at: list[Any] = []
+        start = 0
+        for stop in stops:
+            counts = counts + np.count_nonzero(values[start : stop + 1], axis=0)
+            at.append(counts)
             start = stop + 1
-            continue
-        for b0 in range(start, stop + 1, block):
-            part = values[b0 : min(b0 + block, stop + 1)]
-            stacked = np.empty((part.shape[0] + 1, acc.shape[0]), dtype=acc.dtype)
-            stacked[0] = acc
-            stacked[1:] = part
-            acc = np.cumsum(stacked, axis=0)[-1].copy()
-        at.append(acc.copy())
-        start = stop + 1
-    return at[:-1], acc
+        return at[:-1], counts
+    n = values.shape[1]
+    block = max(8, (1 << 16) // max(1, n))
+    totals = _Totals(previous, n, block)
+    at = []
+    for r0 in range(0, values.shape[0], block):
+        part = values[r0 : r0 + block]
+        totals.slots(part.shape[0])[...] = part
+        at += totals.add(part.shape[0], [r - r0 for r in rows if r0 <= r < r0 + block])
+    return at, totals.total
 
 
 @contextmanager
@@ -315,6 +403,25 @@ def _interrupts_held() -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if caught:
         raise KeyboardInterrupt
+
+
+def _wait(future: Future[Any]) -> None:
+    """Waits for ``future`` to finish, whatever it returns or raises."""
+    try:
+        future.result()
+    except BaseException:
+        pass
+
+
+@dataclass
+class _Drawn:
+    """A chunk drawn and valued, waiting for (or being recorded by) the ledger."""
+
+    size: int
+    snap: tuple[Any, ...]
+    bids: np.ndarray
+    terms: tuple[Any, np.ndarray, np.ndarray, np.ndarray]
+    record: Future[LedgerRecord] | None = None
 
 
 class Simulation:
@@ -463,16 +570,27 @@ class Simulation:
             bar = tqdm(total=days, unit="day", unit_scale=True, desc="simulating")
         end = self.day + days
         saved = self.day
+
+        def save_due(day: int) -> bool:
+            return every is not None and day - saved >= every and day < end
+
+        def played(size: int) -> None:
+            nonlocal saved
+            if bar is not None:
+                bar.update(size)
+            if save_due(self.day):
+                self.save(checkpoint)  # type: ignore[arg-type]
+                saved = self.day
+
         try:
-            while self.day < end:
-                # batches end on multiples of the chunk size, wherever the run started
-                size = min(self.chunk - self.day % self.chunk, end - self.day)
-                self._play(size)
-                if bar is not None:
-                    bar.update(size)
-                if every is not None and self.day - saved >= every and self.day < end:
-                    self.save(checkpoint)  # type: ignore[arg-type]
-                    saved = self.day
+            if self._overlap(end):
+                self._run_overlapped(end, played, save_due)
+            else:
+                while self.day < end:
+                    # batches end on multiples of the chunk size, wherever the run started
+                    size = min(self.chunk - self.day % self.chunk, end - self.day)
+                    self._play(size)
+                    played(size)
         finally:
             if bar is not None:
                 bar.close()
@@ -480,16 +598,125 @@ class Simulation:
             self.save(checkpoint)
         return self
 
+    # ----- the ledger in the background -----
+    def _overlap(self, end: int) -> bool:
+        """Whether to record each chunk in the ledger while the next one is drawn: under the
+        DNBE mechanism (whose ledger records with the GIL released), for runs of several
+        chunks, when no strategy reads the history (the next chunk's bids then do not depend
+        on this chunk's outcomes, so the order of the computations, not their numbers,
+        changes)."""
+        return (
+            isinstance(self.market, Market)
+            and end - self.day > self.chunk
+            and not any(s.history_dependent for s in self.strategies)
+        )
+
+    def _run_overlapped(self, end: int, played: Any, save_due: Any) -> None:
+        """Plays up to day ``end`` with the ledger one chunk behind, on a worker thread.
+
+        Chunk k+1 is drawn and valued while the ledger records chunk k; then chunk k+1 goes
+        to the ledger and chunk k is paid and added to the sums. Each chunk stays all or
+        nothing: a failure while drawing chunk k+1 lets chunk k complete first; a failure
+        of chunk k's record or settlement puts everything back to before chunk k (chunk k+1,
+        drawn after it, is dropped with it); interruptions are held from the moment a chunk
+        starts to complete until it has. A checkpoint falls on a completed chunk with
+        nothing drawn beyond it.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        market = self.market
+        assert isinstance(market, Market)
+        pending: _Drawn | None = None  # drawn, valued and being recorded
+        with ThreadPoolExecutor(1, thread_name_prefix="stochmech-ledger") as worker:
+            try:
+                while True:
+                    planned = self.day + (pending.size if pending is not None else 0)
+                    if planned >= end:
+                        break
+                    if pending is not None and save_due(planned):
+                        with _interrupts_held():
+                            done, pending = pending, None
+                            self._record(done.size, self._recorded(done))
+                        played(done.size)
+                        continue
+                    size = min(self.chunk - planned % self.chunk, end - planned)
+                    drawn = self._prepare(size)
+                    with _interrupts_held():
+                        if pending is None:
+                            drawn.record = worker.submit(market._record_drawn, drawn.bids)
+                            pending = drawn
+                            continue
+                        done, pending = pending, None
+                        settled = self._recorded(done)
+                        drawn.record = worker.submit(market._record_drawn, drawn.bids)
+                        try:
+                            self._record(done.size, settled)
+                        except BaseException:  # out of memory: as when a settlement fails
+                            _wait(drawn.record)
+                            self._restore(done.snap)
+                            raise
+                        pending = drawn
+                    played(done.size)
+                if pending is not None:
+                    with _interrupts_held():
+                        done, pending = pending, None
+                        self._record(done.size, self._recorded(done))
+                    played(done.size)
+            except BaseException:
+                if pending is not None:  # recorded in the background: completed before leaving
+                    with _interrupts_held():
+                        done, pending = pending, None
+                        self._record(done.size, self._recorded(done))
+                raise
+
+    def _prepare(self, size: int) -> _Drawn:
+        """Draws and values the next chunk (all or nothing: put back if anything raises)."""
+        snap = self._snapshot()
+        try:
+            types, states, bids, special = self._draw(size)
+            self._check_drawn(bids, special)
+            assert isinstance(self.market, Market)
+            terms = self.market._terms_drawn(types, bids, states, special)
+        except BaseException:
+            with _interrupts_held():
+                self._restore(snap)
+            raise
+        return _Drawn(size, snap, bids, terms)
+
+    def _recorded(self, drawn: _Drawn) -> Settlement:
+        """The settlement of a chunk whose record was started in the background; if the
+        record or the settlement fails, the simulation is put back to before the chunk."""
+        assert isinstance(self.market, Market) and drawn.record is not None
+        try:
+            record = drawn.record.result()
+            n = self.theta.shape[0]
+            return check_settlement(self.market._settlement(record, *drawn.terms), drawn.size, n)
+        except BaseException:
+            self._restore(drawn.snap)
+            raise
+
     # ----- one chunk, all or nothing -----
     def _snapshot(self) -> tuple[Any, ...]:
+        # what a chunk can change besides the sums: the random streams the chunk may draw
+        # from, the strategies that may hold a state, and the histories of the players who
+        # keep one (the others' histories stay empty; their streams are never drawn from)
+        strategies = self.strategies
+        drawing = [i for i, s in enumerate(strategies) if type(s) not in _NO_STREAM]
+        memo: dict[int, Any] = {id(s): s for s in strategies if type(s) in _STATELESS}
+        copied = (
+            list(strategies)
+            if len(memo) == len(strategies)
+            else copy.deepcopy(strategies, memo)  # the stateless ones stay as they are
+        )
+        recording = [i for i, s in enumerate(strategies) if s.history_dependent]
         return (
             self._type_rng.bit_generator.state,
             self._state_rng.bit_generator.state,
-            [r.bit_generator.state for r in self._player_rngs],
-            copy.deepcopy(self.strategies),
+            [(i, self._player_rngs[i].bit_generator.state) for i in drawing],
+            copied,
             [
-                (len(h.own_types), len(h.own_bids), len(h.outcomes), len(h.states))
-                for h in self._histories
+                (i, len(h.own_types), len(h.own_bids), len(h.outcomes), len(h.states))
+                for i, h in ((i, self._histories[i]) for i in recording)
             ],
         )
 
@@ -497,24 +724,45 @@ class Simulation:
         type_state, state_state, player_states, strategies, lengths = snap
         self._type_rng.bit_generator.state = type_state
         self._state_rng.bit_generator.state = state_state
-        for r, st in zip(self._player_rngs, player_states, strict=True):
-            r.bit_generator.state = st
+        for i, st in player_states:
+            self._player_rngs[i].bit_generator.state = st
         self.strategies = strategies
-        for h, (a, b, c, d) in zip(self._histories, lengths, strict=True):
+        for i, a, b, c, d in lengths:
+            h = self._histories[i]
             del h.own_types[a:], h.own_bids[b:], h.outcomes[c:], h.states[d:]
 
-    def _draw(self, size: int) -> tuple[np.ndarray, Any, np.ndarray]:
-        """The next ``size`` days of the day stream: true types, states and sealed bids."""
-        game, n = self.game, self.theta.shape[0]
-        counts = game.type_counts
-        u = self._type_rng.random((size, n))
+    def _types(self, size: int) -> np.ndarray:
+        """The next ``size`` days of true types, (size, n) int64: the uniforms of the type
+        stream, row after row, through each player's inverse CDF (:mod:`stochmech._sampling`),
+        in blocks of rows small enough to stay in cache."""
+        n = self.theta.shape[0]
+        # built on first use from the CDFs (which a loaded simulation sets anew)
+        cached = getattr(self, "_type_table", None)
+        if cached is None or cached[0] is not self._cdf:
+            cached = (self._cdf, TypeTable(self._cdf, self.game.type_counts))
+            self._type_table = cached
+        table = cached[1]
         types = np.empty((size, n), dtype=np.int64)
-        for i in range(n):
-            top = int(counts[i]) - 1
-            types[:, i] = np.minimum(np.searchsorted(self._cdf[i], u[:, i], side="right"), top)
+        block = _block_rows(n)
+        u = np.empty((min(block, size), n))
+        for start in range(0, size, block):
+            part = u[: min(block, size - start)]
+            self._type_rng.random(out=part)
+            table.draw(part, types[start : start + part.shape[0]])
+        return types
+
+    def _draw(self, size: int) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
+        """The next ``size`` days of the day stream: true types, states and sealed bids, and
+        the players whose bids may differ from their types (none: the bids are the types,
+        the same array)."""
+        game = self.game
+        types = self._types(size)
         states = game.sample_states(self._state_rng, size)
-        bids = np.empty_like(types)
-        for i, s in enumerate(self.strategies):
+        # truthful players bid their types: their columns are the drawn types, in range
+        special = [i for i, s in enumerate(self.strategies) if type(s) is not Truthful]
+        bids = types if not special else types.copy()
+        for i in special:
+            s = self.strategies[i]
             if not s.history_dependent:
                 out = np.asarray(s.type_bids(types[:, i], self._player_rngs[i]))
                 if out.shape != (size,):
@@ -523,7 +771,7 @@ class Simulation:
                         f"{out.shape} for {size} days"
                     )
                 bids[:, i] = out
-        if any(s.history_dependent for s in self.strategies):
+        if any(self.strategies[i].history_dependent for i in special):
             _play_history_dependent(
                 game,
                 self.market.o1,
@@ -534,16 +782,37 @@ class Simulation:
                 states,
                 self._player_rngs,
             )
-        return types, states, bids
+        return types, states, bids, np.array(special, dtype=np.int64)
+
+    def _settle(
+        self, types: np.ndarray, states: Any, bids: np.ndarray, special: np.ndarray
+    ) -> Settlement:
+        """The scheme's settlement of a drawn chunk. A market of the DNBE mechanism is handed
+        bids it need not check again: the truthful players' bids are drawn types, and the
+        others' are checked here (with the ledger's own message)."""
+        market = self.market
+        if not isinstance(market, Market):
+            return market.settle(types, bids, states)
+        self._check_drawn(bids, special)
+        return market._settle_drawn(types, bids, states, special)
+
+    def _check_drawn(self, bids: np.ndarray, special: np.ndarray) -> None:
+        """Refuses a chunk in which a player who is not truthful bids outside its types."""
+        if special.size:
+            assert isinstance(self.market, Market)
+            counts = self.game.type_counts
+            own = bids[:, special]
+            if own.size and (own.min() < 0 or np.any(own.max(axis=0) >= counts[special])):
+                self.market.ledger.check(bids)  # raises, naming the first bad bid
 
     def _play(self, size: int) -> None:
         snap = self._snapshot()
         committed = False
         try:
-            types, states, bids = self._draw(size)
+            types, states, bids, special = self._draw(size)
             with _interrupts_held():
                 settled = check_settlement(
-                    self.market.settle(types, bids, states), size, self.theta.shape[0]
+                    self._settle(types, states, bids, special), size, self.theta.shape[0]
                 )
                 self._record(size, settled)
                 committed = True  # a Ctrl-C held above is raised after this point
@@ -554,16 +823,45 @@ class Simulation:
             raise
 
     def _record(self, size: int, settled: Settlement) -> None:
-        """Adds a settled chunk to the sums and paths (pure arithmetic, then assignment)."""
+        """Adds a settled chunk to the sums and paths (pure arithmetic, then assignment).
+
+        The per-player quantities are taken a block of rows at a time (utility, the day's
+        welfare and budget, and the running totals), so that each block is read from memory
+        once and worked on in cache.
+        """
         v_true, cost, total = settled.valuation, settled.cost, settled.payment
         flags = settled.flags
-        utility = v_true - total
-        welfare = v_true.sum(axis=1) - cost
-        budget = total.sum(axis=1)
+        n = v_true.shape[1]
         first = self.day
         points = [int(p) for p in _state.checkpoint_grid(first + size) if p > first]
         rows = [p - first - 1 for p in points]
-        at_u, end_u = _running(self._sums["utility"], utility, rows)
+        block = _block_rows(n)
+        sums = self._sums
+        utility_sum = _Totals(sums["utility"], n, block)
+        valuation_sum = _Totals(sums["valuation"], n, block)
+        payment_sum = _Totals(sums["payment"], n, block)
+        penalty_sum = _Totals(sums["penalty"], n, block)
+        utility = np.empty((size, n)) if self.daily else None
+        welfare = np.empty(size)
+        budget = np.empty(size)
+        at_u: list[np.ndarray] = []
+        for r0 in range(0, size, block):
+            r1 = min(size, r0 + block)
+            m = r1 - r0
+            cuts = [r - r0 for r in rows if r0 <= r < r1]
+            v, paid = v_true[r0:r1], total[r0:r1]
+            u = np.subtract(v, paid, out=utility_sum.slots(m))
+            if utility is not None:
+                utility[r0:r1] = u
+            np.subtract(v.sum(axis=1), cost[r0:r1], out=welfare[r0:r1])
+            np.sum(paid, axis=1, out=budget[r0:r1])
+            at_u += utility_sum.add(m, cuts)
+            valuation_sum.slots(m)[...] = v
+            valuation_sum.add(m)
+            payment_sum.slots(m)[...] = paid
+            payment_sum.add(m)
+            penalty_sum.slots(m)[...] = settled.penalty[r0:r1]
+            penalty_sum.add(m, sparse=True)
         at_w, end_w = _running(self._welfare, welfare, rows)
         at_b, end_b = _running(self._budget, budget, rows)
         at_p, end_p = _running(self._penalty_days, flags, rows)
@@ -574,11 +872,11 @@ class Simulation:
             "budget": [b / p for b, p in zip(at_b, points, strict=True)],
             "penalty": at_p,
         }
-        sums = {
-            "utility": end_u,
-            "valuation": _running(self._sums["valuation"], v_true)[1],
-            "payment": _running(self._sums["payment"], total)[1],
-            "penalty": _running(self._sums["penalty"], settled.penalty)[1],
+        new_sums = {
+            "utility": utility_sum.total,
+            "valuation": valuation_sum.total,
+            "payment": payment_sum.total,
+            "penalty": penalty_sum.total,
         }
         last = self._last_penalty
         flagged = flags.any(axis=0)
@@ -586,14 +884,14 @@ class Simulation:
             last_rows = size - 1 - np.argmax(flags[::-1], axis=0)
             last = np.where(flagged, first + 1 + last_rows, last)
         # commit
-        if self.daily:
+        if utility is not None:
             self._daily["utility"].append(utility)
             self._daily["welfare"].append(welfare)
             self._daily["flags"].append(flags.copy())
             self._daily["budget"].append(budget)
         for key, values in new_paths.items():
             self._paths[key].extend(values)
-        self._sums = sums
+        self._sums = new_sums
         self._welfare = float(end_w)
         self._budget = float(end_b)
         self._penalty_days = end_p
