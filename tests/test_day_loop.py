@@ -304,3 +304,27 @@ def test_other_schemes_and_bad_bids_keep_their_messages():
     assert sim.day == 30 and sim.market.day == 30
     pay_as_bid = Simulation(market, theta, seed=1, chunk=30, mechanism=PayAsBid()).run(100)
     assert pay_as_bid.day == 100
+
+
+def test_a_valuation_that_is_not_finite_is_refused_with_the_settlement_message():
+    from stochmech.games.finite import FiniteGame
+
+    class Overflowing(FiniteGame):
+        """A finite game whose valuations overflow from the 250th valuation call on."""
+
+        calls = 0
+
+        def valuations(self, types, o1, o2, states=None):
+            out = np.array(super().valuations(types, o1, o2, states), dtype=float)
+            Overflowing.calls += 1
+            if Overflowing.calls >= 250:
+                out[-1, 0] = np.inf
+            return out
+
+    rng = np.random.default_rng(3)
+    game = Overflowing(rng.normal(size=(3, 3, 2, 2)), rng.normal(size=(2, 2)))
+    theta = np.full((3, 3), 1 / 3)
+    sim = Simulation(game, theta, seed=0, chunk=4)
+    with pytest.raises(ValueError, match=r"settlement valuation of player 0 on batch day 3 is inf"):
+        sim.run(1_000)
+    assert sim.day % 4 == 0 and 0 < sim.day < 1_000

@@ -340,24 +340,37 @@ class Market:
             return self._settle(types, bids, states)
 
     def _settle_drawn(
-        self, types: np.ndarray, bids: np.ndarray, states: Any, differ: np.ndarray | None
+        self,
+        types: np.ndarray,
+        bids: np.ndarray,
+        states: Any,
+        differ: np.ndarray | None,
+        out: tuple[np.ndarray, ...] | None = None,
     ) -> Settlement:
         """:meth:`settle` for a chunk the simulation engine drew: ``types`` and ``bids`` are
         (L, n) int64 arrays in every player's range (the engine drew or checked them),
         ``states`` came from the game's ``sample_states``, and ``bids[:, i]`` is
         ``types[:, i]`` for every player ``i`` not listed in ``differ`` (None: any may
         differ). The same numbers as :meth:`settle`, without checking the inputs again
-        (the ledger still checks the bids before it records them)."""
+        (the ledger still checks the bids before it records them). ``out``: arrays for o2,
+        the valuations at the bids and at the types, and the payments (which the game may
+        use)."""
         with self._lock:
-            terms = self._terms_drawn(types, bids, states, differ)
-            return self._settlement(self._record_drawn(bids), *terms)
+            terms = self._terms_drawn(types, bids, states, differ, None if out is None else out[:3])
+            payment = None if out is None else out[3]
+            return self._settlement(self._record_drawn(bids), *terms, out=payment)
 
     # the three steps of _settle_drawn, which the engine may also run apart: the day's terms
     # (pure), the ledger's record (the only change of state), the payments (pure)
     def _terms_drawn(
-        self, types: np.ndarray, bids: np.ndarray, states: Any, differ: np.ndarray | None
+        self,
+        types: np.ndarray,
+        bids: np.ndarray,
+        states: Any,
+        differ: np.ndarray | None,
+        out: tuple[np.ndarray, ...] | None = None,
     ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
-        return self.game._day_terms(self.o1, types, bids, states, differ)
+        return self.game._day_terms(self.o1, types, bids, states, differ, out)
 
     def _record_drawn(self, bids: np.ndarray) -> LedgerRecord:
         with self._lock:
@@ -382,22 +395,18 @@ class Market:
         v_bid: np.ndarray,
         v_true: np.ndarray,
         cost: np.ndarray,
+        out: np.ndarray | None = None,
     ) -> Settlement:
-        """The days' settlement: eq. (15) with the penalties of the ledger's ``record``."""
+        """The days' settlement: eq. (15) with the penalties of the ledger's ``record``
+        (the payments written to ``out`` when given)."""
         from stochmech.schemes import Settlement
 
-        penalty = record.penalty if self.mechanism.penalize else np.zeros_like(record.penalty)
-        # the same additions, in the same order, as Clearing.total:
-        # first + ((v_bid - nu) + penalty), in place, a block of rows at a time (in cache)
-        nu = self.opening.expected_valuations
-        first = self.opening.first_stage_payments
-        payment = np.empty(v_bid.shape)
+        penalty = self._penalty(record)
+        payment = np.empty(v_bid.shape) if out is None else out
         block = max(1, (1 << 17) // max(1, v_bid.shape[1] if v_bid.ndim == 2 else 1))
         for r0 in range(0, v_bid.shape[0], block):
-            part = payment[r0 : r0 + block]
-            np.subtract(v_bid[r0 : r0 + block], nu, out=part)
-            part += penalty[r0 : r0 + block]
-            part += first
+            r1 = min(v_bid.shape[0], r0 + block)
+            self._payments(v_bid, penalty, r0, r1, payment[r0:r1])
         return Settlement(
             o2=o2,
             valuation=v_true,
@@ -406,6 +415,19 @@ class Market:
             flags=record.flags,
             cost=cost,
         )
+
+    def _penalty(self, record: LedgerRecord) -> np.ndarray:
+        """The penalties of the ledger's ``record`` (zeros when penalties are off)."""
+        return record.penalty if self.mechanism.penalize else np.zeros_like(record.penalty)
+
+    def _payments(
+        self, v_bid: np.ndarray, penalty: np.ndarray, r0: int, r1: int, out: np.ndarray
+    ) -> None:
+        """Eq. (15) on rows r0..r1 into ``out``: the same additions, in the same order, as
+        :attr:`Clearing.total`, first + ((v_bid - nu) + penalty), in place."""
+        np.subtract(v_bid[r0:r1], self.opening.expected_valuations, out=out)
+        out += penalty[r0:r1]
+        out += self.opening.first_stage_payments
 
     # ----- persistence -----
     def to_bytes(self) -> bytes:

@@ -636,61 +636,85 @@ class Simulation:
                     if pending is not None and save_due(planned):
                         with _interrupts_held():
                             done, pending = pending, None
-                            self._record(done.size, self._recorded(done))
+                            self._add_recorded(done, self._recorded(done))
                         played(done.size)
                         continue
                     size = min(self.chunk - planned % self.chunk, end - planned)
-                    drawn = self._prepare(size)
+                    drawn = self._prepare(size, None if pending is None else pending.record)
                     with _interrupts_held():
                         if pending is None:
                             drawn.record = worker.submit(market._record_drawn, drawn.bids)
                             pending = drawn
                             continue
                         done, pending = pending, None
-                        settled = self._recorded(done)
+                        record = self._recorded(done)
                         drawn.record = worker.submit(market._record_drawn, drawn.bids)
                         try:
-                            self._record(done.size, settled)
-                        except BaseException:  # out of memory: as when a settlement fails
+                            self._add_recorded(done, record)
+                        except BaseException:  # a settlement refused: the ledger keeps both
                             _wait(drawn.record)
-                            self._restore(done.snap)
                             raise
                         pending = drawn
                     played(done.size)
                 if pending is not None:
                     with _interrupts_held():
                         done, pending = pending, None
-                        self._record(done.size, self._recorded(done))
+                        self._add_recorded(done, self._recorded(done))
                     played(done.size)
             except BaseException:
                 if pending is not None:  # recorded in the background: completed before leaving
                     with _interrupts_held():
                         done, pending = pending, None
-                        self._record(done.size, self._recorded(done))
+                        self._add_recorded(done, self._recorded(done))
                 raise
 
-    def _prepare(self, size: int) -> _Drawn:
-        """Draws and values the next chunk (all or nothing: put back if anything raises)."""
+    def _prepare(self, size: int, before: Future[Any] | None) -> _Drawn:
+        """Draws and values the next chunk (all or nothing: put back if anything raises);
+        ``before`` is the record of the chunk before, if it is still being made."""
         snap = self._snapshot()
+        # the work arrays of the other generation: the chunk before is still being recorded
+        self._generation = 1 - self.__dict__.get("_generation", 0)
         try:
-            types, states, bids, special = self._draw(size)
-            self._check_drawn(bids, special)
+            types, states, bids, special = self._draw(size, True)
+            self._check_drawn(bids, special, before)
             assert isinstance(self.market, Market)
-            terms = self.market._terms_drawn(types, bids, states, special)
+            work = self._work(size, settlement=False)
+            terms = self.market._terms_drawn(types, bids, states, special, work[:3])
         except BaseException:
             with _interrupts_held():
                 self._restore(snap)
             raise
         return _Drawn(size, snap, bids, terms)
 
-    def _recorded(self, drawn: _Drawn) -> Settlement:
-        """The settlement of a chunk whose record was started in the background; if the
-        record or the settlement fails, the simulation is put back to before the chunk."""
-        assert isinstance(self.market, Market) and drawn.record is not None
+    def _recorded(self, drawn: _Drawn) -> LedgerRecord:
+        """The ledger's record of a chunk whose recording was started in the background; if
+        it failed, the simulation is put back to before the chunk (the ledger is unchanged)."""
+        assert drawn.record is not None
         try:
-            record = drawn.record.result()
-            n = self.theta.shape[0]
-            return check_settlement(self.market._settlement(record, *drawn.terms), drawn.size, n)
+            return drawn.record.result()
+        except BaseException:
+            self._restore(drawn.snap)
+            raise
+
+    def _add_recorded(self, drawn: _Drawn, record: LedgerRecord) -> None:
+        """Pays a recorded chunk and adds it to the sums (:meth:`_add`, the payments made a
+        block of rows at a time in cache); if anything fails, the simulation is put back to
+        before the chunk (the ledger keeps its record, as when a settlement is refused)."""
+        market = self.market
+        assert isinstance(market, Market)
+        _, v_bid, v_true, cost = drawn.terms
+        penalty = market._penalty(record)
+
+        def payment(r0: int, r1: int, out: np.ndarray) -> None:
+            market._payments(v_bid, penalty, r0, r1, out)
+
+        def refused() -> None:
+            settled = market._settlement(record, *drawn.terms)
+            check_settlement(settled, drawn.size, self.theta.shape[0])
+            raise ValueError("the settlement of the chunk is not finite")  # pragma: no cover
+
+        try:
+            self._add(drawn.size, v_true, cost, penalty, record.flags, payment, refused)
         except BaseException:
             self._restore(drawn.snap)
             raise
@@ -731,7 +755,30 @@ class Simulation:
             h = self._histories[i]
             del h.own_types[a:], h.own_bids[b:], h.outcomes[c:], h.states[d:]
 
-    def _types(self, size: int) -> np.ndarray:
+    def _buffer(self, name: str, rows: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """A work array of ``rows`` rows kept from chunk to chunk, one per generation of the
+        pipeline (a fresh array of tens of MiB would cost the kernel's faults and zeroing on
+        every chunk). Only for arrays that stay inside the engine and the DNBE market."""
+        pool: dict[tuple[str, int], np.ndarray] = self.__dict__.setdefault("_pool", {})
+        key = (name, self.__dict__.get("_generation", 0))
+        a = pool.get(key)
+        if a is None or a.shape[0] < rows or a.shape[1:] != shape or a.dtype != dtype:
+            a = pool[key] = np.empty((rows, *shape), dtype)
+        return a[:rows]
+
+    def _work(self, size: int, settlement: bool = True) -> tuple[Any, ...]:
+        """The work arrays of a chunk's terms and, for a whole settlement, of o2 and the
+        payments (the sums need neither: o2 is then not kept, the payments are made a block
+        at a time): o2 or None, valuations at the bids and at the types, payments or None."""
+        n = self.theta.shape[0]
+        return (
+            self._buffer("o2", size, (n + 1,), np.float64) if settlement else None,
+            self._buffer("v_bid", size, (n,), np.float64),
+            self._buffer("v_true", size, (n,), np.float64),
+            self._buffer("payment", size, (n,), np.float64) if settlement else None,
+        )
+
+    def _types(self, size: int, out: np.ndarray | None = None) -> np.ndarray:
         """The next ``size`` days of true types, (size, n) int64: the uniforms of the type
         stream, row after row, through each player's inverse CDF (:mod:`stochmech._sampling`),
         in blocks of rows small enough to stay in cache."""
@@ -742,7 +789,7 @@ class Simulation:
             cached = (self._cdf, TypeTable(self._cdf, self.game.type_counts))
             self._type_table = cached
         table = cached[1]
-        types = np.empty((size, n), dtype=np.int64)
+        types = np.empty((size, n), dtype=np.int64) if out is None else out
         block = _block_rows(n)
         u = np.empty((min(block, size), n))
         for start in range(0, size, block):
@@ -751,20 +798,34 @@ class Simulation:
             table.draw(part, types[start : start + part.shape[0]])
         return types
 
-    def _draw(self, size: int) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
+    def _draw(
+        self, size: int, reuse: bool = False
+    ) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
         """The next ``size`` days of the day stream: true types, states and sealed bids, and
         the players whose bids may differ from their types (none: the bids are the types,
-        the same array)."""
+        the same array). ``reuse``: the types and bids go to the engine's work arrays (which
+        the next chunks overwrite; only the DNBE market sees them)."""
         game = self.game
-        types = self._types(size)
+        n = self.theta.shape[0]
+        out = self._buffer("types", size, (n,), np.int64) if reuse else None
+        types = self._types(size, out)
         states = game.sample_states(self._state_rng, size)
         # truthful players bid their types: their columns are the drawn types, in range
         special = [i for i, s in enumerate(self.strategies) if type(s) is not Truthful]
-        bids = types if not special else types.copy()
+        if not special:
+            bids = types
+        elif reuse:
+            bids = self._buffer("bids", size, (n,), np.int64)
+            bids[...] = types
+        else:
+            bids = types.copy()
         for i in special:
             s = self.strategies[i]
             if not s.history_dependent:
-                out = np.asarray(s.type_bids(types[:, i], self._player_rngs[i]))
+                own = types[:, i]
+                if reuse and type(s) not in _STATELESS:
+                    own = own.copy()  # a strategy of its own may keep what it is given
+                out = np.asarray(s.type_bids(own, self._player_rngs[i]))
                 if out.shape != (size,):
                     raise ValueError(
                         f"strategy of player {i} ({s.describe()}) returned bids of shape "
@@ -794,22 +855,27 @@ class Simulation:
         if not isinstance(market, Market):
             return market.settle(types, bids, states)
         self._check_drawn(bids, special)
-        return market._settle_drawn(types, bids, states, special)
+        return market._settle_drawn(types, bids, states, special, self._work(bids.shape[0]))
 
-    def _check_drawn(self, bids: np.ndarray, special: np.ndarray) -> None:
-        """Refuses a chunk in which a player who is not truthful bids outside its types."""
+    def _check_drawn(
+        self, bids: np.ndarray, special: np.ndarray, before: Future[Any] | None = None
+    ) -> None:
+        """Refuses a chunk in which a player who is not truthful bids outside its types (with
+        the ledger's message, once the ledger has recorded the chunk ``before``, if any)."""
         if special.size:
             assert isinstance(self.market, Market)
             counts = self.game.type_counts
             own = bids[:, special]
             if own.size and (own.min() < 0 or np.any(own.max(axis=0) >= counts[special])):
+                if before is not None:
+                    _wait(before)  # the ledger's message counts the days it has recorded
                 self.market.ledger.check(bids)  # raises, naming the first bad bid
 
     def _play(self, size: int) -> None:
         snap = self._snapshot()
         committed = False
         try:
-            types, states, bids, special = self._draw(size)
+            types, states, bids, special = self._draw(size, isinstance(self.market, Market))
             with _interrupts_held():
                 settled = check_settlement(
                     self._settle(types, states, bids, special), size, self.theta.shape[0]
@@ -823,14 +889,33 @@ class Simulation:
             raise
 
     def _record(self, size: int, settled: Settlement) -> None:
-        """Adds a settled chunk to the sums and paths (pure arithmetic, then assignment).
+        """Adds a settled chunk to the sums and paths (pure arithmetic, then assignment)."""
+        paid = settled.payment
 
-        The per-player quantities are taken a block of rows at a time (utility, the day's
-        welfare and budget, and the running totals), so that each block is read from memory
-        once and worked on in cache.
+        def payment(r0: int, r1: int, out: np.ndarray) -> None:
+            out[...] = paid[r0:r1]
+
+        self._add(size, settled.valuation, settled.cost, settled.penalty, settled.flags, payment)
+
+    def _add(
+        self,
+        size: int,
+        v_true: np.ndarray,
+        cost: np.ndarray,
+        penalty: np.ndarray,
+        flags: np.ndarray,
+        payment: Any,
+        refused: Any = None,
+    ) -> None:
+        """Adds a chunk to the sums and paths (pure arithmetic, then assignment).
+
+        ``payment(r0, r1, out)`` writes the payments of rows r0..r1 to ``out``. The per-player
+        quantities are taken a block of rows at a time (payments, utility, the day's welfare
+        and budget, and the running totals), so that each block is read from memory once and
+        worked on in cache. ``refused``, when given, is called (and must raise) if a day's
+        welfare or budget is not finite: some valuation or payment is not (a finite sum has
+        finite terms), which the caller has not checked before.
         """
-        v_true, cost, total = settled.valuation, settled.cost, settled.payment
-        flags = settled.flags
         n = v_true.shape[1]
         first = self.day
         points = [int(p) for p in _state.checkpoint_grid(first + size) if p > first]
@@ -849,7 +934,8 @@ class Simulation:
             r1 = min(size, r0 + block)
             m = r1 - r0
             cuts = [r - r0 for r in rows if r0 <= r < r1]
-            v, paid = v_true[r0:r1], total[r0:r1]
+            v, paid = v_true[r0:r1], payment_sum.slots(m)
+            payment(r0, r1, paid)
             u = np.subtract(v, paid, out=utility_sum.slots(m))
             if utility is not None:
                 utility[r0:r1] = u
@@ -858,10 +944,11 @@ class Simulation:
             at_u += utility_sum.add(m, cuts)
             valuation_sum.slots(m)[...] = v
             valuation_sum.add(m)
-            payment_sum.slots(m)[...] = paid
             payment_sum.add(m)
-            penalty_sum.slots(m)[...] = settled.penalty[r0:r1]
+            penalty_sum.slots(m)[...] = penalty[r0:r1]
             penalty_sum.add(m, sparse=True)
+        if refused is not None and not (np.isfinite(welfare).all() and np.isfinite(budget).all()):
+            refused()
         at_w, end_w = _running(self._welfare, welfare, rows)
         at_b, end_b = _running(self._budget, budget, rows)
         at_p, end_p = _running(self._penalty_days, flags, rows)
