@@ -20,6 +20,12 @@ simulation stays at the last completed chunk, with its day, ledger, streams and 
 agreeing, and continuing from there (or from a save made there) is bit-identical to a run that
 was never interrupted. A ``KeyboardInterrupt`` that arrives while a chunk is being recorded is
 held until the chunk is complete.
+
+Under the DNBE mechanism, when no strategy reads the history, the ledger records chunk k on a
+worker thread (it records with the GIL released) while chunk k+1 is drawn and valued; chunk k
+is then paid and added to the sums. The computations are the same, in the same order for each
+number, so the results are those of a run on one thread, bit for bit; each chunk stays all or
+nothing (a failure while drawing chunk k+1 lets chunk k complete first).
 """
 
 from __future__ import annotations
