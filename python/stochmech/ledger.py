@@ -112,29 +112,43 @@ class LedgerRecord:
     [0.5887, 0.6582]
     """
 
-    __slots__ = ("_gamma", "_window", "days", "flags", "joint", "marginal", "penalty")
+    __slots__ = ("_gamma", "_window", "days", "flags", "joint", "marginal", "_penalty", "_schedule")
     _gamma: float
     _window: np.ndarray | None
     days: np.ndarray
     flags: np.ndarray
-    penalty: np.ndarray
+    _penalty: np.ndarray | None
     marginal: np.ndarray | None
     joint: np.ndarray | None
+    _schedule: np.ndarray | None
 
     def __init__(
         self,
         days: np.ndarray,
         flags: np.ndarray,
-        penalty: np.ndarray,
+        penalty: np.ndarray | None,
         window: np.ndarray | None = None,
         marginal: np.ndarray | None = None,
         joint: np.ndarray | None = None,
         *,
         gamma: float = 0.5,
+        schedule: np.ndarray | None = None,
     ) -> None:
-        values = (gamma, window, days, flags, joint, marginal, penalty)
+        if penalty is None and schedule is None:
+            raise ValueError("a LedgerRecord needs its penalties or the schedule J_p(l) of its days")
+        values = (gamma, window, days, flags, joint, marginal, penalty, schedule)
         for name, value in zip(self.__slots__, values, strict=True):
             object.__setattr__(self, name, value)
+
+    @property
+    def penalty(self) -> np.ndarray:
+        """``J_p(l) * flags`` (computed on first access when the record holds the schedule)."""
+        p = self._penalty
+        if p is None:
+            assert self._schedule is not None
+            p = np.where(self.flags, self._schedule[:, None], 0.0)
+            object.__setattr__(self, "_penalty", p)
+        return p
 
     @property
     def window(self) -> np.ndarray:
@@ -475,13 +489,14 @@ class BidLedger:
         arr = self._as_bids(bids)
         with self._lock:
             days = np.arange(self.day + 1, self.day + 1 + arr.shape[0], dtype=np.int64)
-            self._core.check_bids(arr)
             schedule = penalty_values(self._penalty, days)
+            # validates the whole batch before recording any of it
             flags, marginal, joint = self._core.record(arr, bool(detail))
         return LedgerRecord(
             days=days,
             flags=flags,
-            penalty=np.where(flags, schedule[:, None], 0.0),
+            penalty=None,
+            schedule=schedule,
             gamma=self.gamma,
             marginal=marginal,
             joint=joint,

@@ -10,4 +10,5 @@ pub mod ledger;
 pub mod window;
 
 pub use error::{CoreError, CoreResult};
+pub use ledger::digits::{CompactBids, Digit};
 pub use ledger::{BidLedger, RecordOutput};

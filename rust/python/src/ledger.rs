@@ -16,7 +16,8 @@ use numpy::{
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use stochmech_core::{BidLedger, RecordOutput};
+use stochmech_core::ledger::digits::{out_of_range, OutOfRange};
+use stochmech_core::{BidLedger, CompactBids, RecordOutput};
 
 use crate::errors::to_pyerr;
 
@@ -43,13 +44,33 @@ type ProfileCounts<'py> = (Bound<'py, PyArray2<u32>>, Bound<'py, PyArray1<u64>>)
 #[pyclass(module = "stochmech._core", name = "Ledger", frozen)]
 pub struct PyLedger {
     inner: Mutex<BidLedger>,
+    /// Each player's K_i (fixed for the ledger's life, so read without the lock).
+    ks: Vec<usize>,
 }
 
 impl PyLedger {
     fn wrap(inner: BidLedger) -> Self {
         Self {
+            ks: inner.type_counts().to_vec(),
             inner: Mutex::new(inner),
         }
+    }
+
+    /// The batch as compact digits, converted and range-checked under the GIL (a consistent
+    /// snapshot even if another thread writes to the array); `Err` holds where the first bid
+    /// out of range is, for the caller to name its day under the lock.
+    fn compact(
+        &self,
+        bids: &PyReadonlyArray2<'_, i64>,
+    ) -> PyResult<Result<CompactBids, OutOfRange>> {
+        let n = bids.shape()[1];
+        if n != self.ks.len() {
+            return Err(PyValueError::new_err(format!(
+                "bids must have one column per player ({}), got {n}",
+                self.ks.len()
+            )));
+        }
+        Ok(CompactBids::from_i64(contiguous(bids, "bids")?, &self.ks))
     }
 
     fn lock(&self) -> PyResult<MutexGuard<'_, BidLedger>> {
@@ -133,9 +154,15 @@ impl PyLedger {
     /// Validates a batch without recording it.
     fn check_bids(&self, py: Python<'_>, bids: PyReadonlyArray2<'_, i64>) -> PyResult<()> {
         let days = bids.shape()[0];
-        let slice = contiguous(&bids, "bids")?.to_vec();
-        self.with(py, |l| l.check_bids(&slice, days))?
-            .map_err(to_pyerr)
+        let compact = self.compact(&bids)?;
+        let ks = &self.ks;
+        self.with(py, |l| match &compact {
+            Ok(CompactBids::U8(b)) => l.check_bids(b, days),
+            Ok(CompactBids::U16(b)) => l.check_bids(b, days),
+            Ok(CompactBids::U32(b)) => l.check_bids(b, days),
+            Err(bad) => Err(out_of_range(l.day() + bad.0 as u64 + 1, *bad, ks)),
+        })?
+        .map_err(to_pyerr)
     }
 
     /// Records a batch of days; returns (flags, marginal, joint) with the maxima only when
@@ -148,26 +175,30 @@ impl PyLedger {
     ) -> PyResult<Recorded<'py>> {
         let shape = bids.shape();
         let (days, n) = (shape[0], shape[1]);
-        // a snapshot taken under the GIL: the batch cannot change between check and record
-        let bids = contiguous(&bids, "bids")?.to_vec();
+        let compact = self.compact(&bids)?;
         let cells = days
             .checked_mul(n)
             .ok_or_else(|| PyValueError::new_err("bids: too many values"))?;
+        let ks = &self.ks;
         let (flags, detail) = self.with(py, |l| {
-            if n != l.n_players() {
-                return Err(PyValueError::new_err(format!(
-                    "bids must have one column per player ({}), got {n}",
-                    l.n_players()
-                )));
-            }
-            l.check_bids(&bids, days).map_err(to_pyerr)?;
+            let compact = match compact {
+                Ok(c) => c,
+                Err(bad) => {
+                    return Err(to_pyerr(out_of_range(l.day() + bad.0 as u64 + 1, bad, ks)));
+                }
+            };
             let mut flags = vec![false; cells];
             let mut maxima = detail.then(|| (vec![0.0; cells], vec![0.0; cells]));
             let out = RecordOutput {
                 flags: &mut flags,
                 detail: maxima.as_mut().map(|(m, j)| (&mut m[..], &mut j[..])),
             };
-            l.record(&bids, days, out).map_err(to_pyerr)?;
+            match &compact {
+                CompactBids::U8(b) => l.record(b, days, out),
+                CompactBids::U16(b) => l.record(b, days, out),
+                CompactBids::U32(b) => l.record(b, days, out),
+            }
+            .map_err(to_pyerr)?;
             Ok((flags, maxima))
         })??;
         let flags = flags.into_pyarray(py).reshape([days, n])?;

@@ -31,6 +31,12 @@ pub struct DayBound {
 }
 
 impl DayBound {
+    /// The largest bound any player gets from this day (the second smallest block count).
+    #[inline(always)]
+    pub fn loosest(&self) -> u64 {
+        self.second
+    }
+
     /// Upper bound on M_i(d_-i) for a player in block `block`.
     #[inline(always)]
     pub fn for_block(&self, block: usize) -> u64 {
@@ -75,6 +81,11 @@ impl BlockCounts {
             members,
             counts,
         }
+    }
+
+    /// Number of blocks.
+    pub fn len(&self) -> usize {
+        self.members.len()
     }
 
     /// Block of `player` (`usize::MAX` when it is in none).

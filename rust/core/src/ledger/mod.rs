@@ -65,6 +65,7 @@ macro_rules! dispatch {
 mod blocks;
 mod classes;
 mod counts;
+pub mod digits;
 mod heap;
 pub mod key;
 mod persist;
@@ -76,6 +77,7 @@ use crate::window::{check_gamma, scaled_threshold_fast, window};
 use blocks::BlockCounts;
 use classes::Classes;
 use counts::{CountStore, DenseCounts, SparseCounts};
+use digits::Digit;
 use heap::IndexedMaxHeap;
 use key::KeyLayout;
 use std::collections::HashMap;
@@ -311,28 +313,61 @@ impl<const W: usize, C: CountStore> Player<W, C> {
         self.heap.push(rid, self.discrepancy(rid));
     }
 
-    /// Light mode: adds one day with bid `t` to group `key`; `bound` is an upper bound on its
-    /// M (today included), `lo` a lower bound on today's l r(l) (untracked groups stay below).
+    /// Light mode: adds one day with bid `t` to player `player`'s group of profile `full`;
+    /// `bound` is an upper bound on the group's M (today included) and `keep` the ledger's
+    /// keep floor: every tracked group has M >= keep, so a bound below it proves the group is
+    /// untracked and cannot fire (keep <= today's l r(l)), without computing its key.
+    /// Returns the group's key and hash when it is untracked and must be read back from J
+    /// (see [`Self::admit`]).
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
     fn observe(
         &mut self,
-        key: &[u64; W],
-        hash: u64,
+        full: &[u64; W],
         t: u32,
         bound: u64,
-        lo: f64,
+        keep: f64,
+        layout: &KeyLayout,
         player: usize,
-        shared: &Shared<'_, W>,
-    ) {
-        if let Some(slot) = self.tracked.get_mut(key, hash) {
+    ) -> Option<([u64; W], u64)> {
+        if (bound as f64) < keep {
+            return None;
+        }
+        let key = layout.clear(full, player);
+        let hash = hash_key(&key);
+        if let Some(slot) = self.tracked.get_mut(&key, hash) {
             slot.count += 1;
             let rid = slot.tag;
             self.records.add(rid, t, 1);
             self.heap.update(rid, self.discrepancy(rid));
-        } else if bound as f64 >= lo {
-            self.admit(key, hash, lo, player, shared);
+            None
+        } else {
+            Some((key, hash))
         }
+    }
+
+    /// Drops the tracked groups with M < `keep` (light mode). They cannot fire before they are
+    /// touched again (M < keep <= l r(l) from now on), and a touched group whose bound reaches
+    /// the keep floor is read back from J, so nothing is lost; what stays tracked keeps the
+    /// per-day work of large markets to a bound check per player.
+    fn purge(&mut self, keep: f64) {
+        if self.tracked.iter().all(|s| s.count as f64 >= keep) {
+            return;
+        }
+        let old_tracked = std::mem::take(&mut self.tracked);
+        let old_records = std::mem::replace(&mut self.records, C::new(self.theta.len()));
+        self.heap = IndexedMaxHeap::default();
+        let mut counts = std::mem::take(&mut self.scratch);
+        for slot in old_tracked.iter().filter(|s| s.count as f64 >= keep) {
+            counts.clear();
+            for t in 0..self.theta.len() as u32 {
+                let c = old_records.count(slot.tag, t);
+                if c > 0 {
+                    counts.push((t, c));
+                }
+            }
+            self.track(&slot.key, hash_key(&slot.key), &counts);
+        }
+        self.scratch = counts;
     }
 
     /// Complete mode: adds `by` days with bid `t` to group `key` (hash `hash`).
@@ -371,7 +406,8 @@ impl<const W: usize, C: CountStore> Player<W, C> {
         self.classes.exact_max(&self.theta, lf)
     }
 
-    /// Reads an untracked group's counts back from J and tracks it if it can fire (cold).
+    /// Reads an untracked group's counts back from J and tracks it when its M reaches the
+    /// keep floor `lo` (cold).
     #[cold]
     #[inline(never)]
     fn admit(&mut self, key: &[u64; W], hash: u64, lo: f64, player: usize, shared: &Shared<'_, W>) {
@@ -430,6 +466,19 @@ struct LedgerImpl<const W: usize, C> {
     /// Every group of every player is kept, by class (needed for exact maxima).
     complete: bool,
     floor: FloorCache,
+    /// Light mode: every tracked group has M >= keep_floor (<= today's l r(l)); raised to the
+    /// floor, with a purge of the groups below it, whenever the floor is refreshed.
+    keep_floor: f64,
+    /// Light mode, large profile spaces: today's and earlier days' full keys not yet added
+    /// to J. J is read only to admit a group, so additions wait until a day's bounds could
+    /// call for one (or the batch ends) and are then made in table order (see
+    /// [`CountTable::add_batch`]), instead of one random access a day.
+    pending: Vec<[u64; W]>,
+    /// Whether J's additions are deferred (the profile space is large and the block bounds
+    /// can rule days out).
+    defer: bool,
+    /// Number of distinct profiles there can be (saturating).
+    profiles_max: usize,
 }
 
 impl<const W: usize, C: CountStore> Clone for LedgerImpl<W, C> {
@@ -445,6 +494,10 @@ impl<const W: usize, C: CountStore> Clone for LedgerImpl<W, C> {
             players: self.players.clone(),
             complete: self.complete,
             floor: self.floor,
+            keep_floor: self.keep_floor,
+            pending: self.pending.clone(),
+            defer: self.defer,
+            profiles_max: self.profiles_max,
         }
     }
 }
@@ -545,19 +598,25 @@ impl FloorCache {
 impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
     /// `pack`: store group tables in one word per slot (needs group keys below 2^32).
     fn new(theta: &[f64], ks: &[usize], gamma: f64, layout: KeyLayout, pack: bool) -> Self {
+        let blocks = BlockCounts::new(ks);
+        let profiles_max = ks.iter().fold(1usize, |acc, &k| acc.saturating_mul(k));
         Self {
+            defer: profiles_max > 1 << 16 && blocks.len() >= 2,
+            profiles_max,
+            pending: Vec::new(),
             n: ks.len(),
             ks: ks.to_vec(),
             gamma,
             layout,
             day: 0,
             joint: CountTable::default(),
-            blocks: BlockCounts::new(ks),
+            blocks,
             players: split_rows(theta, ks)
                 .map(|row| Player::new(row, pack))
                 .collect(),
             complete: false,
             floor: FloorCache { day: 0, floor: 0.0 },
+            keep_floor: 0.0,
         }
     }
 
@@ -593,53 +652,60 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         self.complete = true;
     }
 
-    /// Keys and hashes of day `row` (the full profile first, then each player's group),
-    /// written to ring slot `slot`, with prefetches of the large tables' slots (the light
-    /// mode's tracked tables are small).
+    /// Keys and hashes of day `row` (the full profile first, then, in the complete mode, each
+    /// player's group), written to ring slot `slot`, with prefetches of the large tables'
+    /// slots. The light mode builds a group's key only when its bound calls for it.
     #[inline(always)]
-    fn prepare(
+    fn prepare<const ALL: bool, D: Digit>(
         &self,
-        bids: &[i64],
+        bids: &[D],
         row: usize,
         slot: usize,
         keys: &mut [[u64; W]],
         hashes: &mut [u64],
     ) {
         let n = self.n;
-        let stride = n + 1;
+        let stride = if ALL { n + 1 } else { 1 };
         let mut full = [0u64; W];
         for (i, &b) in bids[row * n..(row + 1) * n].iter().enumerate() {
             let (w, s) = self.layout.locate(i);
-            full[w] |= (b as u64) << s;
+            full[w] |= (b.index() as u64) << s;
         }
         let h = hash_key(&full);
-        self.joint.prefetch(h);
+        if ALL || !self.defer {
+            self.joint.prefetch(h);
+        }
         keys[slot * stride] = full;
         hashes[slot * stride] = h;
-        for (i, player) in self.players.iter().enumerate() {
-            let key = self.layout.clear(&full, i);
-            let h = hash_key(&key);
-            if self.complete {
+        if ALL {
+            for (i, player) in self.players.iter().enumerate() {
+                let key = self.layout.clear(&full, i);
+                let h = hash_key(&key);
                 player.groups.prefetch(h);
+                keys[slot * stride + 1 + i] = key;
+                hashes[slot * stride + 1 + i] = h;
             }
-            keys[slot * stride + 1 + i] = key;
-            hashes[slot * stride + 1 + i] = h;
         }
     }
 
-    fn record(&mut self, bids: &[i64], days: usize, out: RecordOutput<'_>) {
+    fn record<D: Digit>(&mut self, bids: &[D], days: usize, out: RecordOutput<'_>) {
         if out.detail.is_some() {
             self.ensure_complete();
         }
         if self.complete {
-            self.record_days::<true>(bids, days, out);
+            self.record_days::<true, D>(bids, days, out);
         } else {
-            self.record_days::<false>(bids, days, out);
+            self.record_days::<false, D>(bids, days, out);
         }
     }
 
     /// The day loop; `ALL`: the complete mode (every group kept).
-    fn record_days<const ALL: bool>(&mut self, bids: &[i64], days: usize, out: RecordOutput<'_>) {
+    fn record_days<const ALL: bool, D: Digit>(
+        &mut self,
+        bids: &[D],
+        days: usize,
+        out: RecordOutput<'_>,
+    ) {
         let RecordOutput { flags, mut detail } = out;
         let n = self.n;
         if ALL {
@@ -650,15 +716,15 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             }
         }
         let ring = AHEAD + 1;
-        let stride = n + 1;
+        let stride = if ALL { n + 1 } else { 1 };
         let mut keys = vec![[0u64; W]; ring * stride];
         let mut hashes = vec![0u64; ring * stride];
         for row in 0..days.min(AHEAD) {
-            self.prepare(bids, row, row % ring, &mut keys, &mut hashes);
+            self.prepare::<ALL, D>(bids, row, row % ring, &mut keys, &mut hashes);
         }
         for row in 0..days {
             if row + AHEAD < days {
-                self.prepare(
+                self.prepare::<ALL, D>(
                     bids,
                     row + AHEAD,
                     (row + AHEAD) % ring,
@@ -670,26 +736,49 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             let l = self.day;
             let lf = l as f64;
             let mut th = Threshold::new(l, self.gamma, self.floor.get(l, self.gamma));
+            if !ALL && th.floor > self.keep_floor {
+                self.keep_floor = th.floor;
+                for p in &mut self.players {
+                    p.purge(th.floor);
+                }
+            }
+            let keep = self.keep_floor;
             let base = (row % ring) * stride;
             let profile = &bids[row * n..(row + 1) * n];
-            self.joint.add(&keys[base], hashes[base], 1);
             // the block bounds serve the light mode only
-            let bound = (!ALL).then(|| self.blocks.add(|i| profile[i] as usize, 1));
-            let shared = Shared {
-                layout: &self.layout,
-                joint: &self.joint,
-                ks: &self.ks,
-            };
+            let bound = (!ALL).then(|| self.blocks.add(|i| profile[i].index(), 1));
+            // no player's bound reaches the keep floor: nothing to look up today
+            let quiet = bound.is_some_and(|b| (b.loosest() as f64) < keep);
+            if !ALL && self.defer {
+                self.pending.push(keys[base]);
+            } else {
+                self.joint.add(&keys[base], hashes[base], 1);
+            }
             for (i, p) in self.players.iter_mut().enumerate() {
-                let t = profile[i] as u32;
+                let t = profile[i].index() as u32;
                 p.marginal[t as usize] += 1;
-                let (key, hash) = (&keys[base + 1 + i], hashes[base + 1 + i]);
                 match bound {
+                    Some(_) if quiet => {}
                     Some(bound) => {
                         let m_bound = bound.for_block(self.blocks.block_of(i));
-                        p.observe(key, hash, t, m_bound, th.floor, i, &shared);
+                        let layout = &self.layout;
+                        if let Some((key, hash)) =
+                            p.observe(&keys[base], t, m_bound, keep, layout, i)
+                        {
+                            // J must hold every day so far, today included, to be read
+                            if !self.pending.is_empty() {
+                                self.joint.add_batch(&self.pending, self.profiles_max);
+                                self.pending.clear();
+                            }
+                            let shared = Shared {
+                                layout,
+                                joint: &self.joint,
+                                ks: &self.ks,
+                            };
+                            p.admit(&key, hash, keep, i, &shared);
+                        }
                     }
-                    None => p.observe_all(key, hash, t, 1),
+                    None => p.observe_all(&keys[base + 1 + i], hashes[base + 1 + i], t, 1),
                 }
                 let flag = p.marginal_flag(l, &mut th)
                     || match p.joint_top::<ALL>() {
@@ -706,6 +795,15 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                     joint[row * n + i] = p.joint_exact_max(lf);
                 }
             }
+        }
+        self.flush_joint();
+    }
+
+    /// Adds the deferred days to J.
+    fn flush_joint(&mut self) {
+        if !self.pending.is_empty() {
+            self.joint.add_batch(&self.pending, self.profiles_max);
+            self.pending.clear();
         }
     }
 
@@ -1054,9 +1152,8 @@ impl BidLedger {
     }
 
     /// Checks a batch of `days` rows of `n` bids without recording it.
-    pub fn check_bids(&self, bids: &[i64], days: usize) -> CoreResult<()> {
+    pub fn check_bids<D: Digit>(&self, bids: &[D], days: usize) -> CoreResult<()> {
         let (n, day) = (self.n_players(), self.day());
-        let ks = self.type_counts();
         if days.checked_mul(n) != Some(bids.len()) {
             return Err(CoreError::InvalidArgument(format!(
                 "bids must hold days * n = {days} * {n} values, got {}",
@@ -1071,21 +1168,7 @@ impl BidLedger {
                 "the ledger counts at most 2^53 days; {day} recorded and {days} more given"
             )));
         }
-        for (row, profile) in bids.chunks_exact(n.max(1)).enumerate() {
-            if let Some(i) = profile
-                .iter()
-                .zip(ks)
-                .position(|(&b, &k)| b < 0 || b >= k as i64)
-            {
-                return Err(CoreError::BidOutOfRange {
-                    day: day + row as u64 + 1,
-                    player: i,
-                    bid: profile[i],
-                    types: ks[i],
-                });
-            }
-        }
-        Ok(())
+        digits::check_range(bids, self.type_counts(), day + 1)
     }
 
     /// An upper bound on the memory a record call of `days` days may add.
@@ -1115,7 +1198,12 @@ impl BidLedger {
 
     /// Records `days` days of bids (row-major (days, n)), in order, continuing the day count.
     /// The whole batch is validated first (bids, outputs and memory): on error nothing changes.
-    pub fn record(&mut self, bids: &[i64], days: usize, out: RecordOutput<'_>) -> CoreResult<()> {
+    pub fn record<D: Digit>(
+        &mut self,
+        bids: &[D],
+        days: usize,
+        out: RecordOutput<'_>,
+    ) -> CoreResult<()> {
         self.check_bids(bids, days)?;
         let cells = days * self.n_players();
         let detail_ok = out

@@ -128,6 +128,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         } else {
             // track the groups that can fire from the next day on, as recording would have
             let bound = super::band_floor(day.max(1), self.gamma);
+            self.keep_floor = bound;
             let mut counts = Vec::new();
             for i in 0..n {
                 let totals = self.group_totals(i);

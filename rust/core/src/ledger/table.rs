@@ -155,7 +155,13 @@ impl<const W: usize, T: Copy + Default> CountTable<W, T> {
 
     #[cold]
     fn grow(&mut self) {
-        let mut bigger = Self::with_log2(64 - self.shift + 1);
+        self.rehash(64 - self.shift + 1);
+    }
+
+    /// Moves every key to a table of 2^`log2` slots.
+    #[cold]
+    fn rehash(&mut self, log2: u32) {
+        let mut bigger = Self::with_log2(log2);
         let mask = bigger.slots.len() - 1;
         for slot in self.slots.iter().filter(|s| s.count != EMPTY_SLOT_COUNT) {
             let mut idx = bigger.home(hash_key(&slot.key));
@@ -166,6 +172,53 @@ impl<const W: usize, T: Copy + Default> CountTable<W, T> {
         }
         bigger.len = self.len;
         *self = bigger;
+    }
+
+    /// Grows (never shrinks) the table so that `keys` keys fit at load at most 1/2, in one
+    /// step.
+    pub fn reserve_total(&mut self, keys: usize) {
+        let mut log2 = 64 - self.shift;
+        while keys.saturating_mul(2) > 1usize << log2 {
+            log2 += 1;
+        }
+        if log2 > 64 - self.shift {
+            self.rehash(log2);
+        }
+    }
+
+    /// Adds one day of each key in `keys` (the same counts as calling [`Self::add`] on each),
+    /// with room made first for `distinct` keys in all (an upper bound on the table's length
+    /// afterwards). Large batches are first grouped by home region, so the table is swept
+    /// in order instead of at random: most slots are then found in cache.
+    pub fn add_batch(&mut self, keys: &[[u64; W]], distinct: usize) {
+        self.reserve_total(distinct.min(self.len.saturating_add(keys.len())));
+        const SMALL: usize = 1 << 12;
+        if keys.len() < SMALL {
+            for key in keys {
+                self.add(key, hash_key(key), 1);
+            }
+            return;
+        }
+        // one counting-sort pass on the top bits of the hash (the home slot's top bits)
+        let log2 = 64 - self.shift;
+        let bits = log2.min(12);
+        let bucket = |key: &[u64; W]| (hash_key(key) >> (64 - bits)) as usize;
+        let mut starts = vec![0usize; (1 << bits) + 1];
+        for key in keys {
+            starts[bucket(key) + 1] += 1;
+        }
+        for b in 0..1 << bits {
+            starts[b + 1] += starts[b];
+        }
+        let mut sorted = vec![[0u64; W]; keys.len()];
+        for key in keys {
+            let b = bucket(key);
+            sorted[starts[b]] = *key;
+            starts[b] += 1;
+        }
+        for key in &sorted {
+            self.add(key, hash_key(key), 1);
+        }
     }
 
     /// The occupied slots, in table order.

@@ -110,6 +110,8 @@ enum Stream {
     Truthful,
     OffSupertype,
     Correlated,
+    /// Player 1 copies player 0; the others bid truthfully.
+    Planted,
 }
 
 fn bid_stream(
@@ -133,6 +135,8 @@ fn bid_stream(
                 Stream::Correlated if i > 0 && rng.uniform() < 0.5 => first,
                 Stream::Correlated if i == 0 => first,
                 Stream::Correlated => rng.draw(row),
+                Stream::Planted if i < 2 => first,
+                Stream::Planted => rng.draw(row),
             };
             bids.push(b);
         }
@@ -522,7 +526,7 @@ fn bad_input_is_rejected_without_change() {
     let mut flags = vec![false; 4];
     ledger
         .record(
-            &[0, 1, 1, 1],
+            &[0i64, 1, 1, 1],
             2,
             RecordOutput {
                 flags: &mut flags,
@@ -533,7 +537,7 @@ fn bad_input_is_rejected_without_change() {
     let before = ledger.to_bytes();
     let err = ledger
         .record(
-            &[0, 1, 1, 2],
+            &[0i64, 1, 1, 2],
             2,
             RecordOutput {
                 flags: &mut flags,
@@ -553,7 +557,7 @@ fn bad_input_is_rejected_without_change() {
     assert!(err.to_string().contains("player 1 on day 4"));
     assert!(ledger
         .record(
-            &[0, -1],
+            &[0i64, -1],
             1,
             RecordOutput {
                 flags: &mut flags[..2],
@@ -563,7 +567,7 @@ fn bad_input_is_rejected_without_change() {
         .is_err());
     assert!(ledger
         .record(
-            &[0, 1, 1],
+            &[0i64, 1, 1],
             2,
             RecordOutput {
                 flags: &mut flags,
@@ -581,7 +585,9 @@ fn damaged_states_are_errors() {
     let mut flags = vec![false; 20];
     ledger
         .record(
-            &[0, 1, 1, 1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 0, 1, 1],
+            &[
+                0i64, 1, 1, 1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 0, 1, 1,
+            ],
             10,
             RecordOutput {
                 flags: &mut flags,
@@ -719,4 +725,138 @@ fn wide_layout_equals_packed_layout_on_ragged_types() {
         )
         .unwrap_err();
     assert!(err.to_string().contains("player 2"), "{err}");
+}
+
+/// Groups tracked by each player in the light mode (packed layouts).
+fn tracked_counts(ledger: &BidLedger) -> Vec<usize> {
+    match &ledger.inner {
+        Inner::D1(l) => l.players.iter().map(|p| p.tracked.len()).collect(),
+        Inner::WD(l) => l.players.iter().map(|p| p.tracked.len()).collect(),
+        _ => panic!("a one-word or wide dense ledger expected"),
+    }
+}
+
+#[test]
+fn purged_groups_come_back_exactly() {
+    for wide in [false, true] {
+        purge_case(wide);
+    }
+}
+
+fn purge_case(wide: bool) {
+    // n = 4, K = 3: 27 groups per player with M ~ l / 27. Early on every group is tracked,
+    // then l r(l) outgrows them and they are purged, and from about l = 10^4 on they reach it
+    // again and are read back from J: flags must match the dense definition throughout.
+    let (n, k, days) = (4, 3, 24_000);
+    let mut rng = Rng(77);
+    let theta = vec![1.0 / k as f64; n * k];
+    let bids = bid_stream(&mut rng, &theta, n, k, days, Stream::Truthful);
+    let mut dense = Dense::new(&theta, n, k, 0.5);
+    let mut fast = if wide {
+        BidLedger::with_types_wide(&theta, &[k; 4], 0.5).unwrap()
+    } else {
+        BidLedger::new(&theta, n, k, 0.5).unwrap()
+    };
+    let mut history = Vec::new();
+    let mut start = 0;
+    while start < days {
+        // day by day at first, to see the early groups tracked and purged
+        let len = if start < 300 { 1 } else { 300 }.min(days - start);
+        let rows = &bids[start * n..(start + len) * n];
+        start += len;
+        let mut flags = vec![false; rows.len()];
+        let out = RecordOutput {
+            flags: &mut flags,
+            detail: None,
+        };
+        fast.record(rows, len, out).unwrap();
+        for r in 0..len {
+            let expected = dense.record(&rows[r * n..(r + 1) * n]);
+            for i in 0..n {
+                assert_eq!(
+                    flags[r * n + i],
+                    expected[i].0,
+                    "day {} player {i}",
+                    dense.day
+                );
+            }
+        }
+        history.push(tracked_counts(&fast)[0]);
+    }
+    let peak = history
+        .iter()
+        .position(|&c| c > 0)
+        .expect("groups tracked early on");
+    let low = peak
+        + history[peak..]
+            .iter()
+            .position(|&c| c < history[peak])
+            .expect("a purge");
+    assert!(
+        history[low..].iter().any(|&c| c > history[low]),
+        "no group came back after the purge: {history:?}"
+    );
+}
+
+#[test]
+fn deferred_joint_counts_equal_immediate_ones() {
+    // 12 players with 3 types: 531,441 profiles, so J's additions are deferred until a group
+    // must be read back; forcing them immediate must change nothing, flags or counts
+    let (n, k, days) = (12, 3, 40_000);
+    for (seed, kind) in [
+        (91, Stream::Correlated),
+        (92, Stream::Truthful),
+        (93, Stream::Planted),
+    ] {
+        let mut rng = Rng(seed);
+        let theta: Vec<f64> = match kind {
+            // players 2.. nearly always bid 0, so groups are few and large
+            Stream::Planted => (0..n)
+                .flat_map(|i| {
+                    if i < 2 {
+                        vec![0.4, 0.3, 0.3]
+                    } else {
+                        vec![0.96, 0.02, 0.02]
+                    }
+                })
+                .collect(),
+            _ => (0..n).flat_map(|_| rng.pmf(k)).collect(),
+        };
+        let bids = bid_stream(&mut rng, &theta, n, k, days, kind);
+        let mut ledgers = [
+            BidLedger::new(&theta, n, k, 0.5).unwrap(),
+            BidLedger::new(&theta, n, k, 0.5).unwrap(),
+        ];
+        match &mut ledgers[1].inner {
+            Inner::D1(l) => {
+                assert!(l.defer, "a deferring ledger expected");
+                l.defer = false;
+            }
+            _ => panic!("a one-word dense ledger expected"),
+        }
+        let mut flagged = 0;
+        let mut start = 0;
+        for len in [1usize, 7, 500, 4096, 5000, 30_396] {
+            let rows = &bids[start * n..(start + len) * n];
+            start += len;
+            let mut flags = [vec![false; len * n], vec![false; len * n]];
+            for (ledger, out) in ledgers.iter_mut().zip(flags.iter_mut()) {
+                let out = RecordOutput {
+                    flags: out,
+                    detail: None,
+                };
+                ledger.record(rows, len, out).unwrap();
+            }
+            assert_eq!(flags[0], flags[1], "seed {seed}, days up to {start}");
+            flagged += flags[0].iter().filter(|&&f| f).count();
+            assert_eq!(ledgers[0].profile_counts(), ledgers[1].profile_counts());
+        }
+        assert_eq!(start, days);
+        assert!(flagged > 0);
+        assert_eq!(ledgers[0].to_bytes(), ledgers[1].to_bytes());
+        assert_eq!(
+            ledgers[0].joint_max().unwrap(),
+            ledgers[1].joint_max().unwrap()
+        );
+    }
 }

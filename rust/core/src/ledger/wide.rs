@@ -26,6 +26,7 @@
 
 use super::classes::Classes;
 use super::counts::CountStore;
+use super::digits::Digit;
 use super::heap::IndexedMaxHeap;
 use super::key::KeyLayout;
 use super::persist::Reader;
@@ -155,6 +156,14 @@ impl Index {
             .map(|e| (e.1 - 1, e.2))
     }
 
+    /// (hash, representative, value) of every entry.
+    fn hashed_entries(&self) -> impl Iterator<Item = (u64, u32, u32)> + '_ {
+        self.slots
+            .iter()
+            .filter(|e| e.1 != 0)
+            .map(|e| (e.0, e.1 - 1, e.2))
+    }
+
     pub(super) fn nbytes(&self) -> usize {
         self.slots.capacity() * 16
     }
@@ -167,7 +176,7 @@ pub(super) struct WidePlayer<C> {
     pub(super) marginal: Vec<u64>,
     quiet_until: u64,
     /// Light mode: tracked groups (value: record id).
-    tracked: Index,
+    pub(super) tracked: Index,
     records: C,
     heap: IndexedMaxHeap,
     /// Complete mode: every group (value: class id).
@@ -228,6 +237,42 @@ impl<C: CountStore> WidePlayer<C> {
         self.heap.register(rid);
         let v = self.records.discrepancy(rid, &self.theta, &self.theta_desc);
         self.heap.push(rid, v);
+    }
+
+    /// Drops the tracked groups with M < `keep`, as the packed ledger's purge does (they
+    /// cannot fire before they are touched again, and are then read back from J).
+    fn purge(&mut self, keep: f64) {
+        let records = &self.records;
+        if self
+            .tracked
+            .entries()
+            .all(|(_, rid)| records.total(rid) as f64 >= keep)
+        {
+            return;
+        }
+        let k = self.theta.len();
+        let old = std::mem::replace(&mut self.tracked, Index::new());
+        let old_records = std::mem::replace(&mut self.records, C::new(k));
+        self.heap = IndexedMaxHeap::default();
+        let mut counts = Vec::new();
+        for (hash, rep, rid) in old.hashed_entries() {
+            if (old_records.total(rid) as f64) < keep {
+                continue;
+            }
+            counts.clear();
+            for t in 0..k as u32 {
+                let c = old_records.count(rid, t);
+                if c > 0 {
+                    counts.push((t, c));
+                }
+            }
+            self.tracked.reserve_one();
+            let slot = self
+                .tracked
+                .find(hash, |_| false)
+                .expect_err("an empty slot");
+            self.track(slot, hash, rep, &counts);
+        }
     }
 
     #[cold]
@@ -351,6 +396,8 @@ pub(super) struct WideLedger<C> {
     sketch_b: Vec<u64>,
     joint: Profiles,
     floor: FloorCache,
+    /// Light mode: every tracked group has M >= keep_floor (see the packed ledger).
+    pub(super) keep_floor: f64,
 }
 
 impl<C: CountStore> Clone for WideLedger<C> {
@@ -372,6 +419,7 @@ impl<C: CountStore> Clone for WideLedger<C> {
             sketch_b: self.sketch_b.clone(),
             joint: self.joint.clone(),
             floor: self.floor,
+            keep_floor: self.keep_floor,
         }
     }
 }
@@ -422,6 +470,7 @@ impl<C: CountStore> WideLedger<C> {
                 index: Index::new(),
             },
             floor: FloorCache { day: 0, floor: 0.0 },
+            keep_floor: 0.0,
         }
     }
 
@@ -534,42 +583,54 @@ impl<C: CountStore> WideLedger<C> {
         }
     }
 
-    pub(super) fn record(&mut self, bids: &[i64], days: usize, out: RecordOutput<'_>) {
+    pub(super) fn record<D: Digit>(&mut self, bids: &[D], days: usize, out: RecordOutput<'_>) {
         if out.detail.is_some() {
             self.ensure_complete();
         }
         if self.complete {
-            self.record_days::<true>(bids, days, out);
+            self.record_days::<true, D>(bids, days, out);
         } else {
-            self.record_days::<false>(bids, days, out);
+            self.record_days::<false, D>(bids, days, out);
         }
     }
 
-    fn record_days<const ALL: bool>(&mut self, bids: &[i64], days: usize, out: RecordOutput<'_>) {
+    fn record_days<const ALL: bool, D: Digit>(
+        &mut self,
+        bids: &[D],
+        days: usize,
+        out: RecordOutput<'_>,
+    ) {
         let RecordOutput { flags, mut detail } = out;
         let n = self.n;
         let mut key = vec![0u64; self.layout.words()];
         let mut scratch = Vec::new();
         for row in 0..days {
             let profile = &bids[row * n..(row + 1) * n];
-            let (full, half_a) = self.encode(|i| profile[i] as u32, &mut key);
+            let (full, half_a) = self.encode(|i| profile[i].index() as u32, &mut key);
             self.day += 1;
             let l = self.day;
             let lf = l as f64;
             let mut th = Threshold::new(l, self.gamma, self.floor.get(l, self.gamma));
+            if !ALL && th.floor > self.keep_floor {
+                self.keep_floor = th.floor;
+                for &i in &self.active {
+                    self.players[i].purge(th.floor);
+                }
+            }
+            let keep = self.keep_floor;
             let (id, bound_a, bound_b) = self.add_profile(&key, full, half_a, 1);
             for (p, &b) in self.players.iter_mut().zip(profile) {
-                p.marginal[b as usize] += 1;
+                p.marginal[b.index()] += 1;
             }
             for a in 0..self.active.len() {
                 let i = self.active[a];
-                let t = profile[i] as u32;
+                let t = profile[i].index() as u32;
                 if ALL {
                     self.observe_all(i, id, 1);
                 } else {
                     let bound = if i < self.split { bound_a } else { bound_b };
-                    let lo = th.floor;
-                    if self.players[i].tracked.len > 0 || bound as f64 >= lo {
+                    // tracked groups have M >= keep: a bound below it needs no lookup
+                    if bound as f64 >= keep {
                         let ghash = full ^ self.z(i, t);
                         let (layout, joint) = (&self.layout, &self.joint);
                         let p = &self.players[i];
@@ -584,9 +645,9 @@ impl<C: CountStore> WideLedger<C> {
                                 let v = p.records.discrepancy(rid, &p.theta, &p.theta_desc);
                                 p.heap.update(rid, v);
                             }
-                            Err(_) if bound as f64 >= lo => {
+                            Err(_) => {
                                 let m = self.read_back(&key, ghash, i, &mut scratch);
-                                if m as f64 >= lo {
+                                if m as f64 >= keep {
                                     let p = &mut self.players[i];
                                     p.tracked.reserve_one();
                                     let slot = p
@@ -596,7 +657,6 @@ impl<C: CountStore> WideLedger<C> {
                                     p.track(slot, ghash, id, &scratch);
                                 }
                             }
-                            Err(_) => {}
                         }
                     }
                 }
@@ -871,6 +931,7 @@ impl<C: CountStore> WideLedger<C> {
             self.ensure_complete();
         } else {
             let bound = band_floor(day.max(1), self.gamma);
+            self.keep_floor = bound;
             let mut counts = Vec::new();
             for a in 0..self.active.len() {
                 let i = self.active[a];
