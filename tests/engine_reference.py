@@ -20,7 +20,9 @@ from stochmech._state import checkpoint_grid
 from stochmech.mechanism import DNBEMechanism, check_supertypes
 
 
-def simulate_reference(game, theta, strategies, days: int, seed: int, chunk: int) -> dict:
+def simulate_reference(
+    game, theta, strategies, days: int, seed: int, chunk: int, **mechanism
+) -> dict:
     """The sums, paths and last penalty days of ``days`` days played ``chunk`` days at a time."""
     theta = check_supertypes(game, theta)
     n = theta.shape[0]
@@ -36,7 +38,7 @@ def simulate_reference(game, theta, strategies, days: int, seed: int, chunk: int
     bids = check_supertypes(
         game, [s.supertype_bid(ctx) for s, ctx in zip(strategies, contexts, strict=True)]
     )
-    market = DNBEMechanism(game).open(bids)
+    market = DNBEMechanism(game, **mechanism).open(bids)
     cdf = np.cumsum(theta, axis=1)
     for i in range(n):
         cdf[i, int(counts[i]) - 1 :] = 1.0

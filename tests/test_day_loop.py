@@ -208,15 +208,24 @@ def _mixed_strategies(market: DemandResponseMarket) -> list:
     return strategies
 
 
-@pytest.mark.parametrize("liars", [False, True])
-def test_two_hundred_providers_give_the_plain_day_loop(liars):
+@pytest.mark.parametrize(
+    ("liars", "mechanism"),
+    [
+        (False, {}),
+        (True, {}),
+        (True, {"penalize": False}),
+        (True, {"penalty": lambda days: 0.5 * np.asarray(days, dtype=float)}),
+    ],
+)
+def test_two_hundred_providers_give_the_plain_day_loop(liars, mechanism):
     market = _providers(200, 16)
     theta = market.supertype_bids()
     strategies = _mixed_strategies(market) if liars else [Truthful() for _ in range(200)]
     days, chunk = 2_300, 500
-    sim = Simulation(market, theta, strategies, seed=4, chunk=chunk)
+    scheme = DNBEMechanism(market, **mechanism)
+    sim = Simulation(market, theta, strategies, seed=4, chunk=chunk, mechanism=scheme)
     result = sim.run(days).result()
-    reference = simulate_reference(market, theta, strategies, days, 4, chunk)
+    reference = simulate_reference(market, theta, strategies, days, 4, chunk, **mechanism)
     assert sim.market.ledger.to_bytes() == reference.pop("ledger")
     grid = len(reference["checkpoints"])
     for name, expected in reference.items():

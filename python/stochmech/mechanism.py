@@ -25,7 +25,7 @@ import numpy as np
 from stochmech import _state
 from stochmech._persist import read_file, write_atomically
 from stochmech._ragged import check_bids_in_range, pad_pmfs, ragged_rows
-from stochmech._validate import finite
+from stochmech._validate import finite, penalty_values
 from stochmech._window import DEFAULT_GAMMA
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import BidLedger, LedgerRecord, PenaltySchedule, PowerPenalty
@@ -406,7 +406,7 @@ class Market:
         block = max(1, (1 << 17) // max(1, v_bid.shape[1] if v_bid.ndim == 2 else 1))
         for r0 in range(0, v_bid.shape[0], block):
             r1 = min(v_bid.shape[0], r0 + block)
-            self._payments(v_bid, penalty, r0, r1, payment[r0:r1])
+            self._payments(v_bid[r0:r1], penalty[r0:r1], payment[r0:r1])
         return Settlement(
             o2=o2,
             valuation=v_true,
@@ -420,14 +420,43 @@ class Market:
         """The penalties of the ledger's ``record`` (zeros when penalties are off)."""
         return record.penalty if self.mechanism.penalize else np.zeros_like(record.penalty)
 
-    def _payments(
-        self, v_bid: np.ndarray, penalty: np.ndarray, r0: int, r1: int, out: np.ndarray
-    ) -> None:
-        """Eq. (15) on rows r0..r1 into ``out``: the same additions, in the same order, as
-        :attr:`Clearing.total`, first + ((v_bid - nu) + penalty), in place."""
-        np.subtract(v_bid[r0:r1], self.opening.expected_valuations, out=out)
-        out += penalty[r0:r1]
+    def _payments(self, v_bid: np.ndarray, penalty: np.ndarray | float, out: np.ndarray) -> None:
+        """Eq. (15) on some rows into ``out``: the same additions, in the same order, as
+        :attr:`Clearing.total`, first + ((v_bid - nu) + penalty), in place (``penalty`` 0.0:
+        rows without penalties, whose zeros add as one)."""
+        np.subtract(v_bid, self.opening.expected_valuations, out=out)
+        out += penalty
         out += self.opening.first_stage_payments
+
+    def _penalty_rows(self, record: LedgerRecord) -> Any:
+        """``rows(r0, r1, out) -> bool``: writes the penalties of the record's days r0..r1
+        to ``out`` and returns True, or returns False when they are all (+0.0) zeros. The
+        same numbers as :attr:`LedgerRecord.penalty` without building the (L, n) table: for a
+        :class:`PowerPenalty` the schedule J_p(l) is computed again from the record's days
+        (as the ledger computed it)."""
+        flags = record.flags
+        schedule = self.ledger.penalty
+        values = penalty_values(schedule, record.days) if self._penalize_power else None
+
+        def rows(r0: int, r1: int, out: np.ndarray) -> bool:
+            if not self.mechanism.penalize:
+                return False
+            if values is None:  # a schedule of the user's: not called again
+                out[...] = record.penalty[r0:r1]
+                return True
+            f = flags[r0:r1]
+            if not f.any():
+                return False
+            out[...] = 0.0
+            np.copyto(out, values[r0:r1, None], where=f)  # np.where(flags, J_p, 0.0)
+            return True
+
+        return rows
+
+    @property
+    def _penalize_power(self) -> bool:
+        """Penalties on, with the ledger's schedule a :class:`PowerPenalty`."""
+        return self.mechanism.penalize and isinstance(self.ledger.penalty, PowerPenalty)
 
     # ----- persistence -----
     def to_bytes(self) -> bytes:

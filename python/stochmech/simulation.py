@@ -709,10 +709,10 @@ class Simulation:
         market = self.market
         assert isinstance(market, Market)
         _, v_bid, v_true, cost = drawn.terms
-        penalty = market._penalty(record)
+        penalty = market._penalty_rows(record)
 
-        def payment(r0: int, r1: int, out: np.ndarray) -> None:
-            market._payments(v_bid, penalty, r0, r1, out)
+        def payment(r0: int, r1: int, out: np.ndarray, pen: np.ndarray | float) -> None:
+            market._payments(v_bid[r0:r1], pen, out)
 
         def refused() -> None:
             settled = market._settlement(record, *drawn.terms)
@@ -720,7 +720,7 @@ class Simulation:
             raise ValueError("the settlement of the chunk is not finite")  # pragma: no cover
 
         try:
-            self._add(drawn.size, v_true, cost, penalty, record.flags, payment, refused)
+            self._add(drawn.size, v_true, cost, record.flags, penalty, payment, refused)
         except BaseException:
             self._restore(drawn.snap)
             raise
@@ -896,26 +896,33 @@ class Simulation:
 
     def _record(self, size: int, settled: Settlement) -> None:
         """Adds a settled chunk to the sums and paths (pure arithmetic, then assignment)."""
-        paid = settled.payment
+        paid, charged = settled.payment, settled.penalty
 
-        def payment(r0: int, r1: int, out: np.ndarray) -> None:
+        def penalty(r0: int, r1: int, out: np.ndarray) -> bool:
+            out[...] = charged[r0:r1]
+            return True
+
+        def payment(r0: int, r1: int, out: np.ndarray, pen: Any) -> None:
             out[...] = paid[r0:r1]
 
-        self._add(size, settled.valuation, settled.cost, settled.penalty, settled.flags, payment)
+        self._add(size, settled.valuation, settled.cost, settled.flags, penalty, payment)
 
     def _add(
         self,
         size: int,
         v_true: np.ndarray,
         cost: np.ndarray,
-        penalty: np.ndarray,
         flags: np.ndarray,
+        penalty: Any,
         payment: Any,
         refused: Any = None,
     ) -> None:
         """Adds a chunk to the sums and paths (pure arithmetic, then assignment).
 
-        ``payment(r0, r1, out)`` writes the payments of rows r0..r1 to ``out``. The per-player
+        ``penalty(r0, r1, out)`` writes the penalties of rows r0..r1 to ``out`` and returns
+        True, or returns False if they are all +0.0; ``payment(r0, r1, out, penalties)``
+        writes the payments of rows r0..r1 to ``out`` (``penalties``: those rows' penalties,
+        or 0.0 when they are all +0.0). The per-player
         quantities are taken a block of rows at a time (payments, utility, the day's welfare
         and budget, and the running totals), so that each block is read from memory once and
         worked on in cache. ``refused``, when given, is called (and must raise) if a day's
@@ -940,8 +947,10 @@ class Simulation:
             r1 = min(size, r0 + block)
             m = r1 - r0
             cuts = [r - r0 for r in rows if r0 <= r < r1]
+            charged = penalty_sum.slots(m)
+            charged_any = penalty(r0, r1, charged)
             v, paid = v_true[r0:r1], payment_sum.slots(m)
-            payment(r0, r1, paid)
+            payment(r0, r1, paid, charged if charged_any else 0.0)
             u = np.subtract(v, paid, out=utility_sum.slots(m))
             if utility is not None:
                 utility[r0:r1] = u
@@ -951,8 +960,10 @@ class Simulation:
             valuation_sum.slots(m)[...] = v
             valuation_sum.add(m)
             payment_sum.add(m)
-            penalty_sum.slots(m)[...] = penalty[r0:r1]
-            penalty_sum.add(m, sparse=True)
+            if charged_any:
+                penalty_sum.add(m, sparse=True)
+            else:  # zeros: x + 0.0 is x, but -0.0 + 0.0 is +0.0, whatever their number
+                penalty_sum.total = penalty_sum.total + 0.0
         if refused is not None and not (np.isfinite(welfare).all() and np.isfinite(budget).all()):
             refused()
         at_w, end_w = _running(self._welfare, welfare, rows)
