@@ -8,11 +8,14 @@ with ``cdf`` the padded row-wise CDFs of :func:`stochmech._ragged.padded_cdf` (t
 :func:`reference_types`, does exactly this, one player at a time). :class:`TypeTable` gives the
 same integers for a whole (days, n) block of uniforms in a few vector operations: the unit
 interval is cut into M = 2^m buckets of equal width; for each player and bucket the table holds
-the smallest type the bucket can give and, when the bucket straddles one CDF value, that value.
-The bucket of u is ``floor(u * M)`` (exact: M is a power of two), so a type is one table look-up
-and at most one comparison with the very CDF value the reference compares with. M grows until
-no bucket holds two CDF values; a player whose CDF keeps two values closer than 2^-12, or whose
-CDF row is not non-decreasing (a pmf summing to slightly more than 1), is drawn by the
+the smallest type the bucket can give and the CDF values inside the bucket. The bucket of u is
+``floor(u * M)`` (exact: M is a power of two), so a type is one table look-up plus one
+comparison with each CDF value the bucket holds (the very values the reference compares with):
+on a non-decreasing CDF the type is the smallest type of the bucket plus the number of those
+values that are <= u. M is the grid, of at most 2^12 buckets and tables of at most 2^17
+entries, that needs the fewest comparisons (none when every CDF value falls on a bucket edge,
+as with probabilities 1/2^k). A player whose bucket would hold more than four CDF values, or
+whose CDF row is not non-decreasing (a pmf summing to slightly more than 1), is drawn by the
 reference itself.
 """
 
