@@ -20,6 +20,7 @@ core whose cost per day does not depend on K^n.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -112,7 +113,7 @@ class LedgerRecord:
     [0.5887, 0.6582]
     """
 
-    __slots__ = ("_gamma", "_window", "days", "flags", "joint", "marginal", "_penalty", "_schedule")
+    __slots__ = ("_gamma", "_penalty", "_schedule", "_window", "days", "flags", "joint", "marginal")
     _gamma: float
     _window: np.ndarray | None
     days: np.ndarray
@@ -120,7 +121,7 @@ class LedgerRecord:
     _penalty: np.ndarray | None
     marginal: np.ndarray | None
     joint: np.ndarray | None
-    _schedule: np.ndarray | None
+    _schedule: np.ndarray | Callable[[], np.ndarray] | None
 
     def __init__(
         self,
@@ -132,12 +133,21 @@ class LedgerRecord:
         joint: np.ndarray | None = None,
         *,
         gamma: float = 0.5,
-        schedule: np.ndarray | None = None,
+        schedule: np.ndarray | Callable[[], np.ndarray] | None = None,
     ) -> None:
         if penalty is None and schedule is None:
-            raise ValueError("a LedgerRecord needs its penalties or the schedule J_p(l) of its days")
-        values = (gamma, window, days, flags, joint, marginal, penalty, schedule)
-        for name, value in zip(self.__slots__, values, strict=True):
+            raise ValueError("a LedgerRecord needs its penalties or the schedule of its days")
+        values = {
+            "_gamma": gamma,
+            "_penalty": penalty,
+            "_schedule": schedule,
+            "_window": window,
+            "days": days,
+            "flags": flags,
+            "joint": joint,
+            "marginal": marginal,
+        }
+        for name, value in values.items():
             object.__setattr__(self, name, value)
 
     @property
@@ -145,8 +155,10 @@ class LedgerRecord:
         """``J_p(l) * flags`` (computed on first access when the record holds the schedule)."""
         p = self._penalty
         if p is None:
-            assert self._schedule is not None
-            p = np.where(self.flags, self._schedule[:, None], 0.0)
+            schedule = self._schedule
+            assert schedule is not None
+            values = schedule() if callable(schedule) else schedule
+            p = np.where(self.flags, values[:, None], 0.0)
             object.__setattr__(self, "_penalty", p)
         return p
 
@@ -489,7 +501,15 @@ class BidLedger:
         arr = self._as_bids(bids)
         with self._lock:
             days = np.arange(self.day + 1, self.day + 1 + arr.shape[0], dtype=np.int64)
-            schedule = penalty_values(self._penalty, days)
+            penalty = self._penalty
+            schedule: np.ndarray | Callable[[], np.ndarray]
+            if isinstance(penalty, PowerPenalty):
+                # increasing in l: the last day's value bounds them all (checked now), and
+                # the schedule is computed when the penalties are first read
+                penalty_values(penalty, days[-1:])
+                schedule = functools.partial(penalty, days.copy())
+            else:
+                schedule = penalty_values(penalty, days)
             # validates the whole batch before recording any of it
             flags, marginal, joint = self._core.record(arr, bool(detail))
         return LedgerRecord(

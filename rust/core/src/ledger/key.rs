@@ -32,6 +32,10 @@ pub struct KeyLayout {
     place: Vec<(u32, u32)>,
     /// Mask of each player's digit (before shifting).
     mask: Vec<u64>,
+    /// Shift of each player's digit in its word.
+    shifts: Vec<u32>,
+    /// Players are packed in order: word w holds players `word_ends[w - 1]..word_ends[w]`.
+    word_ends: Vec<usize>,
     words: usize,
     total_bits: u64,
 }
@@ -67,12 +71,45 @@ impl KeyLayout {
             used += bits;
             total_bits += bits as u64;
         }
+        let words = word as usize + 1;
+        let word_ends = (0..words as u32)
+            .map(|w| place.iter().take_while(|p| p.0 <= w).count())
+            .collect();
         Ok(Self {
+            shifts: place.iter().map(|p| p.1).collect(),
+            word_ends,
             place,
             mask,
-            words: word as usize + 1,
+            words,
             total_bits,
         })
+    }
+
+    /// Packs a profile given as digits (already validated) into `out`'s first words, calling
+    /// `each(player, digit)` on the way (one pass over the profile for both).
+    #[inline(always)]
+    pub fn pack_with<D: Copy>(
+        &self,
+        profile: &[D],
+        digit: impl Fn(D) -> usize,
+        out: &mut [u64],
+        mut each: impl FnMut(usize, usize),
+    ) {
+        let mut start = 0;
+        for (w, &end) in self.word_ends.iter().enumerate() {
+            let mut acc = 0u64;
+            for (i, (&d, &s)) in profile[start..end]
+                .iter()
+                .zip(&self.shifts[start..end])
+                .enumerate()
+            {
+                let t = digit(d);
+                acc |= (t as u64) << s;
+                each(start + i, t);
+            }
+            out[w] = acc;
+            start = end;
+        }
     }
 
     /// Number of 64-bit words a key needs.

@@ -215,8 +215,6 @@ struct Player<const W: usize, C> {
     theta: Vec<f64>,
     /// Types by decreasing probability (the sparse store needs it).
     theta_desc: Vec<u32>,
-    /// N_i(t).
-    marginal: Vec<u64>,
     /// Light mode: tracked groups d_-i, count = M(d_-i), tag = index of the group's record.
     tracked: CountTable<W, u32>,
     /// Light mode: per-type counts of the tracked groups.
@@ -239,7 +237,6 @@ impl<const W: usize, C: CountStore> Clone for Player<W, C> {
         Self {
             theta: self.theta.clone(),
             theta_desc: self.theta_desc.clone(),
-            marginal: self.marginal.clone(),
             tracked: self.tracked.clone(),
             records: self.records.clone(),
             heap: self.heap.clone(),
@@ -283,7 +280,6 @@ impl<const W: usize, C: CountStore> Player<W, C> {
         Self {
             theta: theta.to_vec(),
             theta_desc,
-            marginal: vec![0; k],
             tracked: CountTable::default(),
             records: C::new(k),
             heap: IndexedMaxHeap::default(),
@@ -419,14 +415,19 @@ impl<const W: usize, C: CountStore> Player<W, C> {
         self.scratch = counts;
     }
 
+    /// E_i(l) of eq. (13): the marginal test on counts `marginal`, then the joint test on
+    /// the largest group value (tracked groups, or every class when `ALL`).
     #[inline(always)]
-    fn marginal_exact(&self, lf: f64) -> f64 {
-        marginal_exact(&self.marginal, &self.theta, lf)
-    }
-
-    #[inline(always)]
-    fn marginal_flag(&mut self, l: u64, th: &mut Threshold) -> bool {
-        marginal_flag(&self.marginal, &self.theta, &mut self.quiet_until, l, th)
+    fn flag<const ALL: bool>(&mut self, marginal: &[u64], l: u64, th: &mut Threshold) -> bool {
+        marginal_flag(marginal, &self.theta, &mut self.quiet_until, l, th)
+            || match self.joint_top::<ALL>() {
+                Some(v) => th.crosses(v, |th| {
+                    let (lo, _) = th.band();
+                    let r = th.r();
+                    self.joint_flag_exact(ALL, lo, l as f64, r)
+                }),
+                None => false,
+            }
     }
 
     /// Exact joint flag among groups near or above the band (cold path).
@@ -463,6 +464,13 @@ struct LedgerImpl<const W: usize, C> {
     /// Bounds for the light mode (no longer updated once every group is kept).
     blocks: BlockCounts,
     players: Vec<Player<W, C>>,
+    /// N_i(t), player by player: player i's counts are `marginal[offsets[i]..offsets[i + 1]]`.
+    marginal: Vec<u64>,
+    offsets: Vec<usize>,
+    /// Light mode: the first day on which some player's marginal quiet period is over.
+    next_check: u64,
+    /// Light mode: whether some player tracks a group (a joint flag is possible).
+    live: bool,
     /// Every group of every player is kept, by class (needed for exact maxima).
     complete: bool,
     floor: FloorCache,
@@ -492,6 +500,10 @@ impl<const W: usize, C: CountStore> Clone for LedgerImpl<W, C> {
             joint: self.joint.clone(),
             blocks: self.blocks.clone(),
             players: self.players.clone(),
+            marginal: self.marginal.clone(),
+            offsets: self.offsets.clone(),
+            next_check: self.next_check,
+            live: self.live,
             complete: self.complete,
             floor: self.floor,
             keep_floor: self.keep_floor,
@@ -614,6 +626,15 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             players: split_rows(theta, ks)
                 .map(|row| Player::new(row, pack))
                 .collect(),
+            marginal: vec![0; theta.len()],
+            offsets: std::iter::once(0)
+                .chain(ks.iter().scan(0, |acc, &k| {
+                    *acc += k;
+                    Some(*acc)
+                }))
+                .collect(),
+            next_check: 0,
+            live: false,
             complete: false,
             floor: FloorCache { day: 0, floor: 0.0 },
             keep_floor: 0.0,
@@ -719,11 +740,16 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         let stride = if ALL { n + 1 } else { 1 };
         let mut keys = vec![[0u64; W]; ring * stride];
         let mut hashes = vec![0u64; ring * stride];
-        for row in 0..days.min(AHEAD) {
-            self.prepare::<ALL, D>(bids, row, row % ring, &mut keys, &mut hashes);
+        // the light mode with deferred J reads no large table: no slots to prefetch, and
+        // each day's key is built in the same pass as its marginal counts
+        let fused = !ALL && self.defer;
+        if !fused {
+            for row in 0..days.min(AHEAD) {
+                self.prepare::<ALL, D>(bids, row, row % ring, &mut keys, &mut hashes);
+            }
         }
         for row in 0..days {
-            if row + AHEAD < days {
+            if !fused && row + AHEAD < days {
                 self.prepare::<ALL, D>(
                     bids,
                     row + AHEAD,
@@ -741,6 +767,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                 for p in &mut self.players {
                     p.purge(th.floor);
                 }
+                self.live = self.players.iter().any(|p| p.heap.top().is_some());
             }
             let keep = self.keep_floor;
             let base = (row % ring) * stride;
@@ -749,51 +776,66 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             let bound = (!ALL).then(|| self.blocks.add(|i| profile[i].index(), 1));
             // no player's bound reaches the keep floor: nothing to look up today
             let quiet = bound.is_some_and(|b| (b.loosest() as f64) < keep);
-            if !ALL && self.defer {
-                self.pending.push(keys[base]);
+            if fused {
+                let (marg, offsets) = (&mut self.marginal, &self.offsets);
+                let mut full = [0u64; W];
+                self.layout.pack_with(profile, D::index, &mut full, |i, t| {
+                    marg[offsets[i] + t] += 1
+                });
+                keys[base] = full;
+                self.pending.push(full);
             } else {
                 self.joint.add(&keys[base], hashes[base], 1);
+                for (i, b) in profile.iter().enumerate() {
+                    self.marginal[self.offsets[i] + b.index()] += 1;
+                }
             }
-            for (i, p) in self.players.iter_mut().enumerate() {
-                let t = profile[i].index() as u32;
-                p.marginal[t as usize] += 1;
-                match bound {
-                    Some(_) if quiet => {}
-                    Some(bound) => {
-                        let m_bound = bound.for_block(self.blocks.block_of(i));
-                        let layout = &self.layout;
-                        if let Some((key, hash)) =
-                            p.observe(&keys[base], t, m_bound, keep, layout, i)
-                        {
-                            // J must hold every day so far, today included, to be read
-                            if !self.pending.is_empty() {
-                                self.joint.add_batch(&self.pending, self.profiles_max);
-                                self.pending.clear();
-                            }
-                            let shared = Shared {
-                                layout,
-                                joint: &self.joint,
-                                ks: &self.ks,
-                            };
-                            p.admit(&key, hash, keep, i, &shared);
-                        }
+            let (marg, offsets) = (&self.marginal, &self.offsets);
+            let today = &mut flags[row * n..(row + 1) * n];
+            if ALL {
+                for (i, p) in self.players.iter_mut().enumerate() {
+                    let t = profile[i].index() as u32;
+                    p.observe_all(&keys[base + 1 + i], hashes[base + 1 + i], t, 1);
+                    let m = &marg[offsets[i]..offsets[i + 1]];
+                    today[i] = p.flag::<ALL>(m, l, &mut th);
+                    if let Some((marginal, joint)) = detail.as_mut() {
+                        marginal[row * n + i] = marginal_exact(m, &p.theta, lf);
+                        joint[row * n + i] = p.joint_exact_max(lf);
                     }
-                    None => p.observe_all(&keys[base + 1 + i], hashes[base + 1 + i], t, 1),
                 }
-                let flag = p.marginal_flag(l, &mut th)
-                    || match p.joint_top::<ALL>() {
-                        Some(v) => th.crosses(v, |th| {
-                            let (lo, _) = th.band();
-                            let r = th.r();
-                            p.joint_flag_exact(ALL, lo, lf, r)
-                        }),
-                        None => false,
-                    };
-                flags[row * n + i] = flag;
-                if let Some((marginal, joint)) = detail.as_mut() {
-                    marginal[row * n + i] = p.marginal_exact(lf);
-                    joint[row * n + i] = p.joint_exact_max(lf);
+                continue;
+            }
+            if let (Some(bound), false) = (bound, quiet) {
+                for (i, p) in self.players.iter_mut().enumerate() {
+                    let t = profile[i].index() as u32;
+                    let m_bound = bound.for_block(self.blocks.block_of(i));
+                    let layout = &self.layout;
+                    if let Some((key, hash)) = p.observe(&keys[base], t, m_bound, keep, layout, i) {
+                        // J must hold every day so far, today included, to be read
+                        if !self.pending.is_empty() {
+                            self.joint.add_batch(&self.pending, self.profiles_max);
+                            self.pending.clear();
+                        }
+                        let shared = Shared {
+                            layout,
+                            joint: &self.joint,
+                            ks: &self.ks,
+                        };
+                        p.admit(&key, hash, keep, i, &shared);
+                    }
                 }
+                self.live = self.players.iter().any(|p| p.heap.top().is_some());
+            }
+            // flags: only when a marginal quiet period is over or a group is tracked
+            if l > self.next_check || self.live {
+                let mut next = u64::MAX;
+                for (i, p) in self.players.iter_mut().enumerate() {
+                    today[i] = p.flag::<false>(&marg[offsets[i]..offsets[i + 1]], l, &mut th);
+                    next = next.min(p.quiet_until);
+                }
+                self.next_check = next;
+            } else {
+                today.fill(false);
             }
         }
         self.flush_joint();
@@ -812,10 +854,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
     }
 
     fn marginal_counts(&self) -> Vec<u64> {
-        self.players
-            .iter()
-            .flat_map(|p| p.marginal.iter().copied())
-            .collect()
+        self.marginal.clone()
     }
 
     /// M_i(g) of every group of `player` seen so far, aggregated from J.

@@ -110,8 +110,8 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                 return Err(corrupt("a profile is listed twice"));
             }
             self.blocks.add(|i| digits[i] as usize, count);
-            for (player, &t) in self.players.iter_mut().zip(&digits) {
-                player.marginal[t as usize] += count;
+            for (i, &t) in digits.iter().enumerate() {
+                self.marginal[self.offsets[i] + t as usize] += count;
             }
         }
         if total != day {
@@ -137,6 +137,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                     self.players[i].track(&slot.key, hash_key(&slot.key), &counts);
                 }
             }
+            self.live = self.players.iter().any(|p| p.heap.top().is_some());
         }
         Ok(())
     }
