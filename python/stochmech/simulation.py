@@ -600,6 +600,7 @@ class Simulation:
         finally:
             if bar is not None:
                 bar.close()
+            self.__dict__.pop("_pool", None)  # the work arrays live as long as the run
         if checkpoint is not None:
             self.save(checkpoint)
         return self
@@ -762,9 +763,10 @@ class Simulation:
             del h.own_types[a:], h.own_bids[b:], h.outcomes[c:], h.states[d:]
 
     def _buffer(self, name: str, rows: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        """A work array of ``rows`` rows kept from chunk to chunk, one per generation of the
-        pipeline (a fresh array of tens of MiB would cost the kernel's faults and zeroing on
-        every chunk). Only for arrays that stay inside the engine and the DNBE market."""
+        """A work array of ``rows`` rows kept from chunk to chunk during a run, one per
+        generation of the pipeline (a fresh array of tens of MiB would cost the kernel's
+        faults and zeroing on every chunk). Only for arrays that stay inside the engine and
+        the DNBE market."""
         pool: dict[tuple[str, int], np.ndarray] = self.__dict__.setdefault("_pool", {})
         key = (name, self.__dict__.get("_generation", 0))
         a = pool.get(key)
