@@ -25,10 +25,10 @@ import numpy as np
 from stochmech import _state
 from stochmech._persist import read_file, write_atomically
 from stochmech._ragged import check_bids_in_range, pad_pmfs, ragged_rows
-from stochmech._validate import finite
+from stochmech._validate import finite, penalty_values
 from stochmech._window import DEFAULT_GAMMA
 from stochmech.games.base import TwoStageGame
-from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
+from stochmech.ledger import BidLedger, LedgerRecord, PenaltySchedule, PowerPenalty
 
 if TYPE_CHECKING:
     from stochmech.schemes import Settlement
@@ -339,9 +339,44 @@ class Market:
         with self._lock:
             return self._settle(types, bids, states)
 
-    def _settle(self, types: Any, bids: Any, states: Any) -> Settlement:
-        from stochmech.schemes import Settlement
+    def _settle_drawn(
+        self,
+        types: np.ndarray,
+        bids: np.ndarray,
+        states: Any,
+        differ: np.ndarray | None,
+        out: tuple[np.ndarray, ...] | None = None,
+    ) -> Settlement:
+        """:meth:`settle` for a chunk the simulation engine drew: ``types`` and ``bids`` are
+        (L, n) int64 arrays in every player's range (the engine drew or checked them),
+        ``states`` came from the game's ``sample_states``, and ``bids[:, i]`` is
+        ``types[:, i]`` for every player ``i`` not listed in ``differ`` (None: any may
+        differ). The same numbers as :meth:`settle`, without checking the inputs again
+        (the ledger still checks the bids before it records them). ``out``: arrays for o2,
+        the valuations at the bids and at the types, and the payments (which the game may
+        use)."""
+        with self._lock:
+            terms = self._terms_drawn(types, bids, states, differ, None if out is None else out[:3])
+            payment = None if out is None else out[3]
+            return self._settlement(self._record_drawn(bids), *terms, out=payment)
 
+    # the three steps of _settle_drawn, which the engine may also run apart: the day's terms
+    # (pure), the ledger's record (the only change of state), the payments (pure)
+    def _terms_drawn(
+        self,
+        types: np.ndarray,
+        bids: np.ndarray,
+        states: Any,
+        differ: np.ndarray | None,
+        out: tuple[np.ndarray, ...] | None = None,
+    ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+        return self.game._day_terms(self.o1, types, bids, states, differ, out)
+
+    def _record_drawn(self, bids: np.ndarray) -> LedgerRecord:
+        with self._lock:
+            return self.ledger.record(bids)
+
+    def _settle(self, types: Any, bids: Any, states: Any) -> Settlement:
         ledger = self.ledger
         ledger.check(bids)
         bids = np.asarray(bids, dtype=np.int64)
@@ -351,11 +386,27 @@ class Market:
         v_bid = np.asarray(game.valuations(bids, o1, o2, states), dtype=float)
         v_true = np.asarray(game.valuations(types, o1, o2, states), dtype=float)
         cost = np.asarray(game.cost(o1, o2, states), dtype=float)
-        record = ledger.record(bids)
-        penalty = record.penalty if self.mechanism.penalize else np.zeros_like(record.penalty)
-        first = np.broadcast_to(self.opening.first_stage_payments, bids.shape)
-        # the same additions, in the same order, as Clearing.total
-        payment = first + ((v_bid - self.opening.expected_valuations) + penalty)
+        return self._settlement(ledger.record(bids), o2, v_bid, v_true, cost)
+
+    def _settlement(
+        self,
+        record: LedgerRecord,
+        o2: Any,
+        v_bid: np.ndarray,
+        v_true: np.ndarray,
+        cost: np.ndarray,
+        out: np.ndarray | None = None,
+    ) -> Settlement:
+        """The days' settlement: eq. (15) with the penalties of the ledger's ``record``
+        (the payments written to ``out`` when given)."""
+        from stochmech.schemes import Settlement
+
+        penalty = self._penalty(record)
+        payment = np.empty(v_bid.shape) if out is None else out
+        block = max(1, (1 << 17) // max(1, v_bid.shape[1] if v_bid.ndim == 2 else 1))
+        for r0 in range(0, v_bid.shape[0], block):
+            r1 = min(v_bid.shape[0], r0 + block)
+            self._payments(v_bid[r0:r1], penalty[r0:r1], payment[r0:r1])
         return Settlement(
             o2=o2,
             valuation=v_true,
@@ -364,6 +415,48 @@ class Market:
             flags=record.flags,
             cost=cost,
         )
+
+    def _penalty(self, record: LedgerRecord) -> np.ndarray:
+        """The penalties of the ledger's ``record`` (zeros when penalties are off)."""
+        return record.penalty if self.mechanism.penalize else np.zeros_like(record.penalty)
+
+    def _payments(self, v_bid: np.ndarray, penalty: np.ndarray | float, out: np.ndarray) -> None:
+        """Eq. (15) on some rows into ``out``: the same additions, in the same order, as
+        :attr:`Clearing.total`, first + ((v_bid - nu) + penalty), in place (``penalty`` 0.0:
+        rows without penalties, whose zeros add as one)."""
+        np.subtract(v_bid, self.opening.expected_valuations, out=out)
+        out += penalty
+        out += self.opening.first_stage_payments
+
+    def _penalty_rows(self, record: LedgerRecord) -> Any:
+        """``rows(r0, r1, out) -> bool``: writes the penalties of the record's days r0..r1
+        to ``out`` and returns True, or returns False when they are all (+0.0) zeros. The
+        same numbers as :attr:`LedgerRecord.penalty` without building the (L, n) table: for a
+        :class:`PowerPenalty` the schedule J_p(l) is computed again from the record's days
+        (as the ledger computed it)."""
+        flags = record.flags
+        schedule = self.ledger.penalty
+        values = penalty_values(schedule, record.days) if self._penalize_power else None
+
+        def rows(r0: int, r1: int, out: np.ndarray) -> bool:
+            if not self.mechanism.penalize:
+                return False
+            if values is None:  # a schedule of the user's: not called again
+                out[...] = record.penalty[r0:r1]
+                return True
+            f = flags[r0:r1]
+            if not f.any():
+                return False
+            out[...] = 0.0
+            np.copyto(out, values[r0:r1, None], where=f)  # np.where(flags, J_p, 0.0)
+            return True
+
+        return rows
+
+    @property
+    def _penalize_power(self) -> bool:
+        """Penalties on, with the ledger's schedule a :class:`PowerPenalty`."""
+        return self.mechanism.penalize and isinstance(self.ledger.penalty, PowerPenalty)
 
     # ----- persistence -----
     def to_bytes(self) -> bytes:

@@ -117,9 +117,12 @@ def check_settlement(s: Any, days: int, n: int) -> Settlement:
         if not isinstance(a, np.ndarray) or a.shape != shape:
             got = getattr(a, "shape", type(a).__name__)
             raise ValueError(f"settlement {name} must be a float array of shape {shape}, got {got}")
-        bad = np.argwhere(~np.isfinite(a))
-        if bad.size:
-            day, i = (int(x) for x in bad[0])
+        # a finite sum has no NaN nor infinity among its terms (one pass, nothing allocated);
+        # only a sum that is not finite needs the search for the first bad value
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = a.sum()
+        if not np.isfinite(total) and not np.all(np.isfinite(a)):
+            day, i = (int(x) for x in np.argwhere(~np.isfinite(a))[0])
             raise ValueError(
                 f"settlement {name} of player {i} on batch day {day} is {float(a[day, i])!r}; "
                 "must be finite"

@@ -20,6 +20,12 @@ simulation stays at the last completed chunk, with its day, ledger, streams and 
 agreeing, and continuing from there (or from a save made there) is bit-identical to a run that
 was never interrupted. A ``KeyboardInterrupt`` that arrives while a chunk is being recorded is
 held until the chunk is complete.
+
+Under the DNBE mechanism, when no strategy reads the history, the ledger records chunk k on a
+worker thread (it records with the GIL released) while chunk k+1 is drawn and valued; chunk k
+is then paid and added to the sums. The computations are the same, in the same order for each
+number, so the results are those of a run on one thread, bit for bit; each chunk stays all or
+nothing (a failure while drawing chunk k+1 lets chunk k complete first).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -41,14 +48,29 @@ from stochmech._display import fmt_array, html_table, pandas, short_repr
 from stochmech._json import jsonable
 from stochmech._persist import read_file, write_atomically
 from stochmech._ragged import padded_cdf, player_contexts
+from stochmech._sampling import TypeTable
 from stochmech._seeding import SeedLike, describe_seed, normalize_seed, seed_record, spawn
 from stochmech._validate import integer
 from stochmech.games.base import TwoStageGame
-from stochmech.mechanism import DNBEMechanism, Opening, check_supertypes
+from stochmech.ledger import LedgerRecord
+from stochmech.mechanism import DNBEMechanism, Market, Opening, check_supertypes
 from stochmech.schemes import PaymentScheme, SchemeRun, Settlement, check_settlement
-from stochmech.strategies import History, Strategy, Truthful
+from stochmech.strategies import (
+    FixedBid,
+    History,
+    StationaryMisreport,
+    Strategy,
+    SupertypeLie,
+    Truthful,
+)
 
 __all__ = ["Simulation", "SimulationResult", "simulate"]
+
+#: built-in strategies (exactly these classes) whose bidding leaves them unchanged: a chunk's
+#: snapshot need not copy them
+_STATELESS = frozenset({Truthful, FixedBid, StationaryMisreport, SupertypeLie})
+#: built-in strategies that never draw from their random stream
+_NO_STREAM = frozenset({Truthful, FixedBid})
 
 
 @dataclass(frozen=True)
@@ -247,6 +269,84 @@ def default_chunk(n_players: int) -> int:
     return max(1, min(1 << 16, (1 << 22) // max(1, int(n_players))))
 
 
+def _block_rows(n_players: int) -> int:
+    """Rows of (rows, n) blocks that stay in a core's cache (about 2^17 numbers, 1 MiB)."""
+    return max(8, (1 << 17) // max(1, int(n_players)))
+
+
+def _has_negative_zero(x: np.ndarray) -> bool:
+    return bool(np.signbit(x[x == 0]).any())
+
+
+def _sequential_reduce() -> bool:
+    """Whether numpy's ``add.reduce`` along axis 0 of a C-ordered (rows, n) float array with
+    many columns adds the rows one after the other, as a row-by-row loop does (checked once,
+    bit for bit, on numbers whose sum depends on the order of the additions)."""
+    global _SEQUENTIAL_REDUCE
+    if _SEQUENTIAL_REDUCE is None:
+        rng = np.random.default_rng(0)
+        values = rng.normal(size=(200, 64)) * 10.0 ** rng.integers(-12, 17, size=(200, 64))
+        acc = values[0].copy()
+        for row in values[1:]:
+            acc += row
+        _SEQUENTIAL_REDUCE = bool(np.array_equal(np.add.reduce(values, axis=0), acc))
+    return _SEQUENTIAL_REDUCE
+
+
+_SEQUENTIAL_REDUCE: bool | None = None
+
+
+class _Totals:
+    """Per-player running totals, added one day at a time, fed by blocks of at most ``block``
+    rows: write a block into :meth:`slots`, then :meth:`add` it.
+
+    The total sits in the row before the block (``stacked[0]``), so that one pass over the
+    rows adds them to it in order: numpy's ``cumsum`` along axis 0 (an accumulate, row after
+    row, never a pairwise sum) for few players; for many players ``add.reduce`` along axis 0
+    (the rows one after the other into a vector of totals, which does the same additions much
+    faster than an accumulate over many short columns), unless numpy is found not to add that
+    way (:func:`_sequential_reduce`) or a total is -0.0 (which a reduction may start from
+    +0.0); then a row-by-row loop of vector additions.
+    """
+
+    def __init__(self, previous: np.ndarray | float, n: int, block: int) -> None:
+        self.total = np.array(np.broadcast_to(previous, (n,)), dtype=np.float64)
+        self.wide = n > 48
+        self.stacked = np.empty((block + 1, n))
+
+    def slots(self, m: int) -> np.ndarray:
+        """The (m, n) rows to fill with the next m days."""
+        return self.stacked[1 : m + 1]
+
+    def add(self, m: int, cuts: Sequence[int] = (), sparse: bool = False) -> list[np.ndarray]:
+        """Adds the m rows of :meth:`slots`; returns the totals after each row in ``cuts``
+        (increasing, < m). ``sparse``: first check whether a run of rows is all zeros,
+        which leaves every total that is not -0.0 as it is."""
+        stacked = self.stacked
+        at = []
+        s = 0
+        for c in [*cuts, m - 1]:
+            e = c + 1  # stacked[s] takes the total, stacked[s + 1 : e + 1] are the rows
+            part = stacked[s + 1 : e + 1]
+            negative_zero = _has_negative_zero(self.total)
+            if sparse and not negative_zero and not part.any():
+                pass
+            elif self.wide and (e - s < 8 or negative_zero or not _sequential_reduce()):
+                total = self.total.copy()
+                for row in part:
+                    total += row
+                self.total = total
+            else:
+                stacked[s] = self.total
+                if self.wide:
+                    self.total = np.add.reduce(stacked[s : e + 1], axis=0)
+                else:
+                    self.total = np.cumsum(stacked[s : e + 1], axis=0)[-1].copy()
+            at.append(self.total.copy())
+            s = e
+        return at[:-1]
+
+
 def _running(
     previous: np.ndarray | float, values: np.ndarray, rows: Sequence[int] = ()
 ) -> tuple[list[Any], Any]:
@@ -255,39 +355,33 @@ def _running(
 
     Starting the cumulative sum from the previous total makes the sequence of floating-point
     additions independent of where a run was split into batches or paused. Per-player values,
-    (L, n), are added row after row, in blocks of about 2^16 numbers (no (L, n) cumulative
-    table is built).
+    (L, n), are added row after row (:class:`_Totals`, in blocks of about 2^16 numbers: no
+    (L, n) cumulative table is built); per-player flags, (L, n) bool, are counted (integers:
+    any order is exact).
     """
     if values.ndim == 1:
         head = np.asarray(previous, dtype=values.dtype if values.dtype.kind == "i" else np.float64)
         cum = np.cumsum(np.concatenate([head[None], values]))[1:]
         return [cum[r] for r in rows], cum[-1]
-    acc = np.array(previous, dtype=np.int64 if values.dtype == np.bool_ else np.float64)
-    # blocks of about 2^16 numbers: np.cumsum along axis 0 adds row after row (an accumulate,
-    # not a pairwise sum), so a block started from ``acc`` repeats exactly the additions of a
-    # row-by-row loop while numpy does them
-    # (many players: a row-by-row loop of vector additions is faster than numpy's accumulate
-    # over many short columns; both perform the same additions)
-    wide = values.shape[1] > 48
-    block = max(1, (1 << 16) // max(1, values.shape[1]))
-    at: list[Any] = []
-    start = 0
-    for stop in [*rows, values.shape[0] - 1]:
-        if wide:
-            for row in values[start : stop + 1]:
-                acc += row
-            at.append(acc.copy())
+    stops = [*rows, values.shape[0] - 1]
+    if values.dtype == np.bool_:
+        counts = np.array(previous, dtype=np.int64)
+        at: list[Any] = []
+        start = 0
+        for stop in stops:
+            counts = counts + np.count_nonzero(values[start : stop + 1], axis=0)
+            at.append(counts)
             start = stop + 1
-            continue
-        for b0 in range(start, stop + 1, block):
-            part = values[b0 : min(b0 + block, stop + 1)]
-            stacked = np.empty((part.shape[0] + 1, acc.shape[0]), dtype=acc.dtype)
-            stacked[0] = acc
-            stacked[1:] = part
-            acc = np.cumsum(stacked, axis=0)[-1].copy()
-        at.append(acc.copy())
-        start = stop + 1
-    return at[:-1], acc
+        return at[:-1], counts
+    n = values.shape[1]
+    block = max(8, (1 << 16) // max(1, n))
+    totals = _Totals(previous, n, block)
+    at = []
+    for r0 in range(0, values.shape[0], block):
+        part = values[r0 : r0 + block]
+        totals.slots(part.shape[0])[...] = part
+        at += totals.add(part.shape[0], [r - r0 for r in rows if r0 <= r < r0 + block])
+    return at, totals.total
 
 
 @contextmanager
@@ -315,6 +409,25 @@ def _interrupts_held() -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if caught:
         raise KeyboardInterrupt
+
+
+def _wait(future: Future[Any]) -> None:
+    """Waits for ``future`` to finish, whatever it returns or raises."""
+    try:
+        future.result()
+    except BaseException:
+        pass
+
+
+@dataclass
+class _Drawn:
+    """A chunk drawn and valued, waiting for (or being recorded by) the ledger."""
+
+    size: int
+    snap: tuple[Any, ...]
+    bids: np.ndarray
+    terms: tuple[Any, np.ndarray, np.ndarray, np.ndarray]
+    record: Future[LedgerRecord] | None = None
 
 
 class Simulation:
@@ -463,33 +576,178 @@ class Simulation:
             bar = tqdm(total=days, unit="day", unit_scale=True, desc="simulating")
         end = self.day + days
         saved = self.day
+
+        def save_due(day: int) -> bool:
+            return every is not None and day - saved >= every and day < end
+
+        def played(size: int) -> None:
+            nonlocal saved
+            if bar is not None:
+                bar.update(size)
+            if save_due(self.day):
+                self.save(checkpoint)  # type: ignore[arg-type]
+                saved = self.day
+
         try:
-            while self.day < end:
-                # batches end on multiples of the chunk size, wherever the run started
-                size = min(self.chunk - self.day % self.chunk, end - self.day)
-                self._play(size)
-                if bar is not None:
-                    bar.update(size)
-                if every is not None and self.day - saved >= every and self.day < end:
-                    self.save(checkpoint)  # type: ignore[arg-type]
-                    saved = self.day
+            if self._overlap(end):
+                self._run_overlapped(end, played, save_due)
+            else:
+                while self.day < end:
+                    # batches end on multiples of the chunk size, wherever the run started
+                    size = min(self.chunk - self.day % self.chunk, end - self.day)
+                    self._play(size)
+                    played(size)
         finally:
             if bar is not None:
                 bar.close()
+            self.__dict__.pop("_pool", None)  # the work arrays live as long as the run
         if checkpoint is not None:
             self.save(checkpoint)
         return self
 
+    # ----- the ledger in the background -----
+    def _overlap(self, end: int) -> bool:
+        """Whether to record each chunk in the ledger while the next one is drawn: under the
+        DNBE mechanism (whose ledger records with the GIL released), for runs of several
+        chunks, when no strategy reads the history (the next chunk's bids then do not depend
+        on this chunk's outcomes, so the order of the computations, not their numbers,
+        changes)."""
+        return (
+            isinstance(self.market, Market)
+            and end - self.day > self.chunk
+            and not any(s.history_dependent for s in self.strategies)
+        )
+
+    def _run_overlapped(self, end: int, played: Any, save_due: Any) -> None:
+        """Plays up to day ``end`` with the ledger one chunk behind, on a worker thread.
+
+        Chunk k+1 is drawn and valued while the ledger records chunk k; then chunk k+1 goes
+        to the ledger and chunk k is paid and added to the sums. Each chunk stays all or
+        nothing: a failure while drawing chunk k+1 lets chunk k complete first; a failure
+        of chunk k's record or settlement puts everything back to before chunk k (chunk k+1,
+        drawn after it, is dropped with it); interruptions are held from the moment a chunk
+        starts to complete until it has. A checkpoint falls on a completed chunk with
+        nothing drawn beyond it.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        market = self.market
+        assert isinstance(market, Market)
+        pending: _Drawn | None = None  # drawn, valued and being recorded
+        with ThreadPoolExecutor(1, thread_name_prefix="stochmech-ledger") as worker:
+            try:
+                while True:
+                    planned = self.day + (pending.size if pending is not None else 0)
+                    if planned >= end:
+                        break
+                    if pending is not None and save_due(planned):
+                        with _interrupts_held():
+                            done, pending = pending, None
+                            self._add_recorded(done, self._recorded(done))
+                        played(done.size)
+                        continue
+                    size = min(self.chunk - planned % self.chunk, end - planned)
+                    drawn = self._prepare(size, None if pending is None else pending.record)
+                    with _interrupts_held():
+                        if pending is None:
+                            drawn.record = worker.submit(market._record_drawn, drawn.bids)
+                            pending = drawn
+                            continue
+                        done, pending = pending, None
+                        record = self._recorded(done)
+                        drawn.record = worker.submit(market._record_drawn, drawn.bids)
+                        try:
+                            self._add_recorded(done, record)
+                        except BaseException:  # a settlement refused: the ledger keeps both
+                            _wait(drawn.record)
+                            raise
+                        pending = drawn
+                    played(done.size)
+                if pending is not None:
+                    with _interrupts_held():
+                        done, pending = pending, None
+                        self._add_recorded(done, self._recorded(done))
+                    played(done.size)
+            except BaseException:
+                if pending is not None:  # recorded in the background: completed before leaving
+                    with _interrupts_held():
+                        done, pending = pending, None
+                        self._add_recorded(done, self._recorded(done))
+                raise
+
+    def _prepare(self, size: int, before: Future[Any] | None) -> _Drawn:
+        """Draws and values the next chunk (all or nothing: put back if anything raises);
+        ``before`` is the record of the chunk before, if it is still being made."""
+        snap = self._snapshot()
+        # the work arrays of the other generation: the chunk before is still being recorded
+        self._generation = 1 - self.__dict__.get("_generation", 0)
+        try:
+            types, states, bids, special = self._draw(size, True)
+            self._check_drawn(bids, special, before)
+            assert isinstance(self.market, Market)
+            work = self._work(size, settlement=False)
+            terms = self.market._terms_drawn(types, bids, states, special, work[:3])
+        except BaseException:
+            with _interrupts_held():
+                self._restore(snap)
+            raise
+        return _Drawn(size, snap, bids, terms)
+
+    def _recorded(self, drawn: _Drawn) -> LedgerRecord:
+        """The ledger's record of a chunk whose recording was started in the background; if
+        it failed, the simulation is put back to before the chunk (the ledger is unchanged)."""
+        assert drawn.record is not None
+        try:
+            return drawn.record.result()
+        except BaseException:
+            self._restore(drawn.snap)
+            raise
+
+    def _add_recorded(self, drawn: _Drawn, record: LedgerRecord) -> None:
+        """Pays a recorded chunk and adds it to the sums (:meth:`_add`, the payments made a
+        block of rows at a time in cache); if anything fails, the simulation is put back to
+        before the chunk (the ledger keeps its record, as when a settlement is refused)."""
+        market = self.market
+        assert isinstance(market, Market)
+        _, v_bid, v_true, cost = drawn.terms
+        penalty = market._penalty_rows(record)
+
+        def payment(r0: int, r1: int, out: np.ndarray, pen: np.ndarray | float) -> None:
+            market._payments(v_bid[r0:r1], pen, out)
+
+        def refused() -> None:
+            settled = market._settlement(record, *drawn.terms)
+            check_settlement(settled, drawn.size, self.theta.shape[0])
+            raise ValueError("the settlement of the chunk is not finite")  # pragma: no cover
+
+        try:
+            self._add(drawn.size, v_true, cost, record.flags, penalty, payment, refused)
+        except BaseException:
+            self._restore(drawn.snap)
+            raise
+
     # ----- one chunk, all or nothing -----
     def _snapshot(self) -> tuple[Any, ...]:
+        # what a chunk can change besides the sums: the random streams the chunk may draw
+        # from, the strategies that may hold a state, and the histories of the players who
+        # keep one (the others' histories stay empty; their streams are never drawn from)
+        strategies = self.strategies
+        drawing = [i for i, s in enumerate(strategies) if type(s) not in _NO_STREAM]
+        memo: dict[int, Any] = {id(s): s for s in strategies if type(s) in _STATELESS}
+        copied = (
+            list(strategies)
+            if len(memo) == len(strategies)
+            else copy.deepcopy(strategies, memo)  # the stateless ones stay as they are
+        )
+        recording = [i for i, s in enumerate(strategies) if s.history_dependent]
         return (
             self._type_rng.bit_generator.state,
             self._state_rng.bit_generator.state,
-            [r.bit_generator.state for r in self._player_rngs],
-            copy.deepcopy(self.strategies),
+            [(i, self._player_rngs[i].bit_generator.state) for i in drawing],
+            copied,
             [
-                (len(h.own_types), len(h.own_bids), len(h.outcomes), len(h.states))
-                for h in self._histories
+                (i, len(h.own_types), len(h.own_bids), len(h.outcomes), len(h.states))
+                for i, h in ((i, self._histories[i]) for i in recording)
             ],
         )
 
@@ -497,33 +755,92 @@ class Simulation:
         type_state, state_state, player_states, strategies, lengths = snap
         self._type_rng.bit_generator.state = type_state
         self._state_rng.bit_generator.state = state_state
-        for r, st in zip(self._player_rngs, player_states, strict=True):
-            r.bit_generator.state = st
+        for i, st in player_states:
+            self._player_rngs[i].bit_generator.state = st
         self.strategies = strategies
-        for h, (a, b, c, d) in zip(self._histories, lengths, strict=True):
+        for i, a, b, c, d in lengths:
+            h = self._histories[i]
             del h.own_types[a:], h.own_bids[b:], h.outcomes[c:], h.states[d:]
 
-    def _draw(self, size: int) -> tuple[np.ndarray, Any, np.ndarray]:
-        """The next ``size`` days of the day stream: true types, states and sealed bids."""
-        game, n = self.game, self.theta.shape[0]
-        counts = game.type_counts
-        u = self._type_rng.random((size, n))
-        types = np.empty((size, n), dtype=np.int64)
-        for i in range(n):
-            top = int(counts[i]) - 1
-            types[:, i] = np.minimum(np.searchsorted(self._cdf[i], u[:, i], side="right"), top)
+    def _buffer(self, name: str, rows: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """A work array of ``rows`` rows kept from chunk to chunk during a run, one per
+        generation of the pipeline (a fresh array of tens of MiB would cost the kernel's
+        faults and zeroing on every chunk). Only for arrays that stay inside the engine and
+        the DNBE market."""
+        pool: dict[tuple[str, int], np.ndarray] = self.__dict__.setdefault("_pool", {})
+        key = (name, self.__dict__.get("_generation", 0))
+        a = pool.get(key)
+        if a is None or a.shape[0] < rows or a.shape[1:] != shape or a.dtype != dtype:
+            a = pool[key] = np.empty((rows, *shape), dtype)
+        return a[:rows]
+
+    def _work(self, size: int, settlement: bool = True) -> tuple[Any, ...]:
+        """The work arrays of a chunk's terms and, for a whole settlement, of o2 and the
+        payments (the sums need neither: o2 is then not kept, the payments are made a block
+        at a time): o2 or None, valuations at the bids and at the types, payments or None."""
+        n = self.theta.shape[0]
+        return (
+            self._buffer("o2", size, (n + 1,), np.float64) if settlement else None,
+            self._buffer("v_bid", size, (n,), np.float64),
+            self._buffer("v_true", size, (n,), np.float64),
+            self._buffer("payment", size, (n,), np.float64) if settlement else None,
+        )
+
+    def _types(self, size: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The next ``size`` days of true types, (size, n) int64: the uniforms of the type
+        stream, row after row, through each player's inverse CDF (:mod:`stochmech._sampling`),
+        in blocks of rows small enough to stay in cache."""
+        n = self.theta.shape[0]
+        # built on first use from the CDFs (which a loaded simulation sets anew)
+        cached = getattr(self, "_type_table", None)
+        if cached is None or cached[0] is not self._cdf:
+            cached = (self._cdf, TypeTable(self._cdf, self.game.type_counts))
+            self._type_table = cached
+        table = cached[1]
+        types = np.empty((size, n), dtype=np.int64) if out is None else out
+        block = _block_rows(n)
+        u = np.empty((min(block, size), n))
+        for start in range(0, size, block):
+            part = u[: min(block, size - start)]
+            self._type_rng.random(out=part)
+            table.draw(part, types[start : start + part.shape[0]])
+        return types
+
+    def _draw(
+        self, size: int, reuse: bool = False
+    ) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
+        """The next ``size`` days of the day stream: true types, states and sealed bids, and
+        the players whose bids may differ from their types (none: the bids are the types,
+        the same array). ``reuse``: the types and bids go to the engine's work arrays (which
+        the next chunks overwrite; only the DNBE market sees them)."""
+        game = self.game
+        n = self.theta.shape[0]
+        out = self._buffer("types", size, (n,), np.int64) if reuse else None
+        types = self._types(size, out)
         states = game.sample_states(self._state_rng, size)
-        bids = np.empty_like(types)
-        for i, s in enumerate(self.strategies):
+        # truthful players bid their types: their columns are the drawn types, in range
+        special = [i for i, s in enumerate(self.strategies) if type(s) is not Truthful]
+        if not special:
+            bids = types
+        elif reuse:
+            bids = self._buffer("bids", size, (n,), np.int64)
+            bids[...] = types
+        else:
+            bids = types.copy()
+        for i in special:
+            s = self.strategies[i]
             if not s.history_dependent:
-                out = np.asarray(s.type_bids(types[:, i], self._player_rngs[i]))
+                own = types[:, i]
+                if reuse and type(s) not in _STATELESS:
+                    own = own.copy()  # a strategy of its own may keep what it is given
+                out = np.asarray(s.type_bids(own, self._player_rngs[i]))
                 if out.shape != (size,):
                     raise ValueError(
                         f"strategy of player {i} ({s.describe()}) returned bids of shape "
                         f"{out.shape} for {size} days"
                     )
                 bids[:, i] = out
-        if any(s.history_dependent for s in self.strategies):
+        if any(self.strategies[i].history_dependent for i in special):
             _play_history_dependent(
                 game,
                 self.market.o1,
@@ -534,16 +851,42 @@ class Simulation:
                 states,
                 self._player_rngs,
             )
-        return types, states, bids
+        return types, states, bids, np.array(special, dtype=np.int64)
+
+    def _settle(
+        self, types: np.ndarray, states: Any, bids: np.ndarray, special: np.ndarray
+    ) -> Settlement:
+        """The scheme's settlement of a drawn chunk. A market of the DNBE mechanism is handed
+        bids it need not check again: the truthful players' bids are drawn types, and the
+        others' are checked here (with the ledger's own message)."""
+        market = self.market
+        if not isinstance(market, Market):
+            return market.settle(types, bids, states)
+        self._check_drawn(bids, special)
+        return market._settle_drawn(types, bids, states, special, self._work(bids.shape[0]))
+
+    def _check_drawn(
+        self, bids: np.ndarray, special: np.ndarray, before: Future[Any] | None = None
+    ) -> None:
+        """Refuses a chunk in which a player who is not truthful bids outside its types (with
+        the ledger's message, once the ledger has recorded the chunk ``before``, if any)."""
+        if special.size:
+            assert isinstance(self.market, Market)
+            counts = self.game.type_counts
+            own = bids[:, special]
+            if own.size and (own.min() < 0 or np.any(own.max(axis=0) >= counts[special])):
+                if before is not None:
+                    _wait(before)  # the ledger's message counts the days it has recorded
+                self.market.ledger.check(bids)  # raises, naming the first bad bid
 
     def _play(self, size: int) -> None:
         snap = self._snapshot()
         committed = False
         try:
-            types, states, bids = self._draw(size)
+            types, states, bids, special = self._draw(size, isinstance(self.market, Market))
             with _interrupts_held():
                 settled = check_settlement(
-                    self.market.settle(types, bids, states), size, self.theta.shape[0]
+                    self._settle(types, states, bids, special), size, self.theta.shape[0]
                 )
                 self._record(size, settled)
                 committed = True  # a Ctrl-C held above is raised after this point
@@ -555,15 +898,76 @@ class Simulation:
 
     def _record(self, size: int, settled: Settlement) -> None:
         """Adds a settled chunk to the sums and paths (pure arithmetic, then assignment)."""
-        v_true, cost, total = settled.valuation, settled.cost, settled.payment
-        flags = settled.flags
-        utility = v_true - total
-        welfare = v_true.sum(axis=1) - cost
-        budget = total.sum(axis=1)
+        paid, charged = settled.payment, settled.penalty
+
+        def penalty(r0: int, r1: int, out: np.ndarray) -> bool:
+            out[...] = charged[r0:r1]
+            return True
+
+        def payment(r0: int, r1: int, out: np.ndarray, pen: Any) -> None:
+            out[...] = paid[r0:r1]
+
+        self._add(size, settled.valuation, settled.cost, settled.flags, penalty, payment)
+
+    def _add(
+        self,
+        size: int,
+        v_true: np.ndarray,
+        cost: np.ndarray,
+        flags: np.ndarray,
+        penalty: Any,
+        payment: Any,
+        refused: Any = None,
+    ) -> None:
+        """Adds a chunk to the sums and paths (pure arithmetic, then assignment).
+
+        ``penalty(r0, r1, out)`` writes the penalties of rows r0..r1 to ``out`` and returns
+        True, or returns False if they are all +0.0; ``payment(r0, r1, out, penalties)``
+        writes the payments of rows r0..r1 to ``out`` (``penalties``: those rows' penalties,
+        or 0.0 when they are all +0.0). The per-player
+        quantities are taken a block of rows at a time (payments, utility, the day's welfare
+        and budget, and the running totals), so that each block is read from memory once and
+        worked on in cache. ``refused``, when given, is called (and must raise) if a day's
+        welfare or budget is not finite: some valuation or payment is not (a finite sum has
+        finite terms), which the caller has not checked before.
+        """
+        n = v_true.shape[1]
         first = self.day
         points = [int(p) for p in _state.checkpoint_grid(first + size) if p > first]
         rows = [p - first - 1 for p in points]
-        at_u, end_u = _running(self._sums["utility"], utility, rows)
+        block = _block_rows(n)
+        sums = self._sums
+        utility_sum = _Totals(sums["utility"], n, block)
+        valuation_sum = _Totals(sums["valuation"], n, block)
+        payment_sum = _Totals(sums["payment"], n, block)
+        penalty_sum = _Totals(sums["penalty"], n, block)
+        utility = np.empty((size, n)) if self.daily else None
+        welfare = np.empty(size)
+        budget = np.empty(size)
+        at_u: list[np.ndarray] = []
+        for r0 in range(0, size, block):
+            r1 = min(size, r0 + block)
+            m = r1 - r0
+            cuts = [r - r0 for r in rows if r0 <= r < r1]
+            charged = penalty_sum.slots(m)
+            charged_any = penalty(r0, r1, charged)
+            v, paid = v_true[r0:r1], payment_sum.slots(m)
+            payment(r0, r1, paid, charged if charged_any else 0.0)
+            u = np.subtract(v, paid, out=utility_sum.slots(m))
+            if utility is not None:
+                utility[r0:r1] = u
+            np.subtract(v.sum(axis=1), cost[r0:r1], out=welfare[r0:r1])
+            np.sum(paid, axis=1, out=budget[r0:r1])
+            at_u += utility_sum.add(m, cuts)
+            valuation_sum.slots(m)[...] = v
+            valuation_sum.add(m)
+            payment_sum.add(m)
+            if charged_any:
+                penalty_sum.add(m, sparse=True)
+            else:  # zeros: x + 0.0 is x, but -0.0 + 0.0 is +0.0, whatever their number
+                penalty_sum.total = penalty_sum.total + 0.0
+        if refused is not None and not (np.isfinite(welfare).all() and np.isfinite(budget).all()):
+            refused()
         at_w, end_w = _running(self._welfare, welfare, rows)
         at_b, end_b = _running(self._budget, budget, rows)
         at_p, end_p = _running(self._penalty_days, flags, rows)
@@ -574,11 +978,11 @@ class Simulation:
             "budget": [b / p for b, p in zip(at_b, points, strict=True)],
             "penalty": at_p,
         }
-        sums = {
-            "utility": end_u,
-            "valuation": _running(self._sums["valuation"], v_true)[1],
-            "payment": _running(self._sums["payment"], total)[1],
-            "penalty": _running(self._sums["penalty"], settled.penalty)[1],
+        new_sums = {
+            "utility": utility_sum.total,
+            "valuation": valuation_sum.total,
+            "payment": payment_sum.total,
+            "penalty": penalty_sum.total,
         }
         last = self._last_penalty
         flagged = flags.any(axis=0)
@@ -586,14 +990,14 @@ class Simulation:
             last_rows = size - 1 - np.argmax(flags[::-1], axis=0)
             last = np.where(flagged, first + 1 + last_rows, last)
         # commit
-        if self.daily:
+        if utility is not None:
             self._daily["utility"].append(utility)
             self._daily["welfare"].append(welfare)
             self._daily["flags"].append(flags.copy())
             self._daily["budget"].append(budget)
         for key, values in new_paths.items():
             self._paths[key].extend(values)
-        self._sums = sums
+        self._sums = new_sums
         self._welfare = float(end_w)
         self._budget = float(end_b)
         self._penalty_days = end_p

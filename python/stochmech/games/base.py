@@ -85,6 +85,28 @@ class TwoStageGame(ABC):
     def cost(self, o1: Any, o2: np.ndarray, states: Any = None) -> np.ndarray:
         """Planner's cost c(o1, o2[l]) for every day: an (L,) float array."""
 
+    def _day_terms(
+        self,
+        o1: Any,
+        types: np.ndarray,
+        bids: np.ndarray,
+        states: Any,
+        differ: Any = None,
+        out: Any = None,
+    ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+        """``(o2, valuations at the bids, valuations at the types, cost)`` of a batch of days
+        whose types and bids are in range (the simulation engine drew or checked them) and
+        whose states come from :meth:`sample_states`. ``differ`` lists the players whose
+        bids may differ from their types (None: any); ``out``, when given, holds arrays for
+        o2 and the two valuations that a game may write to. A game may compute these faster;
+        it must give exactly the numbers of :meth:`second_stage`, :meth:`valuations` and
+        :meth:`cost`, which this default calls."""
+        o2 = self.second_stage(o1, bids, states)
+        v_bid = np.asarray(self.valuations(bids, o1, o2, states), dtype=float)
+        v_true = np.asarray(self.valuations(types, o1, o2, states), dtype=float)
+        cost = np.asarray(self.cost(o1, o2, states), dtype=float)
+        return o2, v_bid, v_true, cost
+
     def sample_states(self, rng: np.random.Generator, size: int) -> Any:
         """Draw ``size`` IID exogenous states; ``None`` for games without a state."""
         return None

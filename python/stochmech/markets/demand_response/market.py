@@ -704,6 +704,82 @@ class DemandResponseMarket(TwoStageGame):
             raise ValueError(f"o2 has {x.shape[0]} days but types has {t.shape[0]}")
         return -0.5 * self.level_values(t) * x[:, : self.n_players] ** 2
 
+    def _day_terms(
+        self,
+        o1: Any,
+        types: np.ndarray,
+        bids: np.ndarray,
+        states: Any,
+        differ: Any = None,
+        out: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The engine's batch (see :meth:`TwoStageGame._day_terms`): the dispatch of the bids,
+        the valuations at the bids and at the true types, and the reserve's cost.
+
+        The same operations, on the same numbers and in the same order, as
+        :meth:`second_stage`, :meth:`valuations` and :meth:`cost`: 1/delta and -delta/2 of
+        every (provider, level) are tabulated once (the divisions and products
+        :meth:`dispatch` and :meth:`valuations` do on each day's looked-up delta), the rows
+        are done in blocks that stay in cache, and the valuations at the true types are only
+        computed for the providers in ``differ`` (for the others they are the valuations at
+        the bids). ``out``: (days, n + 1), (days, n) and (days, n) float arrays for o2 and the
+        two valuations; with None for o2, o2 is not kept (None is returned in its place).
+        """
+        n = self.n_players
+        tables = getattr(self, "_terms_tables", None)
+        if tables is None:
+            flat = self._level_table.ravel()
+            tables = (1.0 / flat, -0.5 * flat, np.arange(n, dtype=np.int64) * self.n_types)
+            self._terms_tables = tables
+        inverse, neg_half, offsets = tables
+        days = bids.shape[0]
+        d = states[:, SHORTAGE]
+        delta_s = states[:, RESERVE]
+        vs = 1.0 / delta_s
+        same = types is bids or (differ is not None and len(differ) == 0)
+        if out is None:
+            out = (np.empty((days, n + 1)), np.empty((days, n)), np.empty((days, n)))
+        o2, v_bid, v_true = out
+        if same:
+            v_true = v_bid
+        reserve = np.empty(days)  # g_s of each day (o2's last column), for the cost
+        columns = None if same or differ is None else np.asarray(differ, dtype=np.int64)
+        block = max(1, (1 << 17) // n)
+        index = np.empty((min(block, days), n), dtype=np.int64)
+        v = np.empty((min(block, days), n))
+        square = np.empty((min(block, days), n))
+        rows = np.empty((min(block, days), n + 1)) if o2 is None else None
+        for r0 in range(0, days, block):
+            r1 = min(days, r0 + block)
+            m = r1 - r0
+            idx, vb, sq = index[:m], v[:m], square[:m]
+            np.add(bids[r0:r1], offsets, out=idx)
+            np.take(inverse, idx, out=vb, mode="wrap")
+            # dispatch: x_i = d * (v_i / S), g_s = d * (v_s / S), S = sum_i v_i + v_s
+            total = vb.sum(axis=1)
+            total += vs[r0:r1]
+            dispatch = o2[r0:r1] if rows is None else rows[:m]
+            np.divide(vb, total[:, None], out=dispatch[:, :n])
+            np.divide(vs[r0:r1], total, out=dispatch[:, n])
+            np.multiply(dispatch, d[r0:r1, None], out=dispatch)
+            reserve[r0:r1] = dispatch[:, n]
+            # valuations: (-delta_i / 2) * x_i^2
+            np.square(dispatch[:, :n], out=sq)
+            np.take(neg_half, idx, out=vb, mode="wrap")
+            np.multiply(vb, sq, out=v_bid[r0:r1])
+            if same:
+                continue
+            if columns is None:
+                np.add(types[r0:r1], offsets, out=idx)
+                np.take(neg_half, idx, out=vb, mode="wrap")
+                np.multiply(vb, sq, out=v_true[r0:r1])
+            else:
+                v_true[r0:r1] = v_bid[r0:r1]
+                own = neg_half[types[r0:r1, columns] + offsets[columns]]
+                v_true[r0:r1, columns] = own * sq[:, columns]
+        cost = 0.5 * delta_s * reserve**2
+        return o2, v_bid, v_true, cost
+
     def cost(self, o1: Any, o2: np.ndarray, states: Any = None) -> np.ndarray:
         """Planner's cost: the reserve's delta_s g_s^2 / 2 of each day; shape (L,).
 
