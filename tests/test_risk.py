@@ -261,3 +261,158 @@ def test_the_core_window_fallback_gives_the_same_boundaries(monkeypatch):
     assert sum(calls) > 1000
     np.testing.assert_array_equal(a, a2)
     np.testing.assert_array_equal(b, b2)
+
+
+# ----- the joint test's extra risk: simulated, bounded or proved zero, day by day -----
+
+
+def _detail_excess(theta, player, days, gamma, rng):
+    """One truthful path: the days (1-based) on which the ledger flags ``player`` while the
+    frequency statistic of its detail output stays below the core's r(l), and the days on
+    which the joint statistic reaches r(l)."""
+    rec = BidLedger(theta, gamma=gamma).record(
+        sample_truthful_bids(theta, days, rng), detail=True
+    )
+    r = stochmech.window(np.arange(1, days + 1), gamma)
+    marginal = rec.marginal[:, player] >= r
+    joint = rec.joint[:, player] >= r
+    assert np.array_equal(rec.flags[:, player], marginal | joint)
+    return np.flatnonzero(rec.flags[:, player] & ~marginal) + 1, np.flatnonzero(joint) + 1
+
+
+def test_simulated_joint_excess_is_the_dense_references_on_the_same_paths():
+    from ledger_reference import DenseLedger
+
+    from stochmech.audit.risk import _simulate_excess
+
+    theta = np.array([[0.5, 0.5], [0.2, 0.8]])
+    days, paths, gamma = 60, 150, 0.1
+    (path, day), (path1, day1) = _simulate_excess(theta, [0, 1], days, paths, gamma, seed=5)
+    # the same bids (the simulation draws one path's days in one chunk, path after path)
+    rng = np.random.default_rng(5)
+    want = {0: set(), 1: set()}
+    for k in range(paths):
+        bids = sample_truthful_bids(theta, days, rng)
+        dense = DenseLedger(theta, gamma).record(bids)
+        r = np.array([stochmech.window(int(d), gamma) for d in dense.days])
+        for i in (0, 1):
+            only = dense.flags[:, i] & ~(dense.marginal[:, i] >= r)
+            want[i] |= {(k, int(d)) for d in np.flatnonzero(only)}
+    assert set(zip(path.tolist(), day.tolist(), strict=True)) == want[0]
+    assert set(zip(path1.tolist(), day1.tolist(), strict=True)) == want[1]
+    assert want[0]  # the case has joint-only flags to find
+
+
+def test_joint_excess_matters_with_few_groups_and_matches_an_independent_simulation():
+    # two types each, so two groups: the joint test flags player 0 where the frequency test
+    # does not (counts leaning opposite ways in the other player's two groups)
+    theta = np.array([[0.5, 0.5], [0.2, 0.8]])
+    days, gamma = 300, 0.1
+    risk = truthful_risk(theta, 0, days, gamma=gamma, paths=3000, seed=1)
+    assert risk.joint_coverage == "simulated" and risk.joint_days == days
+    assert risk.joint_covered_days == days and risk.joint_bounded_days == 0
+    assert risk.joint_excess_flags > 0.01 and risk.joint_excess_penalty > 0
+    rng = np.random.default_rng(99)
+    fresh = [len(_detail_excess(theta, 0, days, gamma, rng)[0]) for _ in range(3000)]
+    se = math.sqrt(np.var(fresh, ddof=1) / 3000 + risk.joint_excess_flags / 3000)
+    assert abs(np.mean(fresh) - risk.joint_excess_flags) <= 5 * se
+    assert sum(c > 0 for c in fresh) >= 5  # about 15 paths expected: not a fluke
+    jp = PowerPenalty()(np.arange(1, days + 1))
+    assert risk.expected_penalty == pytest.approx(
+        float(jp @ risk.flag_probability) + risk.joint_excess_penalty
+    )
+    assert risk.expected_flags == pytest.approx(
+        risk.flag_probability.sum() + risk.joint_excess_daily.sum()
+    )
+
+
+def test_joint_fire_bound_holds_against_simulation():
+    from stochmech.audit import joint_fire_bound
+
+    theta = np.array([[0.5, 0.5], [0.2, 0.8]])
+    days, gamma, paths = 400, 0.1, 400
+    bound = joint_fire_bound(theta, 0, np.arange(1, days + 1), gamma=gamma)
+    rng = np.random.default_rng(3)
+    fired = np.zeros(days)
+    for _ in range(paths):
+        fired[_detail_excess(theta, 0, days, gamma, rng)[1] - 1] += 1
+    freq = fired / paths
+    # no day where the bound is zero ever sees the joint test fire
+    assert not fired[bound == 0].any()
+    # per day and cumulatively (a binomial frequency exceeds its p by 5 se rarely)
+    assert np.all(freq <= bound + 5 * np.sqrt(np.maximum(bound, 1 / paths) / paths))
+    assert freq.sum() <= bound.sum()
+    # it decays; with balanced groups (p = 1/2) far below the frequency test's flags
+    later = joint_fire_bound(theta, 0, np.array([10**4, 10**5]), gamma=gamma)
+    assert later[1] < later[0] < 1e-5
+    even = np.array([[0.5, 0.5], [0.5, 0.5]])
+    later = joint_fire_bound(even, 0, np.array([10**4, 10**5]))
+    freq_later, _, _ = flag_probabilities(even[0], np.array([10**4, 10**5]))
+    assert np.all(later < 1e-4 * freq_later)
+
+
+def test_a_long_horizon_is_simulated_then_bounded_and_says_so():
+    theta = np.array([[0.5, 0.5], [0.2, 0.8]])
+    risk = truthful_risk(theta, 0, 20_000, gamma=0.5, paths=20, joint_budget=20 * 2_000)
+    assert risk.joint_coverage == "simulated + bounded"
+    assert risk.joint_days == 2_000 and risk.joint_bounded_days == 18_000
+    assert risk.joint_covered_days == 20_000
+    assert "simulated on days 1..2000" in risk.joint_note
+    assert "bounded on days 2001..20000" in risk.joint_note
+    from stochmech.audit import joint_fire_bound
+
+    bound = joint_fire_bound(theta, 0, np.arange(2_001, 20_001), gamma=0.5)
+    jp = PowerPenalty()(np.arange(2_001, 20_001))
+    assert risk.joint_tail_bound == pytest.approx(float(jp @ bound))
+    assert 0 < risk.joint_tail_bound < 1e-3 * risk.frequency_penalty
+    assert np.array_equal(risk.joint_excess_daily[2_000:], bound)
+    assert risk.expected_penalty == pytest.approx(
+        risk.frequency_penalty + risk.joint_excess_penalty + risk.joint_tail_bound
+    )
+    assert risk.expected_penalty_lower < risk.expected_penalty
+    d = risk.to_dict()
+    assert d["joint_coverage"] == "simulated + bounded" and d["joint_bounded_days"] == 18_000
+    assert "bounded on days 2001..20000" in str(risk)
+    # an explicit joint_days wins over the budget, and the whole horizon fits the default one
+    assert truthful_risk(theta, 0, 3_000, paths=2, joint_days=100).joint_days == 100
+    assert truthful_risk(theta, 0, 3_000, paths=2).joint_coverage == "simulated"
+
+
+@pytest.mark.parametrize(
+    "theta, days, why",
+    [
+        ([[0.5, 0.5], [1.0, 0.0]], 2_000, "one profile for the others"),
+        ([[1.0, 0.0], [0.5, 0.5]], 2_000, "one type of positive probability"),
+        ([[0.5, 0.5], [0.5, 0.5]], 10, "r(l) exceeds"),
+    ],
+)
+def test_the_joint_test_provably_cannot_add_a_flag(theta, days, why):
+    theta = np.array(theta)
+    risk = truthful_risk(theta, 0, days, paths=2)
+    assert risk.joint_coverage == "proved zero" and why in risk.joint_note
+    assert risk.joint_paths == 0 and risk.joint_excess_penalty == 0.0
+    assert risk.joint_covered_days == days
+    # the claim, checked on the ledger: truthful paths and the most lopsided bids there are
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        assert len(_detail_excess(theta, 0, days, 1.0, rng)[0]) == 0
+    support = [np.flatnonzero(row > 0) for row in theta]
+    for bids in (
+        np.tile([support[0][0], support[1][0]], (days, 1)),
+        np.column_stack([np.arange(days) % support[0].size, np.zeros(days, dtype=int)]),
+    ):
+        bids[:, 1] = support[1][bids[:, 1] % support[1].size]
+        bids[:, 0] = support[0][bids[:, 0] % support[0].size]
+        rec = BidLedger(theta).record(bids, detail=True)
+        r = stochmech.window(np.arange(1, days + 1), 1.0)
+        assert not np.any(rec.flags[:, 0] & ~(rec.marginal[:, 0] >= r))
+
+
+def test_joint_false_and_one_player_say_what_is_covered():
+    off = truthful_risk([[0.5, 0.5], [0.5, 0.5]], 0, 500, joint=False)
+    assert off.joint_coverage == "not included" and off.joint_covered_days == 0
+    assert "NOT included" in off.joint_note and "NOT included" in str(off)
+    assert off.to_dict()["joint_covered_days"] == 0
+    one = truthful_risk([[0.5, 0.5]], 0, 500)
+    assert one.joint_coverage == "one player" and one.joint_covered_days == 500
+    assert "joint test" not in str(one)

@@ -100,7 +100,12 @@ from stochmech.audit.coalitions import (
     joint_test_power,
     ring_drift,
 )
-from stochmech.audit.risk import TruthfulRisk, flag_probabilities, truthful_risk
+from stochmech.audit.risk import (
+    TruthfulRisk,
+    flag_probabilities,
+    joint_fire_bound,
+    truthful_risk,
+)
 from stochmech.audit.run import (
     AuditReport,
     Deviation,
@@ -143,6 +148,7 @@ __all__ = [
     "flag_probabilities",
     "individual_rationality",
     "joint_drift",
+    "joint_fire_bound",
     "joint_test_power",
     "lie_size",
     "planner_budget",

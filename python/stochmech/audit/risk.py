@@ -17,11 +17,31 @@ grows. :func:`truthful_risk` computes the expected total penalty of a truthful p
   tails: the sum of their probabilities is an upper bound (reported as ``flag_probability``),
   their maximum a lower bound (``flag_probability_lower``); ``exact`` says whether every day was
   exact.
-* **joint-independence test (eq. 9), simulated.** With n >= 2 players the joint test can also
-  fire. Its extra contribution, ``P(joint test fires and the frequency test does not)`` times
-  J_p(l), is estimated on IID truthful bid paths run through the :class:`~stochmech.BidLedger`,
-  with a standard error over paths, for the first ``joint_days`` days (past them it is not
-  estimated, and the result says so).
+* **joint-independence test (eq. 9): simulated, then bounded.** With n >= 2 players the joint
+  test can also fire. Its extra contribution, ``P(joint test fires and the frequency test does
+  not)`` times J_p(l), is estimated on IID truthful bid paths run through the
+  :class:`~stochmech.BidLedger` (in chunks of days, so memory stays bounded), with a standard
+  error over paths. The whole horizon is simulated when ``days * paths`` is at most
+  ``joint_budget`` (default 2e8 path-days, about half a minute); otherwise the first
+  ``joint_budget // paths`` days are, and the rest get a rigorous upper bound (below). Every
+  day is accounted for: the result's ``joint_coverage`` and ``joint_note`` say which days were
+  simulated, which bounded and which proved free of joint flags.
+
+  *The bound.* Given the other players' bids, player i's bids inside a group d_-i are
+  Binomial(M_i(d_-i), theta_i(t)) counts J(t, d_-i), so by Hoeffding's inequality
+  ``P(|J - theta_i(t) M| >= l r(l) | M = m) <= 2 exp(-2 l^2 r(l)^2 / m)``. Splitting on
+  ``M >= c l`` (a binomial count of the group's probability p, bounded by Chernoff's
+  ``exp(-l KL(c || p))``) and taking the best c of a grid gives a per-day bound on P(the joint
+  test fires); it is summed over the groups of positive probability and over player i's types
+  (once with two types, whose two events coincide), capped at 1, and multiplied by J_p(l).
+  Past a few thousand days it is negligible for a few groups (p bounded away from 0); with
+  many groups (large n) it degrades to ``G K l^-(1+gamma)`` and can be loose.
+
+  *Proved zero.* The joint test cannot fire on a day l when ``r(l) > max_t max(theta_i(t),
+  1 - theta_i(t))`` (as ``|J - theta_i(t) M| <= max(theta_i(t), 1 - theta_i(t)) M <= that * l``);
+  and it never adds to the frequency test when player i has one type of positive probability
+  or the others have only one profile of positive probability (then M = l and h equals f in
+  floating point too). Such days or cases are reported as proved, not simulated.
 
 The expectation is carried by rare, large fines: a plain Monte Carlo estimate of the total
 penalty with a few thousand paths usually sees none of them and underestimates it, which is why
@@ -52,11 +72,31 @@ from stochmech._validate import integer, penalty_schedule, penalty_values, pmf_r
 from stochmech._window import DEFAULT_GAMMA, window
 from stochmech.ledger import BidLedger, PenaltySchedule, PowerPenalty
 
-__all__ = ["TruthfulRisk", "flag_probabilities", "truthful_risk"]
+__all__ = [
+    "DEFAULT_JOINT_BUDGET",
+    "TruthfulRisk",
+    "flag_probabilities",
+    "joint_fire_bound",
+    "truthful_risk",
+]
 
 # Rounding of numpy's r(l) against the core's differs by a few ulps at most; a boundary count
 # whose statistic lies within this relative distance of r(l) is re-decided with the core's r(l).
 _SENSITIVE = 1e-12
+
+#: Path-days (``days * paths``) up to which :func:`truthful_risk` simulates the joint test over
+#: the whole horizon: 2e8, i.e. 200 paths of 10^6 days, about half a minute with n = 2 or 3.
+DEFAULT_JOINT_BUDGET = 200_000_000
+
+# days per ledger call of the simulation (bounds its memory: a few MB of bids and flags)
+_CHUNK = 1 << 17
+# relative slack on r(l) in the joint test's bounds, far above the few ulps of rounding of the
+# ledger's floating-point statistic
+_RSLACK = 1e-9
+# with more groups of positive probability than this, the bound does not enumerate them
+_MAX_GROUPS = 4096
+# grid of the split M >= c l of the bound: c = p + (1 - p) * _SPLIT
+_SPLIT = np.linspace(0.0, 1.0, 41)[1:-1]
 
 
 def _check_supertypes(supertypes: Any) -> np.ndarray:
@@ -312,13 +352,27 @@ class TruthfulRisk:
     frequency_penalty, frequency_penalty_lower : float
         sum_l J_p(l) P(flag on day l) from the two bounds.
     joint_excess_penalty, joint_excess_se : float
-        Simulated expected extra penalty from days where only the joint test fires, and its
-        standard error over paths (0 with one player).
+        Simulated expected extra penalty from the simulated days (1..``joint_days``) where only
+        the joint test fires, and its standard error over paths (0 with one player).
     joint_excess_flags : float
-        Expected number of such days.
+        Expected number of such days (simulated).
     joint_days, joint_paths : int
-        Days and paths of that simulation (0 when not simulated); past ``joint_days`` the joint
-        test's extra contribution is not included.
+        Days and paths of that simulation (0 when not simulated).
+    joint_excess_daily : (L,) float or None
+        Per day: the simulated frequency of a joint-only flag on simulated days, the bound
+        :func:`joint_fire_bound` on bounded days, 0 on proved days; None when the joint test
+        is not included.
+    joint_coverage : str
+        ``"one player"`` (no joint test), ``"not included"`` (``joint=False`` with n >= 2:
+        the joint test's extra risk is NOT counted), ``"proved zero"``, ``"simulated"``
+        (every day), or ``"simulated + bounded"`` (days 1..``joint_days`` simulated, the rest
+        bounded).
+    joint_bounded_days : int
+        Days ``joint_days + 1..L`` covered by the bound (0 when none).
+    joint_tail_bound, joint_tail_flags : float
+        Upper bounds on the expected extra penalty and extra flagged days over the bounded days.
+    joint_note : str
+        A sentence stating the coverage.
     """
 
     player: int
@@ -336,17 +390,29 @@ class TruthfulRisk:
     joint_days: int = 0
     joint_paths: int = 0
     joint_excess_daily: np.ndarray | None = field(default=None, repr=False)
+    joint_coverage: str = "one player"
+    joint_bounded_days: int = 0
+    joint_tail_bound: float = 0.0
+    joint_tail_flags: float = 0.0
+    joint_note: str = "one player: there is no joint test"
+
+    @property
+    def joint_covered_days(self) -> int:
+        """Days whose joint-test contribution is accounted for (simulated, bounded or proved
+        zero): ``days``, except 0 when ``joint_coverage == "not included"``."""
+        return 0 if self.joint_coverage == "not included" else self.days
 
     @property
     def expected_penalty(self) -> float:
-        """Expected total penalty over days 1..L (an upper bound unless ``exact``; plus the
-        simulated joint-test excess)."""
-        return self.frequency_penalty + self.joint_excess_penalty
+        """Expected total penalty over days 1..L: the frequency test's (an upper bound unless
+        ``exact``), plus the joint test's simulated excess and its bound over the bounded days
+        (so a conservative figure when ``joint_coverage == "simulated + bounded"``)."""
+        return self.frequency_penalty + self.joint_excess_penalty + self.joint_tail_bound
 
     @property
     def expected_penalty_lower(self) -> float:
         """A lower bound on the expected total penalty (frequency test's lower bound plus the
-        simulated joint-test excess)."""
+        simulated joint-test excess; the bounded days add nothing)."""
         return self.frequency_penalty_lower + self.joint_excess_penalty
 
     @property
@@ -357,13 +423,12 @@ class TruthfulRisk:
     @property
     def expected_flags(self) -> float:
         """Expected number of flagged days over 1..L (frequency test's bound plus the joint
-        test's simulated excess)."""
-        return float(self.flag_probability.sum()) + self.joint_excess_flags
+        test's simulated excess and its bound over the bounded days)."""
+        return float(self.flag_probability.sum()) + self.joint_excess_flags + self.joint_tail_flags
 
     def any_flag_after(self, day: int) -> float:
         """An upper bound on P(the player is flagged on some day in day+1..L): the union bound
-        ``sum_{l > day} P(flag on day l)`` (capped at 1), with the joint test's simulated
-        excess added over the simulated days.
+        ``sum_{l > day} P(flag on day l)`` (capped at 1), with ``joint_excess_daily`` added.
 
         It is a bound, not an exact probability; :meth:`any_flag_after_lower` is a lower bound.
         """
@@ -403,10 +468,16 @@ class TruthfulRisk:
             "expected_penalty_lower": self.expected_penalty_lower,
             "expected_penalty_per_day": self.expected_penalty_per_day,
             "expected_flags": self.expected_flags,
+            "frequency_penalty": self.frequency_penalty,
             "joint_excess_penalty": self.joint_excess_penalty,
             "joint_excess_se": self.joint_excess_se,
             "joint_days": self.joint_days,
             "joint_paths": self.joint_paths,
+            "joint_coverage": self.joint_coverage,
+            "joint_covered_days": self.joint_covered_days,
+            "joint_bounded_days": self.joint_bounded_days,
+            "joint_tail_bound": self.joint_tail_bound,
+            "joint_note": self.joint_note,
             "any_flag_after_100": self.any_flag_after(min(100, self.days)),
         }
 
@@ -426,7 +497,116 @@ class TruthfulRisk:
                 f"+- {self.joint_excess_se:.2g} (simulated, {self.joint_paths} paths of "
                 f"{self.joint_days} days)"
             )
+        if self.joint_coverage != "one player":
+            lines.append(f"  joint test: {self.joint_note}")
         return "\n".join(lines)
+
+
+def _support_structure(theta: np.ndarray, i: int) -> tuple[int, np.ndarray | None, int]:
+    """Player i's joint events per group (0, 1 with two types, K' otherwise), the probabilities
+    of the groups d_-i of positive probability (None beyond ``_MAX_GROUPS``) and their number."""
+    support_i = int(np.count_nonzero(theta[i] > 0))
+    events = 0 if support_i <= 1 else (1 if support_i == 2 else support_i)
+    others = [theta[j][theta[j] > 0] for j in range(theta.shape[0]) if j != i]
+    groups = math.prod(int(o.size) for o in others)
+    if groups > _MAX_GROUPS:
+        return events, None, groups
+    probs = np.ones(1)
+    for o in others:
+        probs = np.outer(probs, o).ravel()
+    return events, probs, groups
+
+
+def _joint_never_adds(theta: np.ndarray, i: int) -> bool:
+    """Whether the joint test provably never flags player i on a day the frequency test does
+    not: player i has one type of positive probability (every h is exactly 0), or the others
+    have one profile (M = l, M/l = 1.0 and h_i,(t, d_-i) equals f_i,t bit for bit)."""
+    events, _, groups = _support_structure(theta, i)
+    return events == 0 or groups == 1
+
+
+def _joint_possible(days: np.ndarray, gamma: float, theta_i: np.ndarray) -> np.ndarray:
+    """Days on which the joint test might fire: ``|h| <= max(theta, 1 - theta) M / l`` with
+    M <= l, so it cannot when r(l) exceeds that (with a slack for rounding)."""
+    support = theta_i[theta_i > 0]
+    c = float(np.maximum(support, 1.0 - support).max()) if support.size else 0.0
+    return window(days, gamma) * (1.0 - _RSLACK) <= c
+
+
+def joint_fire_bound(
+    supertypes: Any, player: int, days: Any, *, gamma: float = DEFAULT_GAMMA
+) -> np.ndarray:
+    """An upper bound on P(the joint-independence test flags a truthful player on day l).
+
+    Given the other players' bids, ``J(t, d_-i)`` is Binomial(M, theta_i(t)) with M =
+    M_i(d_-i); Hoeffding's inequality bounds a group's two-sided tail by
+    ``2 exp(-2 l^2 r(l)^2 / M)``, and the split ``M >= c l`` (Chernoff:
+    ``exp(-l KL(c || p))`` with p the group's probability; the best c of a grid, or c = 1)
+    removes the dependence on M. The bound is summed over the groups of positive probability
+    and player i's types (once with two), capped at 1, and is 0 on days where the joint test
+    cannot fire (module notes) and in the cases where it never adds to the frequency test.
+
+    Parameters
+    ----------
+    supertypes : array_like, shape (n, K)
+    player : int
+    days : array_like of int
+        Days l >= 1.
+    gamma : float, default 1.0
+
+    Returns
+    -------
+    ndarray
+        The bound per day.
+
+    Examples
+    --------
+    >>> b = joint_fire_bound([[0.5, 0.5], [0.5, 0.5]], 0, [10, 1_000, 100_000])
+    >>> b[0], bool(b[1] < 1e-3), bool(b[2] < 1e-12)
+    (np.float64(0.0), True, True)
+    """
+    theta = _check_supertypes(supertypes)
+    n = theta.shape[0]
+    if isinstance(player, bool) or not isinstance(player, (int, np.integer)):
+        raise ValueError(f"player must be an integer index, got {player!r}")
+    if not 0 <= int(player) < n:
+        raise ValueError(f"player {player!r} does not exist (n = {n})")
+    d = np.asarray(days)
+    if d.ndim != 1 or not np.issubdtype(d.dtype, np.integer) or (d.size and d.min() < 1):
+        raise ValueError(f"days must be a 1-D array of integers >= 1, got {days!r:.80}")
+    return _joint_fire_bound(theta, int(player), d.astype(np.int64), _check_gamma(gamma))
+
+
+def _joint_fire_bound(theta: np.ndarray, i: int, days: np.ndarray, gamma: float) -> np.ndarray:
+    out = np.zeros(days.size)
+    if theta.shape[0] < 2 or _joint_never_adds(theta, i) or days.size == 0:
+        return out
+    events, probs, groups = _support_structure(theta, i)
+    possible = _joint_possible(days, gamma, theta[i])
+    for lo in range(0, days.size, 1 << 15):
+        sl = slice(lo, lo + (1 << 15))
+        lf = days[sl].astype(np.float64)
+        r = window(days[sl], gamma) * (1.0 - _RSLACK)
+        lr2 = lf * r * r
+        plain = 2.0 * np.exp(-2.0 * lr2)  # M <= l: l^-(1+gamma) up to the slack
+        if probs is None:
+            total = groups * plain
+        else:
+            values, mult = np.unique(probs, return_counts=True)
+            total = np.zeros(lf.size)
+            for p, m in zip(values, mult, strict=True):
+                best = plain.copy()
+                if p < 1.0:
+                    c = p + (1.0 - p) * _SPLIT
+                    kl = c * np.log(c / p) + (1.0 - c) * np.log((1.0 - c) / (1.0 - p))
+                    split = np.exp(-lf[:, None] * kl[None, :]) + 2.0 * np.exp(
+                        -2.0 * lr2[:, None] / c[None, :]
+                    )
+                    best = np.minimum(best, split.min(axis=1))
+                total += m * best
+        out[sl] = np.minimum(events * total, 1.0)
+    out[~possible] = 0.0
+    return out
 
 
 def truthful_risk(
@@ -438,8 +618,9 @@ def truthful_risk(
     penalty: PowerPenalty | PenaltySchedule | None = None,
     exact_days: int = 500,
     joint: bool = True,
-    joint_days: int = 10_000,
+    joint_days: int | None = None,
     paths: int = 200,
+    joint_budget: int = DEFAULT_JOINT_BUDGET,
     seed: int = 0,
 ) -> TruthfulRisk:
     """The expected penalty a truthful player pays over days 1..L (see the module's notes).
@@ -461,9 +642,15 @@ def truthful_risk(
         later days use the union bound, which is within about 1 % of the exact value on the
         supertypes we measured (the types' tail events are nearly disjoint at large l).
     joint : bool, default True
-        With n >= 2, simulate the joint test's extra contribution.
-    joint_days, paths : int
-        Days (capped at ``days``) and paths of that simulation.
+        With n >= 2, account for the joint test's extra contribution (simulated, bounded or
+        proved zero, day by day). With False it is not counted, and the result says so.
+    joint_days : int, optional
+        Days simulated (capped at ``days``); the later days are bounded. Default: every day
+        when ``days * paths <= joint_budget``, else the first ``joint_budget // paths``.
+    paths : int, default 200
+        Paths of the simulation.
+    joint_budget : int, default :data:`DEFAULT_JOINT_BUDGET` (2e8 path-days)
+        The simulation's size when ``joint_days`` is not given.
     seed : int
         Seed of the simulation.
 
@@ -476,6 +663,9 @@ def truthful_risk(
     >>> risk = truthful_risk([[0.3, 0.7]], 0, 10_000, gamma=1.0)
     >>> risk.exact, bool(risk.expected_penalty_per_day < 0.01)
     (True, True)
+    >>> two = truthful_risk([[0.5, 0.5], [0.5, 0.5]], 0, 2_000, paths=50)
+    >>> two.joint_coverage, two.joint_covered_days
+    ('simulated', 2000)
     """
     theta = _check_supertypes(supertypes)
     n = theta.shape[0]
@@ -491,14 +681,20 @@ def truthful_risk(
     jp = penalty_values(schedule, day_arr)
     upper, lower, exact = _flag_probabilities(theta[i], day_arr, g, _check_exact_days(exact_days))
     result: dict[str, Any] = {}
-    if joint and n >= 2:
-        sim_days = min(horizon, _check_days(joint_days))
+    if n >= 2 and not joint:
+        result = {
+            "joint_coverage": "not included",
+            "joint_note": f"NOT included (joint=False): days 1..{horizon} not covered",
+        }
+    elif n >= 2:
         if isinstance(paths, bool) or not isinstance(paths, (int, np.integer)) or paths < 2:
             raise ValueError(f"paths must be an integer >= 2, got {paths!r}")
-        result = _joint_excess(theta, i, sim_days, int(paths), g, schedule, int(seed), jp)
-        daily = np.zeros(horizon)
-        daily[:sim_days] = result.pop("daily")
-        result["joint_excess_daily"] = daily
+        budget = integer(joint_budget, "joint_budget", minimum=1)
+        if joint_days is None:
+            sim_days = min(horizon, max(1, budget // int(paths)))
+        else:
+            sim_days = min(horizon, _check_days(joint_days))
+        result = _joint_part(theta, i, horizon, sim_days, int(paths), g, int(seed), jp)
     return TruthfulRisk(
         player=i,
         days=horizon,
@@ -513,6 +709,65 @@ def truthful_risk(
     )
 
 
+def _joint_part(
+    theta: np.ndarray,
+    i: int,
+    horizon: int,
+    sim_days: int,
+    paths: int,
+    gamma: float,
+    seed: int,
+    jp: np.ndarray,
+) -> dict[str, Any]:
+    """The joint test's fields of :class:`TruthfulRisk` (n >= 2, joint included)."""
+    day_arr = np.arange(1, horizon + 1, dtype=np.int64)
+    daily = np.zeros(horizon)
+    if _joint_never_adds(theta, i):
+        return {
+            "joint_excess_daily": daily,
+            "joint_coverage": "proved zero",
+            "joint_note": f"proved zero on days 1..{horizon} (one type of positive probability "
+            "for the player, or one profile for the others: the joint test never adds a flag)",
+        }
+    possible = _joint_possible(day_arr, gamma, theta[i])
+    if not possible.any():
+        return {
+            "joint_excess_daily": daily,
+            "joint_coverage": "proved zero",
+            "joint_note": f"proved zero on days 1..{horizon} (r(l) exceeds every "
+            "max(theta_i(t), 1 - theta_i(t)): the joint test cannot fire)",
+        }
+    ((hit_path, hit_day),) = _simulate_excess(theta, [i], sim_days, paths, gamma, seed)
+    pen = np.bincount(hit_path, weights=jp[hit_day], minlength=paths)
+    cnt = np.bincount(hit_path, minlength=paths).astype(np.float64)
+    daily[:sim_days] = np.bincount(hit_day, minlength=sim_days) / paths
+    out: dict[str, Any] = {
+        "joint_excess_penalty": float(pen.mean()),
+        "joint_excess_se": float(pen.std(ddof=1) / math.sqrt(paths)),
+        "joint_excess_flags": float(cnt.mean()),
+        "joint_days": sim_days,
+        "joint_paths": paths,
+    }
+    if sim_days == horizon:
+        out["joint_coverage"] = "simulated"
+        out["joint_note"] = f"simulated on every day 1..{horizon} ({paths} paths)"
+    else:
+        bound = _joint_fire_bound(theta, i, day_arr[sim_days:], gamma)
+        daily[sim_days:] = bound
+        tail = float(jp[sim_days:] @ bound)
+        out |= {
+            "joint_coverage": "simulated + bounded",
+            "joint_bounded_days": horizon - sim_days,
+            "joint_tail_bound": tail,
+            "joint_tail_flags": float(bound.sum()),
+            "joint_note": f"simulated on days 1..{sim_days} ({paths} paths), bounded on days "
+            f"{sim_days + 1}..{horizon} (Hoeffding/Chernoff bound, extra penalty <= {tail:.3g}, "
+            "included in the expected penalty)",
+        }
+    out["joint_excess_daily"] = daily
+    return out
+
+
 def sample_truthful_bids(theta: np.ndarray, days: int, rng: np.random.Generator) -> np.ndarray:
     """IID truthful bids: (days, n) types drawn from each row of ``theta``."""
     cdf = np.cumsum(theta, axis=1)
@@ -523,34 +778,31 @@ def sample_truthful_bids(theta: np.ndarray, days: int, rng: np.random.Generator)
     ).clip(0, theta.shape[1] - 1)
 
 
-def _joint_excess(
-    theta: np.ndarray,
-    i: int,
-    days: int,
-    paths: int,
-    gamma: float,
-    schedule: Any,
-    seed: int,
-    jp: np.ndarray,
-) -> dict[str, Any]:
+def _simulate_excess(
+    theta: np.ndarray, players: list[int], days: int, paths: int, gamma: float, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Runs ``paths`` IID truthful paths of ``days`` days through a ledger of every player and
+    one of each listed player alone (the frequency test), in chunks of days; for each listed
+    player returns the (path, 0-based day) of every day on which the joint test flags it and
+    the frequency test does not."""
     rng = np.random.default_rng(seed)
-    pen = np.empty(paths)
-    cnt = np.empty(paths)
-    daily = np.zeros(days)
+    found: list[tuple[list[np.ndarray], list[np.ndarray]]] = [([], []) for _ in players]
     for k in range(paths):
-        bids = sample_truthful_bids(theta, days, rng)
-        full = BidLedger(theta, gamma=gamma, penalty=schedule).record(bids).flags[:, i]
-        alone = BidLedger(theta[i : i + 1], gamma=gamma, penalty=schedule)
-        marginal = alone.record(bids[:, i : i + 1]).flags[:, 0]
-        excess = full & ~marginal
-        pen[k] = float(jp[:days] @ excess)
-        cnt[k] = float(excess.sum())
-        daily += excess
-    return {
-        "joint_excess_penalty": float(pen.mean()),
-        "joint_excess_se": float(pen.std(ddof=1) / math.sqrt(paths)),
-        "joint_excess_flags": float(cnt.mean()),
-        "joint_days": days,
-        "joint_paths": paths,
-        "daily": daily / paths,
-    }
+        full = BidLedger(theta, gamma=gamma)
+        alone = [BidLedger(theta[i : i + 1], gamma=gamma) for i in players]
+        for start in range(0, days, _CHUNK):
+            bids = sample_truthful_bids(theta, min(_CHUNK, days - start), rng)
+            flags = full.record(bids).flags
+            for slot, i in enumerate(players):
+                if not flags[:, i].any():
+                    alone[slot].record(bids[:, i : i + 1])
+                    continue
+                marginal = alone[slot].record(bids[:, i : i + 1]).flags[:, 0]
+                idx = np.flatnonzero(flags[:, i] & ~marginal)
+                if idx.size:
+                    found[slot][0].append(np.full(idx.size, k, dtype=np.int64))
+                    found[slot][1].append(idx.astype(np.int64) + start)
+    empty = np.zeros(0, dtype=np.int64)
+    return [
+        (np.concatenate(p) if p else empty, np.concatenate(d) if d else empty) for p, d in found
+    ]
