@@ -27,6 +27,7 @@ def test_run_reports_truthful_risk_and_coverage(tmp_path, capsys) -> None:
         )
         assert p["truthful_risk"]["expected_penalty"] == pytest.approx(ref.expected_penalty)
         assert p["truthful_risk"]["exact"] == ref.exact
+        assert p["truthful_risk"]["joint_test"] == "not included"
     n, k = s.true_supertypes.shape
     assert data["coverage"] == coverage_warning(
         n, k, 2000, supertypes=s.true_supertypes, gamma=m.gamma
@@ -42,6 +43,7 @@ def test_audit_reports_truthful_risk_and_coverage(tmp_path, capsys) -> None:
     main([*args, "--player", "0"])
     text = capsys.readouterr().out
     assert "Truthful risk of player 0 (bidding truthfully)" in text
+    assert "the joint test's extra risk not included" in text
     assert "Coverage: unilateral deviations" in text
 
 

@@ -98,7 +98,10 @@ def truthful_risks(
     the reports pass the true supertypes, i.e. truthful bidding): the expected penalty
     a truthful bidder pays through the frequency test (:func:`stochmech.audit.truthful_risk`,
     exact with two types, exact up to day 500 and an upper bound after with more), and a bound
-    on P(any flag after day 100). Zero when the scenario's penalties are off."""
+    on P(any flag after day 100). Zero when the scenario's penalties are off. The joint test's
+    extra risk is not included (``"joint_test": "not included"``; it is rare for honest
+    players, and :func:`stochmech.audit.truthful_risk` with every player's supertype
+    simulates and bounds it)."""
     from stochmech.audit.risk import truthful_risk
 
     m = scenario.mechanism
@@ -113,6 +116,7 @@ def truthful_risks(
                     "expected_penalty_per_day": 0.0,
                     "exact": True,
                     "any_flag_after_100": 0.0,
+                    "joint_test": "not included",
                 }
             else:
                 risk = truthful_risk(
@@ -123,6 +127,7 @@ def truthful_risks(
                     "expected_penalty_per_day": risk.expected_penalty_per_day,
                     "exact": risk.exact,
                     "any_flag_after_100": risk.any_flag_after(min(100, int(days))),
+                    "joint_test": "not included",
                 }
         out.append(dict(cache[key]))
     return out
@@ -472,7 +477,8 @@ def audit_command(args: argparse.Namespace) -> int:
             print(
                 f"Truthful risk of player {r.player} (bidding truthfully): expected penalty "
                 f"{risk['expected_penalty']:.4g} over {horizon} days "
-                f"({risk['expected_penalty_per_day']:.3g} per day{bound}); "
+                f"({risk['expected_penalty_per_day']:.3g} per day{bound}) through the "
+                "frequency test (the joint test's extra risk not included); "
                 f"P(any flag after day 100) <= {risk['any_flag_after_100']:.3g}."
             )
         print()
