@@ -59,8 +59,13 @@ def test_calibration_meets_its_targets_and_matches_truthful_risk():
     assert cal.relative_risk <= 0.01 and cal.tail_risk <= 1e-3
     assert 1 < cal.exponent < 1 + cal.gamma
     # the reported risk is the truthful risk of the worse player, relative to u * L
+    # (with the joint test's extra risk: the same 100 paths of 10,000 days, bounded after)
+    assert "simulated on days 1..10000, 100 paths" in cal.joint_note
+    assert "bounded on days 10001..20000" in cal.joint_note
     risks = [
-        truthful_risk(theta, i, 20_000, gamma=cal.gamma, penalty=cal.penalty, joint=False)
+        truthful_risk(
+            theta, i, 20_000, gamma=cal.gamma, penalty=cal.penalty, paths=100, joint_days=10_000
+        )
         for i in range(2)
     ]
     worst = max(r.expected_penalty for r in risks)
@@ -134,3 +139,39 @@ def test_bad_input(args, kwargs, match):
 def test_power_penalty_of_the_calibration():
     cal = calibrate(3.0, [[0.4, 0.6]], 1_000)
     assert cal.penalty == PowerPenalty(scale=3.0, exponent=cal.exponent)
+
+
+def test_calibration_states_what_its_risk_covers():
+    one = calibrate(1.0, [[0.5, 0.5]], 2_000)
+    assert one.joint_note.startswith("frequency test only (one player")
+    off = calibrate(1.0, [[0.5, 0.5], [0.2, 0.8]], 2_000, joint=False)
+    assert "joint test's extra risk is NOT included" in off.joint_note
+    assert "NOT included" in str(off) and off.to_dict()["joint_note"] == off.joint_note
+    assert all(p["joint_relative_risk"] == 0.0 for p in off.grid)
+    on = calibrate(1.0, [[0.5, 0.5], [0.2, 0.8]], 2_000, joint_paths=50)
+    assert "simulated on days 1..2000, 50 paths per gamma)" in on.joint_note
+    for p_on, p_off in zip(on.grid, off.grid, strict=True):
+        # the worst player's risk with the joint part, whose frequency part is at most the
+        # frequency-only worst
+        assert p_on["relative_risk"] >= p_off["relative_risk"]
+        assert p_on["relative_risk"] - p_on["joint_relative_risk"] <= p_off["relative_risk"] * (
+            1 + 1e-12
+        )
+        assert p_on["tail_risk"] >= p_off["tail_risk"]
+
+
+def test_calibration_counts_the_joint_test_where_it_matters():
+    # few groups, small gamma: honest player 0 is flagged by the joint test alone at times
+    theta = [[0.5, 0.5], [0.2, 0.8]]
+    kw = {"gammas": [0.1], "exponents": [1.05], "joint_paths": 400, "seed": 1}
+    on = calibrate(1.0, theta, 300, **kw)
+    off = calibrate(1.0, theta, 300, joint=False, **kw)
+    assert on.grid[0]["joint_relative_risk"] > 0
+    assert on.relative_risk > off.relative_risk
+    # the joint part is truthful_risk's simulated excess on the same paths
+    risks = [
+        truthful_risk(theta, i, 300, gamma=0.1, penalty=on.penalty, paths=400, seed=1)
+        for i in range(2)
+    ]
+    worst = max(r.expected_penalty for r in risks)
+    assert on.relative_risk == pytest.approx(worst / 300, rel=1e-9)

@@ -44,7 +44,13 @@ import numpy as np
 
 from stochmech._validate import integer, pmf_rows
 from stochmech._window import DEFAULT_GAMMA, window
-from stochmech.audit.risk import flag_probabilities
+from stochmech.audit.risk import (
+    _joint_fire_bound,
+    _joint_never_adds,
+    _joint_possible,
+    _simulate_excess,
+    flag_probabilities,
+)
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import PowerPenalty
 
@@ -60,6 +66,10 @@ __all__ = [
 DEFAULT_GAMMAS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
 DEFAULT_EXPONENTS = (1.1, 1.25, 1.5, 1.75, 2.0, 2.5)
 DEFAULT_LIES = (0.2, 0.1, 0.05)
+#: Path-days per gamma of :func:`calibrate`'s joint-test simulation (100 paths of 10,000 days;
+#: about 0.3 s per gamma with n = 2); later days are bounded
+#: (:func:`~stochmech.audit.joint_fire_bound`).
+DEFAULT_CALIBRATE_JOINT_BUDGET = 1_000_000
 
 
 def detection_day(lie: float, gamma: float = DEFAULT_GAMMA, *, limit: int = 10**12) -> int:
@@ -153,15 +163,21 @@ class Calibration:
         risk is returned and ``feasible`` is False).
     relative_risk : float
         Largest expected truthful penalty over days 1..L among the players, divided by
-        ``value_scale * L`` (frequency test; an upper bound with more than two types).
+        ``value_scale * L``: the frequency test's (an upper bound with more than two types)
+        plus, with n >= 2 and ``joint`` on, the joint test's extra risk (see ``joint_note``).
     tail_risk : float
-        Largest union bound on P(some flag after ``after_day``) among the players.
+        Largest union bound on P(some flag after ``after_day``) among the players (with the
+        joint test's extra flags when they are included).
     detection_days : tuple of int
         :func:`detection_day` of each reference lie at the chosen gamma.
     value_scale : float
     days, after_day : int
     grid : list of dict
-        Every (gamma, exponent) tried with its relative risk, tail risk and detection days.
+        Every (gamma, exponent) tried with its relative risk (and its joint-test part,
+        ``joint_relative_risk``), tail risk and detection days.
+    joint_note : str
+        What the risk covers: the frequency test only (one player, or ``joint=False``), or
+        also the joint test (days simulated, days bounded).
     """
 
     gamma: float
@@ -178,6 +194,7 @@ class Calibration:
     target_risk: float
     target_tail: float
     grid: list[dict[str, Any]] = field(repr=False, default_factory=list)
+    joint_note: str = "frequency test only"
 
     @property
     def penalty(self) -> PowerPenalty:
@@ -203,6 +220,7 @@ class Calibration:
             "after_day": self.after_day,
             "target_risk": self.target_risk,
             "target_tail": self.target_tail,
+            "joint_note": self.joint_note,
         }
 
     def __str__(self) -> str:
@@ -217,7 +235,8 @@ class Calibration:
             f"(target {100 * self.target_risk:g}%)\n"
             f"  P(any flag after day {self.after_day}) <= {self.tail_risk:.3g} "
             f"(target {self.target_tail:g})\n"
-            f"  detection day (expected drift): {det}"
+            f"  detection day (expected drift): {det}\n"
+            f"  risk covers: {self.joint_note}"
         )
 
 
@@ -232,6 +251,10 @@ def calibrate(
     lies: Sequence[float] = DEFAULT_LIES,
     gammas: Sequence[float] = DEFAULT_GAMMAS,
     exponents: Sequence[float] = DEFAULT_EXPONENTS,
+    joint: bool = True,
+    joint_paths: int = 100,
+    joint_budget: int = DEFAULT_CALIBRATE_JOINT_BUDGET,
+    seed: int = 0,
 ) -> Calibration:
     """The (gamma, exponent, scale) that meet truthful-risk targets and detect lies soonest.
 
@@ -254,6 +277,14 @@ def calibrate(
         Reference lie sizes (:func:`lie_size`) whose :func:`detection_day` is reported.
     gammas, exponents : sequence of float
         The grid searched (exponents must be > 1; those >= 1 + gamma are skipped).
+    joint : bool, default True
+        With n >= 2 players, add the joint test's extra truthful risk, as
+        :func:`~stochmech.audit.truthful_risk` computes it: simulated on ``joint_paths``
+        paths for the first ``joint_budget // joint_paths`` days (one simulation per gamma
+        serves every player and exponent), bounded after, zero where proved. On by default:
+        it costs about 0.3 s per gamma with n = 2 at the default budget.
+    joint_paths, joint_budget, seed : int
+        That simulation's paths, path-days per gamma and seed.
 
     Returns
     -------
@@ -261,9 +292,11 @@ def calibrate(
 
     Notes
     -----
-    The risk is the frequency test's (exact with two types, the union bound otherwise); the
-    joint test's extra flags of honest players, mostly on the first few days, are not included
-    (:func:`~stochmech.audit.truthful_risk` simulates them). The detection days of every lie
+    The risk is the frequency test's (exact with two types, the union bound otherwise) plus,
+    with n >= 2 and ``joint`` on, the joint test's extra risk (a simulation estimate on the
+    simulated days and a rigorous bound after; ``joint_note`` says which). With ``joint=False``
+    or one player it is the frequency test's only, and ``joint_note`` says so. The detection
+    days of every lie
     grow with gamma and do not depend on the exponent, so the smallest feasible gamma detects
     every reference lie soonest.
     """
@@ -311,23 +344,39 @@ def calibrate(
     if not grid_g or not grid_a:
         raise ValueError("gammas and exponents must not be empty")
 
+    n = theta.shape[0]
+    use_joint = bool(joint) and n >= 2
+    sim_days = paths = 0
+    if use_joint:
+        paths = integer(joint_paths, "joint_paths", minimum=2)
+        budget = integer(joint_budget, "joint_budget", minimum=1)
+        sim_days = min(horizon, max(1, budget // paths))
     day_arr = np.arange(1, horizon + 1, dtype=np.int64)
-    rows = np.unique(theta, axis=0)
+    rows, row_of = np.unique(theta, axis=0, return_inverse=True)
+    row_of = np.asarray(row_of).reshape(-1)
     grid: list[dict[str, Any]] = []
     for g in grid_g:
         probs = np.stack([flag_probabilities(row, day_arr, gamma=g)[0] for row in rows])
-        tail = float(probs[:, m:].sum(axis=1).max()) if m < horizon else 0.0
+        # per player: frequency-test flag probability and the joint test's extra, per day
+        extra = np.zeros((n, horizon))
+        if use_joint:
+            extra = _joint_extra(theta, horizon, sim_days, paths, g, int(seed))
+        per_player = probs[row_of] + extra
+        tail = float(per_player[:, m:].sum(axis=1).max()) if m < horizon else 0.0
         det = tuple(detection_day(x, g) for x in lie_sizes)
         for a in grid_a:
             if a >= 1.0 + g:
                 continue
             weights = day_arr.astype(np.float64) ** a
-            rel = float((probs @ weights).max()) / horizon
+            risks = per_player @ weights
+            worst = int(np.argmax(risks))
+            rel = float(risks[worst]) / horizon
             grid.append(
                 {
                     "gamma": g,
                     "exponent": a,
                     "relative_risk": rel,
+                    "joint_relative_risk": float(extra[worst] @ weights) / horizon,
                     "tail_risk": min(tail, 1.0),
                     "detection_days": det,
                     "feasible": rel <= target_risk and tail <= target_tail,
@@ -359,7 +408,46 @@ def calibrate(
         target_risk=float(target_risk),
         target_tail=float(target_tail),
         grid=grid,
+        joint_note=_joint_note(n, bool(joint), sim_days, horizon, paths if use_joint else 0),
     )
+
+
+def _joint_note(n: int, joint: bool, sim_days: int, horizon: int, paths: int) -> str:
+    if n < 2:
+        return "frequency test only (one player: there is no joint test)"
+    if not joint:
+        return "frequency test only (joint=False: the joint test's extra risk is NOT included)"
+    note = (
+        f"frequency test + joint test's extra risk (simulated on days 1..{sim_days}, "
+        f"{paths} paths per gamma"
+    )
+    if sim_days < horizon:
+        note += f"; bounded on days {sim_days + 1}..{horizon}"
+    return note + ")"
+
+
+def _joint_extra(
+    theta: np.ndarray, horizon: int, sim_days: int, paths: int, gamma: float, seed: int
+) -> np.ndarray:
+    """(n, L): per player and day, the simulated frequency of a joint-only flag on days
+    1..sim_days and :func:`~stochmech.audit.risk.joint_fire_bound` after (0 where proved):
+    the paths of :func:`~stochmech.audit.truthful_risk` with this seed, size and gamma."""
+    n = theta.shape[0]
+    day_arr = np.arange(1, horizon + 1, dtype=np.int64)
+    extra = np.zeros((n, horizon))
+    players = [
+        i
+        for i in range(n)
+        if not _joint_never_adds(theta, i) and _joint_possible(day_arr, gamma, theta[i]).any()
+    ]
+    if not players:
+        return extra
+    found = _simulate_excess(theta, players, sim_days, paths, gamma, seed)
+    for i, (_, hit_day) in zip(players, found, strict=True):
+        extra[i, :sim_days] = np.bincount(hit_day, minlength=sim_days) / paths
+        if sim_days < horizon:
+            extra[i, sim_days:] = _joint_fire_bound(theta, i, day_arr[sim_days:], gamma)
+    return extra
 
 
 def plot_calibration(calibration: Calibration, *, lie: float | None = None, ax: Any = None) -> Any:
