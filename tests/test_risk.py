@@ -315,6 +315,9 @@ def test_joint_excess_matters_with_few_groups_and_matches_an_independent_simulat
     se = math.sqrt(np.var(fresh, ddof=1) / 3000 + risk.joint_excess_flags / 3000)
     assert abs(np.mean(fresh) - risk.joint_excess_flags) <= 5 * se
     assert sum(c > 0 for c in fresh) >= 5  # about 15 paths expected: not a fluke
+    # the rigorous bound over every day is above the estimate (by far: Hoeffding is loose)
+    assert risk.joint_bound_penalty > risk.joint_excess_penalty + 3 * risk.joint_excess_se
+    assert "rigorous bound on its extra penalty" in risk.joint_note
     jp = PowerPenalty()(np.arange(1, days + 1))
     assert risk.expected_penalty == pytest.approx(
         float(jp @ risk.flag_probability) + risk.joint_excess_penalty
@@ -364,6 +367,11 @@ def test_a_long_horizon_is_simulated_then_bounded_and_says_so():
     assert risk.joint_tail_bound == pytest.approx(float(jp @ bound))
     assert 0 < risk.joint_tail_bound < 1e-3 * risk.frequency_penalty
     assert np.array_equal(risk.joint_excess_daily[2_000:], bound)
+    whole = joint_fire_bound(theta, 0, np.arange(1, 20_001), gamma=0.5)
+    assert risk.joint_bound_penalty == pytest.approx(
+        float(PowerPenalty()(np.arange(1, 20_001)) @ whole)
+    )
+    assert risk.joint_bound_penalty >= risk.joint_tail_bound
     assert risk.expected_penalty == pytest.approx(
         risk.frequency_penalty + risk.joint_excess_penalty + risk.joint_tail_bound
     )

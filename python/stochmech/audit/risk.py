@@ -371,6 +371,10 @@ class TruthfulRisk:
         Days ``joint_days + 1..L`` covered by the bound (0 when none).
     joint_tail_bound, joint_tail_flags : float
         Upper bounds on the expected extra penalty and extra flagged days over the bounded days.
+    joint_bound_penalty : float
+        A rigorous upper bound on the joint test's expected extra penalty over every day
+        1..L (:func:`joint_fire_bound` times J_p(l), summed; 0 when proved zero or not
+        included): a check on the simulation, which may see no joint-only flag at all.
     joint_note : str
         A sentence stating the coverage.
     """
@@ -395,6 +399,7 @@ class TruthfulRisk:
     joint_tail_bound: float = 0.0
     joint_tail_flags: float = 0.0
     joint_note: str = "one player: there is no joint test"
+    joint_bound_penalty: float = 0.0
 
     @property
     def joint_covered_days(self) -> int:
@@ -477,6 +482,7 @@ class TruthfulRisk:
             "joint_covered_days": self.joint_covered_days,
             "joint_bounded_days": self.joint_bounded_days,
             "joint_tail_bound": self.joint_tail_bound,
+            "joint_bound_penalty": self.joint_bound_penalty,
             "joint_note": self.joint_note,
             "any_flag_after_100": self.any_flag_after(min(100, self.days)),
         }
@@ -737,6 +743,8 @@ def _joint_part(
             "joint_note": f"proved zero on days 1..{horizon} (r(l) exceeds every "
             "max(theta_i(t), 1 - theta_i(t)): the joint test cannot fire)",
         }
+    bound = _joint_fire_bound(theta, i, day_arr, gamma)
+    whole = float(jp @ bound)
     ((hit_path, hit_day),) = _simulate_excess(theta, [i], sim_days, paths, gamma, seed)
     pen = np.bincount(hit_path, weights=jp[hit_day], minlength=paths)
     cnt = np.bincount(hit_path, minlength=paths).astype(np.float64)
@@ -748,21 +756,25 @@ def _joint_part(
         "joint_days": sim_days,
         "joint_paths": paths,
     }
+    out["joint_bound_penalty"] = whole
     if sim_days == horizon:
         out["joint_coverage"] = "simulated"
-        out["joint_note"] = f"simulated on every day 1..{horizon} ({paths} paths)"
+        out["joint_note"] = (
+            f"simulated on every day 1..{horizon} ({paths} paths); rigorous bound on its "
+            f"extra penalty {whole:.3g}"
+        )
     else:
-        bound = _joint_fire_bound(theta, i, day_arr[sim_days:], gamma)
-        daily[sim_days:] = bound
-        tail = float(jp[sim_days:] @ bound)
+        later = bound[sim_days:]
+        daily[sim_days:] = later
+        tail = float(jp[sim_days:] @ later)
         out |= {
             "joint_coverage": "simulated + bounded",
             "joint_bounded_days": horizon - sim_days,
             "joint_tail_bound": tail,
-            "joint_tail_flags": float(bound.sum()),
+            "joint_tail_flags": float(later.sum()),
             "joint_note": f"simulated on days 1..{sim_days} ({paths} paths), bounded on days "
             f"{sim_days + 1}..{horizon} (Hoeffding/Chernoff bound, extra penalty <= {tail:.3g}, "
-            "included in the expected penalty)",
+            f"included in the expected penalty; bound over every day {whole:.3g})",
         }
     out["joint_excess_daily"] = daily
     return out
