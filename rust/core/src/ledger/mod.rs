@@ -11,14 +11,26 @@
 //!
 //! # Flags without touching every group
 //! Since v(g) <= M(g), a group with M(g) < l r(l) cannot fire, and l r(l) is increasing in l:
-//! such a group cannot fire until it is touched again. The ledger keeps the full-profile counts
-//! J(d) (one table access per day) and small dense *block counts* ([`blocks`]) that bound
-//! M_i(d_-i) from above without any lookup. Only a group whose bound reaches the threshold has
-//! its exact M and per-type counts c_t(g) = J(g with t) read back from J; if it can fire it is
-//! *tracked* from then on (a record of its counts and a place in the heap). Untracked groups
-//! always had M below the threshold at their last update. Random memory traffic is what limits
-//! this loop, and in the common case a flags-only day touches one large table once.
+//! such a group cannot fire until it is touched again. Small dense *block counts* ([`blocks`])
+//! bound M_i(d_-i) from above, for every player at once, from one increment per block a day.
+//! A *keep floor* (at most today's l r(l), raised in steps) is kept below every tracked
+//! group's M: when it is raised, the groups below it are purged. So a player whose bound is
+//! below the keep floor has nothing to do that day (its group is untracked and cannot fire):
+//! no group key is even built. Only a group whose bound reaches the floor is looked up among
+//! the tracked ones (a small table), and if it is untracked its exact M and per-type counts
+//! c_t(g) = J(g with t) are read back from the full-profile counts J; it is tracked (a record
+//! of its counts and a place in the heap) when M reaches the floor. A group read back below
+//! the floor is remembered with the slack s = C_b - M of the block count that bounded it:
+//! every later day of the group adds one to C_b too, so M <= C_b - s, which rules it out
+//! without reading J again. Untracked groups always had M below the threshold of the day they
+//! were last touched.
 //!
+//! J itself is read only to admit a group. In large profile spaces its additions wait (one
+//! key a day in a buffer) until a group must be read back or the batch ends, and are then
+//! made in table order ([`table::CountTable::add_batch`]), so a flags-only day usually touches
+//! no large table at all; flags are evaluated only on days when a player's marginal quiet
+//! period ends or some group is tracked.
+
 //! # Exact maxima: every group, by count-vector class
 //! When exact maxima are asked for, the ledger keeps every group from then on ("complete"),
 //! and the light mode's tracked groups are dropped. Since v(g) depends on g only through its

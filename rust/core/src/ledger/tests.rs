@@ -727,6 +727,32 @@ fn wide_layout_equals_packed_layout_on_ragged_types() {
     assert!(err.to_string().contains("player 2"), "{err}");
 }
 
+/// Records `rows` (flags only) in `fast` and checks every flag against `dense`; returns the
+/// number of flags raised.
+fn flags_match_dense(fast: &mut BidLedger, dense: &mut Dense, rows: &[i64], n: usize) -> usize {
+    let len = rows.len() / n;
+    let mut flags = vec![false; rows.len()];
+    let out = RecordOutput {
+        flags: &mut flags,
+        detail: None,
+    };
+    fast.record(rows, len, out).unwrap();
+    let mut fired = 0;
+    for r in 0..len {
+        let expected = dense.record(&rows[r * n..(r + 1) * n]);
+        for i in 0..n {
+            assert_eq!(
+                flags[r * n + i],
+                expected[i].0,
+                "day {} player {i}",
+                dense.day
+            );
+            fired += expected[i].0 as usize;
+        }
+    }
+    fired
+}
+
 /// Groups tracked by each player in the light mode (packed layouts).
 fn tracked_counts(ledger: &BidLedger) -> Vec<usize> {
     match &ledger.inner {
@@ -764,23 +790,7 @@ fn purge_case(wide: bool) {
         let len = if start < 300 { 1 } else { 300 }.min(days - start);
         let rows = &bids[start * n..(start + len) * n];
         start += len;
-        let mut flags = vec![false; rows.len()];
-        let out = RecordOutput {
-            flags: &mut flags,
-            detail: None,
-        };
-        fast.record(rows, len, out).unwrap();
-        for r in 0..len {
-            let expected = dense.record(&rows[r * n..(r + 1) * n]);
-            for i in 0..n {
-                assert_eq!(
-                    flags[r * n + i],
-                    expected[i].0,
-                    "day {} player {i}",
-                    dense.day
-                );
-            }
-        }
+        flags_match_dense(&mut fast, &mut dense, rows, n);
         history.push(tracked_counts(&fast)[0]);
     }
     let peak = history
@@ -894,24 +904,9 @@ fn remembered_groups_are_ruled_out_exactly() {
     let mut fast = BidLedger::new(&theta, n, k, 0.5).unwrap();
     let (mut remembered, mut flagged) = (0, 0);
     for rows in bids.chunks(500 * n) {
-        let len = rows.len() / n;
-        let mut flags = vec![false; rows.len()];
-        let out = RecordOutput {
-            flags: &mut flags,
-            detail: None,
-        };
-        fast.record(rows, len, out).unwrap();
-        for r in 0..len {
-            let expected = dense.record(&rows[r * n..(r + 1) * n]);
-            for i in 0..n {
-                assert_eq!(
-                    flags[r * n + i],
-                    expected[i].0,
-                    "day {} player {i}",
-                    dense.day
-                );
-                flagged += (expected[i].0 && dense.day > switch as u64 + 10) as usize;
-            }
+        let fired = flags_match_dense(&mut fast, &mut dense, rows, n);
+        if dense.day > switch as u64 + 10 {
+            flagged += fired;
         }
         remembered += match &fast.inner {
             Inner::D1(l) => l.players[0].cold.len(),
