@@ -278,14 +278,19 @@ def _detail_excess(theta, player, days, gamma, rng):
     return np.flatnonzero(rec.flags[:, player] & ~marginal) + 1, np.flatnonzero(joint) + 1
 
 
-def test_simulated_joint_excess_is_the_dense_references_on_the_same_paths():
+@pytest.mark.parametrize("chunk", [1 << 17, 7])
+def test_simulated_joint_excess_is_the_dense_references_on_the_same_paths(chunk, monkeypatch):
     from ledger_reference import DenseLedger
 
-    from stochmech.audit.risk import _simulate_excess
+    from stochmech.audit import risk as risk_module
 
+    # chunks of 7 days: the ledgers carry over and the uniforms are drawn in the same order
+    monkeypatch.setattr(risk_module, "_CHUNK", chunk)
     theta = np.array([[0.5, 0.5], [0.2, 0.8]])
     days, paths, gamma = 60, 150, 0.1
-    (path, day), (path1, day1) = _simulate_excess(theta, [0, 1], days, paths, gamma, seed=5)
+    (path, day), (path1, day1) = risk_module._simulate_excess(
+        theta, [0, 1], days, paths, gamma, seed=5
+    )
     # the same bids (the simulation draws one path's days in one chunk, path after path)
     rng = np.random.default_rng(5)
     want = {0: set(), 1: set()}
