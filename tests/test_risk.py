@@ -431,3 +431,16 @@ def test_joint_false_and_one_player_say_what_is_covered():
     one = truthful_risk([[0.5, 0.5]], 0, 500)
     assert one.joint_coverage == "one player" and one.joint_covered_days == 500
     assert "joint test" not in str(one)
+
+
+def test_joint_excess_by_day_is_truthful_risks_for_every_player():
+    from stochmech.audit import joint_excess_by_day
+
+    theta = np.array([[0.5, 0.5], [0.2, 0.8], [0.3, 0.7]])
+    extra = joint_excess_by_day(theta, 400, 0.1, joint_days=300, paths=60, seed=4)
+    for i in range(3):
+        risk = truthful_risk(theta, i, 400, gamma=0.1, joint_days=300, paths=60, seed=4)
+        assert np.array_equal(extra[i], risk.joint_excess_daily)
+    with pytest.raises(ValueError, match="paths"):
+        joint_excess_by_day(theta, 10, paths=1)
+    assert not joint_excess_by_day([[0.5, 0.5]], 10).any()

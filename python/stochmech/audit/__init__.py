@@ -103,6 +103,7 @@ from stochmech.audit.coalitions import (
 from stochmech.audit.risk import (
     TruthfulRisk,
     flag_probabilities,
+    joint_excess_by_day,
     joint_fire_bound,
     truthful_risk,
 )
@@ -148,6 +149,7 @@ __all__ = [
     "flag_probabilities",
     "individual_rationality",
     "joint_drift",
+    "joint_excess_by_day",
     "joint_fire_bound",
     "joint_test_power",
     "lie_size",

@@ -44,13 +44,7 @@ import numpy as np
 
 from stochmech._validate import integer, pmf_rows
 from stochmech._window import DEFAULT_GAMMA, window
-from stochmech.audit.risk import (
-    _joint_fire_bound,
-    _joint_never_adds,
-    _joint_possible,
-    _simulate_excess,
-    flag_probabilities,
-)
+from stochmech.audit.risk import flag_probabilities, joint_excess_by_day
 from stochmech.games.base import TwoStageGame
 from stochmech.ledger import PowerPenalty
 
@@ -360,7 +354,9 @@ def calibrate(
         # per player: frequency-test flag probability and the joint test's extra, per day
         extra = np.zeros((n, horizon))
         if use_joint:
-            extra = _joint_extra(theta, horizon, sim_days, paths, g, int(seed))
+            extra = joint_excess_by_day(
+                theta, horizon, g, joint_days=sim_days, paths=paths, seed=int(seed)
+            )
         per_player = probs[row_of] + extra
         tail = float(per_player[:, m:].sum(axis=1).max()) if m < horizon else 0.0
         det = tuple(detection_day(x, g) for x in lie_sizes)
@@ -424,30 +420,6 @@ def _joint_note(n: int, joint: bool, sim_days: int, horizon: int, paths: int) ->
     if sim_days < horizon:
         note += f"; bounded on days {sim_days + 1}..{horizon}"
     return note + ")"
-
-
-def _joint_extra(
-    theta: np.ndarray, horizon: int, sim_days: int, paths: int, gamma: float, seed: int
-) -> np.ndarray:
-    """(n, L): per player and day, the simulated frequency of a joint-only flag on days
-    1..sim_days and :func:`~stochmech.audit.risk.joint_fire_bound` after (0 where proved):
-    the paths of :func:`~stochmech.audit.truthful_risk` with this seed, size and gamma."""
-    n = theta.shape[0]
-    day_arr = np.arange(1, horizon + 1, dtype=np.int64)
-    extra = np.zeros((n, horizon))
-    players = [
-        i
-        for i in range(n)
-        if not _joint_never_adds(theta, i) and _joint_possible(day_arr, gamma, theta[i]).any()
-    ]
-    if not players:
-        return extra
-    found = _simulate_excess(theta, players, sim_days, paths, gamma, seed)
-    for i, (_, hit_day) in zip(players, found, strict=True):
-        extra[i, :sim_days] = np.bincount(hit_day, minlength=sim_days) / paths
-        if sim_days < horizon:
-            extra[i, sim_days:] = _joint_fire_bound(theta, i, day_arr[sim_days:], gamma)
-    return extra
 
 
 def plot_calibration(calibration: Calibration, *, lie: float | None = None, ax: Any = None) -> Any:

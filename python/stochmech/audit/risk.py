@@ -76,6 +76,7 @@ __all__ = [
     "DEFAULT_JOINT_BUDGET",
     "TruthfulRisk",
     "flag_probabilities",
+    "joint_excess_by_day",
     "joint_fire_bound",
     "truthful_risk",
 ]
@@ -778,6 +779,53 @@ def _joint_part(
         }
     out["joint_excess_daily"] = daily
     return out
+
+
+def joint_excess_by_day(
+    supertypes: Any,
+    days: int,
+    gamma: float = DEFAULT_GAMMA,
+    *,
+    joint_days: int | None = None,
+    paths: int = 200,
+    seed: int = 0,
+) -> np.ndarray:
+    """Every player's joint-test extra flag probability per day, (n, L): the simulated
+    frequency of a day on which the joint test flags the player and the frequency test does
+    not, on days 1..``joint_days`` (default: all), and :func:`joint_fire_bound` after; 0 for
+    players (or days) where it is proved zero. One simulation serves every player: the paths
+    are :func:`truthful_risk`'s with the same seed, size and gamma.
+
+    Examples
+    --------
+    >>> extra = joint_excess_by_day([[0.5, 0.5], [1.0, 0.0]], 50, paths=4)
+    >>> extra.shape, float(extra.sum())
+    ((2, 50), 0.0)
+    """
+    theta = _check_supertypes(supertypes)
+    horizon = _check_days(days)
+    g = _check_gamma(gamma)
+    if isinstance(paths, bool) or not isinstance(paths, (int, np.integer)) or paths < 2:
+        raise ValueError(f"paths must be an integer >= 2, got {paths!r}")
+    sim_days = horizon if joint_days is None else min(horizon, _check_days(joint_days))
+    n = theta.shape[0]
+    day_arr = np.arange(1, horizon + 1, dtype=np.int64)
+    extra = np.zeros((n, horizon))
+    if n < 2:
+        return extra
+    players = [
+        i
+        for i in range(n)
+        if not _joint_never_adds(theta, i) and _joint_possible(day_arr, g, theta[i]).any()
+    ]
+    if not players:
+        return extra
+    found = _simulate_excess(theta, players, sim_days, int(paths), g, int(seed))
+    for i, (_, hit_day) in zip(players, found, strict=True):
+        extra[i, :sim_days] = np.bincount(hit_day, minlength=sim_days) / int(paths)
+        if sim_days < horizon:
+            extra[i, sim_days:] = _joint_fire_bound(theta, i, day_arr[sim_days:], g)
+    return extra
 
 
 def sample_truthful_bids(theta: np.ndarray, days: int, rng: np.random.Generator) -> np.ndarray:
