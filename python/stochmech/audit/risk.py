@@ -22,7 +22,7 @@ grows. :func:`truthful_risk` computes the expected total penalty of a truthful p
   not)`` times J_p(l), is estimated on IID truthful bid paths run through the
   :class:`~stochmech.BidLedger` (in chunks of days, so memory stays bounded), with a standard
   error over paths. The whole horizon is simulated when ``days * paths`` is at most
-  ``joint_budget`` (default 2e8 path-days, about half a minute); otherwise the first
+  ``joint_budget`` (default 2e7 path-days, a few seconds); otherwise the first
   ``joint_budget // paths`` days are, and the rest get a rigorous upper bound (below). Every
   day is accounted for: the result's ``joint_coverage`` and ``joint_note`` say which days were
   simulated, which bounded and which proved free of joint flags.
@@ -86,8 +86,10 @@ __all__ = [
 _SENSITIVE = 1e-12
 
 #: Path-days (``days * paths``) up to which :func:`truthful_risk` simulates the joint test over
-#: the whole horizon: 2e8, i.e. 200 paths of 10^6 days, about half a minute with n = 2 or 3.
-DEFAULT_JOINT_BUDGET = 200_000_000
+#: the whole horizon: 2e7, i.e. 200 paths of 10^5 days, a few seconds with n = 2 or 3 (longer
+#: horizons are simulated over their first 10^5 days and bounded after; pass a larger budget
+#: to simulate them whole, about 5 s per 2e7 path-days).
+DEFAULT_JOINT_BUDGET = 20_000_000
 
 # days per ledger call of the simulation (bounds its memory: a few MB of bids and flags)
 _CHUNK = 1 << 17
@@ -656,7 +658,7 @@ def truthful_risk(
         when ``days * paths <= joint_budget``, else the first ``joint_budget // paths``.
     paths : int, default 200
         Paths of the simulation.
-    joint_budget : int, default :data:`DEFAULT_JOINT_BUDGET` (2e8 path-days)
+    joint_budget : int, default :data:`DEFAULT_JOINT_BUDGET` (2e7 path-days)
         The simulation's size when ``joint_days`` is not given.
     seed : int
         Seed of the simulation.
