@@ -542,6 +542,15 @@ def _joint_possible(days: np.ndarray, gamma: float, theta_i: np.ndarray) -> np.n
     return window(days, gamma) * (1.0 - _RSLACK) <= c
 
 
+def _check_player(player: Any, n: int) -> int:
+    """A player index in 0..n-1 (not a bool)."""
+    if isinstance(player, bool) or not isinstance(player, (int, np.integer)):
+        raise ValueError(f"player must be an integer index, got {player!r}")
+    if not 0 <= int(player) < n:
+        raise ValueError(f"player {player!r} does not exist (n = {n})")
+    return int(player)
+
+
 def joint_fire_bound(
     supertypes: Any, player: int, days: Any, *, gamma: float = DEFAULT_GAMMA
 ) -> np.ndarray:
@@ -576,14 +585,11 @@ def joint_fire_bound(
     """
     theta = _check_supertypes(supertypes)
     n = theta.shape[0]
-    if isinstance(player, bool) or not isinstance(player, (int, np.integer)):
-        raise ValueError(f"player must be an integer index, got {player!r}")
-    if not 0 <= int(player) < n:
-        raise ValueError(f"player {player!r} does not exist (n = {n})")
+    i = _check_player(player, n)
     d = np.asarray(days)
     if d.ndim != 1 or not np.issubdtype(d.dtype, np.integer) or (d.size and d.min() < 1):
         raise ValueError(f"days must be a 1-D array of integers >= 1, got {days!r:.80}")
-    return _joint_fire_bound(theta, int(player), d.astype(np.int64), _check_gamma(gamma))
+    return _joint_fire_bound(theta, i, d.astype(np.int64), _check_gamma(gamma))
 
 
 def _joint_fire_bound(theta: np.ndarray, i: int, days: np.ndarray, gamma: float) -> np.ndarray:
@@ -678,11 +684,7 @@ def truthful_risk(
     """
     theta = _check_supertypes(supertypes)
     n = theta.shape[0]
-    if isinstance(player, bool) or not isinstance(player, (int, np.integer)):
-        raise ValueError(f"player must be an integer index, got {player!r}")
-    if not 0 <= int(player) < n:
-        raise ValueError(f"player {player!r} does not exist (n = {n})")
-    i = int(player)
+    i = _check_player(player, n)
     horizon = _check_days(days)
     g = _check_gamma(gamma)
     schedule = penalty_schedule(penalty)
