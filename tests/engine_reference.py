@@ -96,3 +96,16 @@ def simulate_reference(
         "budget_path": np.array(paths["budget"]),
         "ledger": market.ledger.to_bytes(),
     }
+
+
+def running_reference(
+    previous: np.ndarray, values: np.ndarray, rows: list[int]
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Running totals added one day at a time: the totals after each day in ``rows`` and
+    after the last day (what the engine's blocked sums must equal bit for bit)."""
+    acc, at = previous.copy(), []
+    for day, row in enumerate(values):
+        acc += row
+        if day in rows:
+            at.append(acc.copy())
+    return at, acc

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_reference import simulate_reference
+from engine_reference import running_reference, simulate_reference
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -157,11 +157,7 @@ def test_running_totals_are_the_day_by_day_additions(seed, n, days, sparse):
         values[rng.random((days, n)) < 0.05] = -0.0
     previous = rng.normal(size=n) * 1e6
     rows = sorted(set(rng.integers(0, days, size=3).tolist()))
-    acc, expected = previous.copy(), []
-    for day, row in enumerate(values):
-        acc += row
-        if day in rows:
-            expected.append(acc.copy())
+    expected, acc = running_reference(previous, values, rows)
     at, end = _running(previous, values, rows)
     assert_same(end, acc)
     assert len(at) == len(expected)

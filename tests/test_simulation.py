@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from engine_reference import running_reference
 
 from stochmech import DNBEMechanism, FiniteGame, Simulation, simulate
 from stochmech.strategies import (
@@ -251,11 +252,7 @@ def test_running_totals_repeat_the_row_by_row_additions(n: int) -> None:
 
     rng = np.random.default_rng(n)
     values, previous, rows = rng.normal(size=(3000, n)), rng.normal(size=n), [0, 999, 2500]
-    acc, expected = previous.copy(), []
-    for day, row in enumerate(values):
-        acc += row
-        if day in rows:
-            expected.append(acc.copy())
+    expected, acc = running_reference(previous, values, rows)
     at, end = _running(previous, values, rows)
     assert np.array_equal(end, acc)
     assert all(np.array_equal(a, b) for a, b in zip(at, expected, strict=True))
