@@ -166,6 +166,52 @@ pub struct Classes<C> {
     indexed_m_max: u64,
     /// Live classes by v.
     heap: IndexedMaxHeap,
+    /// What [`Self::exact_max_cached`] evaluates, kept while the top band is unchanged.
+    band: BandCache,
+}
+
+/// The terms of [`Classes::exact_max`] that can be its maximum, kept from one call to the
+/// next while no class with v in the top band (or entering it) changes.
+///
+/// The exact maximum is max over the band's classes and all types of
+/// |c_t / l - theta_t (M / l)|. Within a class, a type whose scaled value |c_t - theta_t M| is
+/// below the class's v by more than [`TERM_SLACK`] M cannot be the class's maximum (rounding
+/// moves either side by under 1e-14 M / l), so only the other types are kept, and a term
+/// depends on (c_t, M, theta_t) alone: equal triples (classes that are permutations of one
+/// another under equal theta_t, or a private class sharing an indexed class's vector) are
+/// kept once. The terms depend on l only through the division, so they stay valid until the
+/// band changes: any heap change whose old or new value reaches `low` (the band's lower edge
+/// when the terms were gathered) clears them, and a change below `low` can neither enter the
+/// band nor move its top.
+#[derive(Clone, Default)]
+struct BandCache {
+    valid: bool,
+    /// The band held more than [`BAND_CACHE_MAX`] classes: no terms are kept, and
+    /// [`Classes::exact_max`] is evaluated in full until the band changes.
+    too_many: bool,
+    low: f64,
+    /// Distinct (c_t, M, theta_t), as f64.
+    terms: Vec<(f64, f64, f64)>,
+}
+
+/// A type whose |c_t - theta_t M| is below its class's v by more than `TERM_SLACK * M` is not
+/// the class's exact maximum (the two computations differ by under 2e-15 M in scaled units).
+const TERM_SLACK: f64 = 1e-13;
+/// Relative width of the band of classes whose exact values are all compared.
+const BAND_WIDTH: f64 = 1e-12;
+/// Largest number of band classes whose terms are kept (beyond it, no caching).
+const BAND_CACHE_MAX: usize = 64;
+
+impl BandCache {
+    /// Forgets the terms when a heap value moves from `old` to `new` (`None`: absent) and
+    /// either side reaches the band.
+    #[inline(always)]
+    fn touch(&mut self, old: Option<f64>, new: Option<f64>) {
+        if self.valid && (old.is_some_and(|v| v >= self.low) || new.is_some_and(|v| v >= self.low))
+        {
+            self.valid = false;
+        }
+    }
 }
 
 impl<C: CountStore> Classes<C> {
@@ -183,6 +229,7 @@ impl<C: CountStore> Classes<C> {
             index: ClassIndex::with_log2(4),
             indexed_m_max: 0,
             heap: IndexedMaxHeap::default(),
+            band: BandCache::default(),
         }
     }
 
@@ -239,8 +286,9 @@ impl<C: CountStore> Classes<C> {
                 }
                 self.counts.add(a, t, by);
                 self.hash[a as usize] = hash;
-                self.heap
-                    .update(a, self.counts.discrepancy(a, theta, theta_desc));
+                let v = self.counts.discrepancy(a, theta, theta_desc);
+                self.band.touch(Some(self.heap.value(a)), Some(v));
+                self.heap.update(a, v);
                 a
             }
             None => {
@@ -280,6 +328,7 @@ impl<C: CountStore> Classes<C> {
             if self.indexed[a as usize] {
                 self.unindex(a);
             }
+            self.band.touch(Some(self.heap.value(a)), None);
             self.heap.remove(a);
             self.free.push(a);
         }
@@ -313,8 +362,9 @@ impl<C: CountStore> Classes<C> {
         self.index.insert(hash, id);
         self.indexed_m_max = self.indexed_m_max.max(self.counts.total(id));
         self.heap.register(id);
-        self.heap
-            .push(id, self.counts.discrepancy(id, theta, theta_desc));
+        let v = self.counts.discrepancy(id, theta, theta_desc);
+        self.band.touch(None, Some(v));
+        self.heap.push(id, v);
         id
     }
 
@@ -330,13 +380,87 @@ impl<C: CountStore> Classes<C> {
             return 0.0;
         };
         let mut best = self.counts.exact_stat(g, theta, lf);
-        let band = top * (1.0 - 1e-12);
+        let band = top * (1.0 - BAND_WIDTH);
         self.heap.visit_at_least(band, usize::MAX, &mut |c| {
             if c != g {
                 best = best.max(self.counts.exact_stat(c, theta, lf));
             }
         });
         best
+    }
+
+    /// [`Self::exact_max`], bit for bit, from terms kept while the top band is unchanged
+    /// (see [`BandCache`]): usually one or two divisions per distinct term.
+    #[inline(always)]
+    pub fn exact_max_cached(&mut self, theta: &[f64], lf: f64) -> f64 {
+        if !self.band.valid {
+            self.gather_band(theta);
+        }
+        if self.band.too_many {
+            return self.exact_max(theta, lf);
+        }
+        let mut best = 0.0f64;
+        for &(c, m, p) in &self.band.terms {
+            best = best.max((c / lf - p * (m / lf)).abs());
+        }
+        best
+    }
+
+    /// Gathers the terms of the current band (none when it holds too many classes).
+    #[cold]
+    #[inline(never)]
+    fn gather_band(&mut self, theta: &[f64]) {
+        let mut terms = std::mem::take(&mut self.band.terms);
+        terms.clear();
+        let Some((top, _)) = self.heap.top() else {
+            // no classes: the maximum is 0 (no terms) until a class is made
+            self.band = BandCache {
+                valid: true,
+                too_many: false,
+                low: f64::NEG_INFINITY,
+                terms,
+            };
+            return;
+        };
+        let low = top * (1.0 - BAND_WIDTH);
+        let mut members = Vec::new();
+        let visited = self
+            .heap
+            .visit_at_least(low, BAND_CACHE_MAX + 1, &mut |c| members.push(c));
+        if visited > BAND_CACHE_MAX {
+            self.band = BandCache {
+                valid: true,
+                too_many: true,
+                low,
+                terms,
+            };
+            return;
+        }
+        for &class in &members {
+            let m = self.counts.total(class);
+            let mf = m as f64;
+            let v = self.heap.value(class);
+            for (t, &p) in theta.iter().enumerate() {
+                let c = self.counts.count(class, t as u32);
+                let scaled = (c as f64 - p * mf).abs();
+                if scaled < v - TERM_SLACK * mf {
+                    continue;
+                }
+                let term = (c as f64, mf, p);
+                let same = |e: &(f64, f64, f64)| {
+                    e.0 == term.0 && e.1 == term.1 && e.2.to_bits() == term.2.to_bits()
+                };
+                if !terms.iter().any(same) {
+                    terms.push(term);
+                }
+            }
+        }
+        self.band = BandCache {
+            valid: true,
+            too_many: false,
+            low,
+            terms,
+        };
     }
 
     /// Whether a live class with v >= `lo` has exact statistic >= `r` (cold path).
@@ -420,8 +544,14 @@ mod tests {
         let theta: Vec<f64> = (0..k).map(|t| (t + 1) as f64).collect();
         let total: f64 = theta.iter().sum();
         let theta: Vec<f64> = theta.iter().map(|p| p / total).collect();
+        exercise_with::<C>(&theta, groups, steps, seed);
+    }
+
+    fn exercise_with<C: CountStore>(theta: &[f64], groups: usize, steps: usize, seed: u64) {
+        let k = theta.len();
         let mut desc: Vec<u32> = (0..k as u32).collect();
         desc.sort_by(|a, b| theta[*b as usize].total_cmp(&theta[*a as usize]));
+        let theta = theta.to_vec();
         let mut classes = Classes::<C>::new(k);
         let mut member: Vec<Option<u32>> = vec![None; groups];
         let mut vectors: Vec<Vec<u64>> = vec![vec![0; k]; groups];
@@ -437,6 +567,14 @@ mod tests {
             });
             let c = member[g].unwrap();
             assert!((0..k).all(|s| classes.counts().count(c, s as u32) == vectors[g][s]));
+            // the cached maximum is the full one, bit for bit, whatever changed since the
+            // terms were gathered (some days are skipped so that changes accumulate)
+            if rng.below(3) > 0 {
+                let lf = (step + 1) as f64 * 1.7;
+                let cached = classes.exact_max_cached(&theta, lf);
+                let full = classes.exact_max(&theta, lf);
+                assert_eq!(cached.to_bits(), full.to_bits(), "step {step}");
+            }
             if step % 97 == 0 || step + 1 == steps {
                 let held: Vec<(Vec<u64>, u32)> = member
                     .iter()
@@ -465,6 +603,83 @@ mod tests {
     fn many_groups_share_few_classes() {
         exercise::<DenseCounts>(3, 2000, 20_000, 1);
         exercise::<SparseCounts>(3, 2000, 20_000, 2);
+    }
+
+    #[test]
+    fn cached_maxima_follow_the_band() {
+        // equal probabilities: permuted count vectors tie, and their terms are shared
+        exercise_with::<DenseCounts>(&[0.25; 4], 300, 20_000, 5);
+        exercise_with::<DenseCounts>(&[0.5, 0.5], 3, 5_000, 6);
+        exercise_with::<SparseCounts>(&[1.0 / 3.0; 3], 200, 10_000, 7);
+        // one type: every class has v = 0, so the band holds every class (too many to keep)
+        exercise_with::<DenseCounts>(&[1.0], 400, 5_000, 8);
+        exercise_with::<DenseCounts>(&[0.1, 0.2, 0.7], 50, 10_000, 9);
+        // a count c_t = M / 2 ties between types whose theta_t are symmetric about 1/2
+        exercise_with::<DenseCounts>(&[0.2, 0.8], 20, 20_000, 10);
+        exercise_with::<DenseCounts>(&[0.3, 0.7], 3, 20_000, 11);
+    }
+
+    #[test]
+    fn reclaimed_top_class_leaves_the_cached_band() {
+        let (theta, desc) = (vec![0.5, 0.5], vec![0u32, 1]);
+        let mut classes = Classes::<DenseCounts>::new(2);
+        let p = classes.enter(0, 2, &theta, &desc); // (2, 0), v = 1
+        let q = classes.enter(1, 1, &theta, &desc); // (0, 1), v = 0.5
+        assert_eq!(classes.enter(1, 1, &theta, &desc), q);
+        let z = classes.step(q, 0, 2, &theta, &desc); // a new, shared (2, 1), v = 0.5
+        assert_ne!(z, q);
+        let lf = 10.0;
+        assert_eq!(classes.exact_max_cached(&theta, lf), 0.1);
+        // p's one group joins z: p is reclaimed and the top falls to 0.5
+        assert_eq!(classes.step(p, 1, 1, &theta, &desc), z);
+        assert_eq!(classes.population(p), 0);
+        let full = classes.exact_max(&theta, lf);
+        assert!((full - 0.05).abs() < 1e-15, "{full}");
+        assert_eq!(
+            classes.exact_max_cached(&theta, lf).to_bits(),
+            full.to_bits()
+        );
+    }
+
+    #[test]
+    fn cached_terms_of_one_class_cover_near_ties() {
+        // one group whose count vector sits near theta M with deviations of equal size: its
+        // types' scaled values tie up to rounding, and any of them may hold the exact maximum
+        let mut rng = Rng(31);
+        for case in 0..20_000u64 {
+            let k = 2 + (case % 4) as usize;
+            let raw: Vec<f64> = (0..k).map(|_| 1.0 + rng.below(1000) as f64).collect();
+            let total: f64 = raw.iter().sum();
+            let theta: Vec<f64> = raw.iter().map(|x| x / total).collect();
+            let mut desc: Vec<u32> = (0..k as u32).collect();
+            desc.sort_by(|a, b| theta[*b as usize].total_cmp(&theta[*a as usize]));
+            let m = 1 + rng.below(1 << (4 + case % 30));
+            let d = rng.below(3);
+            let mut classes = Classes::<DenseCounts>::new(k);
+            let mut class = None;
+            for (t, &p) in theta.iter().enumerate() {
+                let c = (p * m as f64).round() as u64;
+                let c = if rng.below(2) == 0 {
+                    c + d
+                } else {
+                    c.saturating_sub(d)
+                };
+                if c > 0 {
+                    class = Some(match class {
+                        None => classes.enter(t as u32, c, &theta, &desc),
+                        Some(a) => classes.step(a, t as u32, c, &theta, &desc),
+                    });
+                }
+            }
+            for _ in 0..4 {
+                let lf = (m + rng.below(1 << 40)) as f64;
+                let full = classes.exact_max(&theta, lf);
+                assert_eq!(
+                    classes.exact_max_cached(&theta, lf).to_bits(),
+                    full.to_bits()
+                );
+            }
+        }
     }
 
     #[test]

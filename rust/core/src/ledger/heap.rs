@@ -36,6 +36,12 @@ impl IndexedMaxHeap {
         self.entries.first().copied()
     }
 
+    /// The value of member `gid`.
+    #[inline(always)]
+    pub fn value(&self, gid: u32) -> f64 {
+        self.entries[self.pos[gid as usize] as usize].0
+    }
+
     /// Bytes held.
     pub fn nbytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<(f64, u32)>() + self.pos.capacity() * 4

@@ -110,13 +110,27 @@ fn marginal_scaled(marginal: &[u64], theta: &[f64], lf: f64) -> f64 {
 }
 
 /// max_t |N_t / l - theta_t|, eq. (6), computed as the definition reads.
+///
+/// Only the types that can be the maximum are divided: the rounding errors of
+/// |N_t - theta_t l| (under 3e-16 l) and of l |N_t / l - theta_t| (under 4e-16 l) add up to
+/// less than 2e-15 l between two types, so a type whose scaled value is below the largest by
+/// more than [`MARGINAL_SLACK`] l has a smaller |N_t / l - theta_t| than the type at the top,
+/// and the result equals the maximum over every type bit for bit.
+#[inline(always)]
 fn marginal_exact(marginal: &[u64], theta: &[f64], lf: f64) -> f64 {
+    let top = marginal_scaled(marginal, theta, lf);
+    let cut = top - MARGINAL_SLACK * lf;
     let mut best = 0.0f64;
     for (&c, &p) in marginal.iter().zip(theta) {
-        best = best.max((c as f64 / lf - p).abs());
+        if (c as f64 - p * lf).abs() >= cut {
+            best = best.max((c as f64 / lf - p).abs());
+        }
     }
     best
 }
+
+/// See [`marginal_exact`] (50 times the rounding it must cover).
+const MARGINAL_SLACK: f64 = 1e-13;
 
 /// The marginal flag of day l from its scaled statistic, starting a quiet period when the
 /// statistic is far enough below the threshold: max_t |N_t - theta_t l| moves by at most 1
@@ -419,8 +433,8 @@ impl<const W: usize, C: CountStore> Player<W, C> {
 
     /// Today's exact max_d |h_{i,d}(l)| (complete mode).
     #[inline(always)]
-    fn joint_exact_max(&self, lf: f64) -> f64 {
-        self.classes.exact_max(&self.theta, lf)
+    fn joint_exact_max(&mut self, lf: f64) -> f64 {
+        self.classes.exact_max_cached(&self.theta, lf)
     }
 
     /// Reads an untracked group's counts back from J and tracks it when its M reaches the
@@ -937,16 +951,10 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
 
     fn joint_max(&mut self) -> Vec<f64> {
         self.ensure_complete();
-        let lf = self.day as f64;
+        let (day, lf) = (self.day, self.day as f64);
         self.players
-            .iter()
-            .map(|p| {
-                if self.day > 0 {
-                    p.joint_exact_max(lf)
-                } else {
-                    0.0
-                }
-            })
+            .iter_mut()
+            .map(|p| if day > 0 { p.joint_exact_max(lf) } else { 0.0 })
             .collect()
     }
 

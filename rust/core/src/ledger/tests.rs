@@ -307,6 +307,60 @@ fn sparse_store_long_streams_match_dense() {
     check_against_dense(2, 33, 250, Stream::OffSupertype, 43, 250, Mode::Detail);
 }
 
+/// max_t |N_t / l - theta_t| as eq. (6) reads: every type divided.
+fn marginal_plain(marginal: &[u64], theta: &[f64], lf: f64) -> f64 {
+    marginal
+        .iter()
+        .zip(theta)
+        .map(|(&c, &p)| (c as f64 / lf - p).abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn marginal_maximum_divides_only_candidates_and_equals_the_definition() {
+    let mut rng = Rng(77);
+    let mut differ = 0;
+    for case in 0..200_000u64 {
+        let k = 2 + (case % 5) as usize;
+        let theta = if case % 3 == 0 {
+            vec![1.0 / k as f64; k]
+        } else {
+            rng.pmf(k)
+        };
+        let l = 1 + rng.next() % (1u64 << (4 + case % 45));
+        let lf = l as f64;
+        // counts near theta_t l with deviations of equal size on several types: the scaled
+        // values tie up to rounding, and the largest exact value may sit on any of them
+        let d = rng.next() % 4;
+        let marginal: Vec<u64> = theta
+            .iter()
+            .map(|&p| {
+                let c = (p * lf).round() as u64;
+                if rng.next() % 2 == 0 {
+                    c + d
+                } else {
+                    c.saturating_sub(d)
+                }
+            })
+            .collect();
+        let plain = marginal_plain(&marginal, &theta, lf);
+        assert_eq!(
+            marginal_exact(&marginal, &theta, lf).to_bits(),
+            plain.to_bits(),
+            "{marginal:?} {theta:?} l = {l}"
+        );
+        // cases where the largest scaled value is not the largest exact one
+        let by_scaled = (0..k)
+            .max_by(|&a, &b| {
+                let s = |t: usize| (marginal[t] as f64 - theta[t] * lf).abs();
+                s(a).total_cmp(&s(b))
+            })
+            .unwrap();
+        differ += ((marginal[by_scaled] as f64 / lf - theta[by_scaled]).abs() != plain) as usize;
+    }
+    assert!(differ > 100, "too few cases decided by rounding: {differ}");
+}
+
 #[test]
 fn huge_groups_do_not_leak_classes() {
     // n = 2: every day moves each player's group to a count vector never seen before

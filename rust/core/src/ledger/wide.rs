@@ -678,7 +678,7 @@ impl<C: CountStore> WideLedger<C> {
                 flags[row * n + i] = flag;
                 if let Some((marginal, joint)) = detail.as_mut() {
                     marginal[row * n + i] = p.marginal_exact(lf);
-                    joint[row * n + i] = p.classes.exact_max(&p.theta, lf);
+                    joint[row * n + i] = p.classes.exact_max_cached(&p.theta, lf);
                 }
             }
             // inert players: f and h are exactly zero, never flagged
