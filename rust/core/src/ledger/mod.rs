@@ -156,6 +156,17 @@ fn marginal_flag(
     }
     th.crosses(scaled, |th| marginal_exact(marginal, theta, lf) >= th.r())
 }
+/// Smallest batch (days) for which the complete mode estimates its new groups up front.
+const PRESIZE_MIN_DAYS: usize = 1 << 15;
+
+/// SplitMix64 finaliser (spreads a key hash over all 64 bits).
+#[inline(always)]
+fn splitmix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Largest number of groups a player remembers as read back below the keep floor.
 const COLD_MAX: usize = 1 << 16;
 /// Days of look-ahead when prefetching table slots.
@@ -776,6 +787,42 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         }
     }
 
+    /// Number of distinct groups d_-i among `days` rows of `bids`, for each player,
+    /// estimated by HyperLogLog (relative standard error about 1.6%).
+    fn batch_groups<D: Digit>(&self, bids: &[D], days: usize) -> Vec<f64> {
+        const LOG2: u32 = 12;
+        let (n, m) = (self.n, 1usize << LOG2);
+        let mut registers = vec![0u8; n * m];
+        for row in bids.chunks_exact(n).take(days) {
+            let mut full = [0u64; W];
+            for (i, &b) in row.iter().enumerate() {
+                let (w, s) = self.layout.locate(i);
+                full[w] |= (b.index() as u64) << s;
+            }
+            for (i, regs) in registers.chunks_exact_mut(m).enumerate() {
+                let h = splitmix(hash_key(&self.layout.clear(&full, i)));
+                let rank = ((h << LOG2) | (1 << (LOG2 - 1))).leading_zeros() as u8 + 1;
+                let r = &mut regs[(h >> (64 - LOG2)) as usize];
+                *r = (*r).max(rank);
+            }
+        }
+        let mf = m as f64;
+        let alpha = 0.7213 / (1.0 + 1.079 / mf);
+        registers
+            .chunks_exact(m)
+            .map(|regs| {
+                let sum: f64 = regs.iter().map(|&r| (-(r as f64)).exp2()).sum();
+                let raw = alpha * mf * mf / sum;
+                let zeros = regs.iter().filter(|&&r| r == 0).count();
+                if raw <= 2.5 * mf && zeros > 0 {
+                    mf * (mf / zeros as f64).ln()
+                } else {
+                    raw
+                }
+            })
+            .collect()
+    }
+
     fn record<D: Digit>(&mut self, bids: &[D], days: usize, out: RecordOutput<'_>) {
         if out.detail.is_some() {
             self.ensure_complete();
@@ -798,9 +845,17 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         let n = self.n;
         if ALL {
             // each day adds at most one group per player, and there are K^(n-1) groups
+            let fresh = (days >= PRESIZE_MIN_DAYS).then(|| self.batch_groups(bids, days));
             for (i, p) in self.players.iter_mut().enumerate() {
                 let room = groups_max(&self.ks, i).saturating_sub(p.groups.len() as u64);
                 p.groups.expect((days as u64).min(room) as usize);
+                // a batch bringing many more groups than the table holds: grow once, to the
+                // estimate with a margin (growth still follows if it falls short)
+                if let Some(estimate) = fresh.as_ref().map(|f| f[i] * 1.1) {
+                    if estimate >= 4.0 * p.groups.len() as f64 {
+                        p.groups.reserve_total(p.groups.len() + estimate as usize);
+                    }
+                }
             }
         }
         let ring = AHEAD + 1;

@@ -302,6 +302,17 @@ impl<const W: usize> GroupTable<W> {
         self.horizon = self.len.saturating_add(more);
     }
 
+    /// Grows the table at once to hold `keys` keys in all (load at most 1/2), capped by the
+    /// horizon: for a batch known to bring many new keys, this skips the intermediate tables
+    /// (each a rebuild and fresh memory) that growing step by step would pass through.
+    pub fn reserve_total(&mut self, keys: usize) {
+        let keys = keys.min(self.horizon);
+        if keys.saturating_mul(2) > self.capacity() {
+            let log2 = keys.saturating_mul(2).next_power_of_two().trailing_zeros();
+            self.rebuild(log2);
+        }
+    }
+
     /// Makes room for one new key (load at most 1/2).
     #[inline(always)]
     pub fn reserve_one(&mut self) {
@@ -442,6 +453,12 @@ mod tests {
             let hash = hash_key(&key);
             if step % 1000 == 0 {
                 table.expect(horizon.max(500));
+            }
+            if step % 7000 == 3 {
+                // growing at once to a size for more keys keeps every key in place
+                let keys = (table.len() + 3000).min(table.horizon);
+                table.reserve_total(table.len() + 3000);
+                assert!(table.capacity() >= 2 * keys);
             }
             table.reserve_one();
             // class ids use all 32 bits

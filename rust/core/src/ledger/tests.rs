@@ -362,6 +362,42 @@ fn marginal_maximum_divides_only_candidates_and_equals_the_definition() {
 }
 
 #[test]
+fn batch_group_estimates_are_close() {
+    // the complete mode sizes its group tables from these estimates (a hint: any error only
+    // costs memory or a later growth), so they must be near the true distinct counts
+    let mut rng = Rng(5);
+    for (n, k, days) in [
+        (10, 5, 40_000),
+        (4, 3, 50_000),
+        (6, 7, 20_000),
+        (3, 2, 1000),
+    ] {
+        let ks = vec![k; n];
+        let theta: Vec<f64> = (0..n).flat_map(|_| rng.pmf(k)).collect();
+        let bids = bid_stream(&mut rng, &theta, n, k, days, Stream::Truthful);
+        let digits: Vec<u8> = bids.iter().map(|&b| b as u8).collect();
+        let layout = KeyLayout::new(&ks).unwrap();
+        let ledger = LedgerImpl::<1, DenseCounts>::new(&theta, &ks, 0.5, layout, false);
+        let estimates = ledger.batch_groups(&digits, days);
+        for (i, estimate) in estimates.into_iter().enumerate() {
+            let exact: std::collections::HashSet<Vec<i64>> = bids
+                .chunks(n)
+                .map(|row| {
+                    let mut g = row.to_vec();
+                    g[i] = -1;
+                    g
+                })
+                .collect();
+            let exact = exact.len() as f64;
+            assert!(
+                (estimate - exact).abs() <= 0.06 * exact,
+                "n = {n}, K = {k}, player {i}: {estimate} vs {exact}"
+            );
+        }
+    }
+}
+
+#[test]
 fn huge_groups_do_not_leak_classes() {
     // n = 2: every day moves each player's group to a count vector never seen before
     let (n, k, days) = (2, 3, 200_000);
