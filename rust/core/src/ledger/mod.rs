@@ -771,7 +771,8 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             full[w] |= (b.index() as u64) << s;
         }
         let h = hash_key(&full);
-        if ALL || !self.defer {
+        // the complete mode adds to J once the batch is over (nothing reads J before)
+        if !ALL && !self.defer {
             self.joint.prefetch(h);
         }
         keys[slot * stride] = full;
@@ -845,6 +846,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         let n = self.n;
         if ALL {
             // each day adds at most one group per player, and there are K^(n-1) groups
+            self.pending.reserve(days);
             let fresh = (days >= PRESIZE_MIN_DAYS).then(|| self.batch_groups(bids, days));
             for (i, p) in self.players.iter_mut().enumerate() {
                 let room = groups_max(&self.ks, i).saturating_sub(p.groups.len() as u64);
@@ -907,7 +909,13 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                 keys[base] = full;
                 self.pending.push(full);
             } else {
-                self.joint.add(&keys[base], hashes[base], 1);
+                if ALL {
+                    // no group is read back from J in the complete mode: the day's addition
+                    // waits for the end of the batch, to be made in table order
+                    self.pending.push(keys[base]);
+                } else {
+                    self.joint.add(&keys[base], hashes[base], 1);
+                }
                 for (i, b) in profile.iter().enumerate() {
                     self.marginal[self.offsets[i] + b.index()] += 1;
                 }
@@ -968,6 +976,10 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             }
         }
         self.flush_joint();
+        if ALL {
+            // the buffer held a whole batch: do not keep its memory
+            self.pending = Vec::new();
+        }
     }
 
     /// Adds the deferred days to J.
