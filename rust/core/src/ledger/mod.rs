@@ -663,7 +663,10 @@ impl FloorCache {
 impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
     /// `pack`: store group tables in one word per slot (needs group keys below 2^32).
     fn new(theta: &[f64], ks: &[usize], gamma: f64, layout: KeyLayout, pack: bool) -> Self {
-        let blocks = BlockCounts::new(ks);
+        let largest: Vec<f64> = split_rows(theta, ks)
+            .map(|row| row.iter().copied().fold(0.0, f64::max))
+            .collect();
+        let blocks = BlockCounts::new(ks, &largest);
         let profiles_max = ks.iter().fold(1usize, |acc, &k| acc.saturating_mul(k));
         Self {
             defer: profiles_max > 1 << 16 && blocks.len() >= 2,
@@ -796,12 +799,24 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         // the light mode with deferred J reads no large table: no slots to prefetch, and
         // each day's key is built in the same pass as its marginal counts
         let fused = !ALL && self.defer;
+        // the light mode's block cells, computed (and prefetched) AHEAD days early
+        let mut cells = vec![[0u32; blocks::LANES]; ring];
+        if !ALL {
+            for row in 0..days.min(AHEAD) {
+                let profile = &bids[row * n..(row + 1) * n];
+                cells[row] = self.blocks.cells(|i| profile[i].index());
+            }
+        }
         if !fused {
             for row in 0..days.min(AHEAD) {
                 self.prepare::<ALL, D>(bids, row, row % ring, &mut keys, &mut hashes);
             }
         }
         for row in 0..days {
+            if !ALL && row + AHEAD < days {
+                let ahead = &bids[(row + AHEAD) * n..(row + AHEAD + 1) * n];
+                cells[(row + AHEAD) % ring] = self.blocks.cells(|i| ahead[i].index());
+            }
             if !fused && row + AHEAD < days {
                 self.prepare::<ALL, D>(
                     bids,
@@ -826,9 +841,12 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             let base = (row % ring) * stride;
             let profile = &bids[row * n..(row + 1) * n];
             // the block bounds serve the light mode only
-            let bound = (!ALL).then(|| self.blocks.add(|i| profile[i].index(), 1));
+            let bound = (!ALL).then(|| {
+                self.blocks
+                    .add_cells(&cells[row % ring], |i| profile[i].index(), 1)
+            });
             // no player's bound reaches the keep floor: nothing to look up today
-            let quiet = bound.is_some_and(|b| (b.loosest() as f64) < keep);
+            let quiet = bound.is_some_and(|b| (b as f64) < keep);
             if fused {
                 let (marg, offsets) = (&mut self.marginal, &self.offsets);
                 let mut full = [0u64; W];
@@ -858,16 +876,15 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                 }
                 continue;
             }
-            if let (Some(bound), false) = (bound, quiet) {
+            if let (Some(_), false) = (bound, quiet) {
                 for (i, p) in self.players.iter_mut().enumerate() {
                     let t = profile[i].index() as u32;
-                    let m_bound = bound.for_block(self.blocks.block_of(i));
+                    let (m_bound, block) = self.blocks.bound_of(i);
                     let layout = &self.layout;
                     let Some((key, hash)) = p.observe(&keys[base], t, m_bound, keep, layout, i)
                     else {
                         continue;
                     };
-                    let block = bound.block_for(self.blocks.block_of(i));
                     let blocks = &self.blocks;
                     if !p.ruled_out(&key, hash, |b| blocks.today(b), keep) {
                         // J must hold every day so far, today included, to be read
