@@ -24,6 +24,19 @@ const MAX_CELLS_LARGE: usize = 1 << 17;
 /// within about 10^7 days.
 const HOT: f64 = 1e-3;
 
+/// Bits of an ordering key that hold the block (see [`order_key`]).
+const BLOCK_BITS: u32 = 24;
+const BLOCK_MASK: u64 = (1 << BLOCK_BITS) - 1;
+/// The ordering key of no block (larger than every other).
+const NO_BOUND: u64 = u64::MAX;
+
+/// A key that orders blocks by their count (saturated at 2^40 - 1: past it, any block
+/// gives a bound, which is all the order is for), then by block number.
+#[inline(always)]
+fn order_key(count: u64, block: usize) -> u64 {
+    (count.min((1 << (64 - BLOCK_BITS)) - 1) << BLOCK_BITS) | block as u64
+}
+
 /// Number of blocks whose cells are computed together (see [`BlockCounts::cells`]).
 pub const LANES: usize = 4;
 /// A profile's cells in up to [`LANES`] blocks.
@@ -49,10 +62,10 @@ pub struct BlockCounts {
     outside: Vec<Vec<usize>>,
     /// Overlapping blocks: each segment's bound from the last added profile and the block
     /// giving it (`usize::MAX`: none).
-    bound: Vec<(u64, usize)>,
+    bound: Vec<u64>,
     /// Disjoint blocks: the last added profile's smallest and second smallest block counts,
     /// with their blocks.
-    least: [(u64, usize); 2],
+    least: [u64; 2],
     /// At most [`LANES`] blocks of fewer than 2^32 cells: each player's place value in each
     /// block (zero outside it), for cells computed as one small vector sum.
     lanes: Option<Vec<[u32; LANES]>>,
@@ -185,7 +198,9 @@ impl BlockCounts {
         Self::from_design(ks.len(), consecutive(&eligible, ks, half, MAX_CELLS))
     }
 
-    fn from_design(n: usize, members: Design) -> Self {
+    fn from_design(n: usize, mut members: Design) -> Self {
+        // block numbers must fit an ordering key; any subset of blocks still gives bounds
+        members.truncate(BLOCK_MASK as usize - 1);
         let counts = members
             .iter()
             .map(|m| vec![0u64; m.iter().map(|e| e.1).product()])
@@ -249,10 +264,10 @@ impl BlockCounts {
         Self {
             lanes,
             strides,
-            large: cells > 1 << 14,
+            large: cells > 1 << 16,
             today: vec![0; members.len()],
-            bound: vec![(u64::MAX, usize::MAX); outside.len()],
-            least: [(u64::MAX, usize::MAX); 2],
+            bound: vec![NO_BOUND; outside.len()],
+            least: [NO_BOUND; 2],
             members,
             counts,
             block,
@@ -276,12 +291,24 @@ impl BlockCounts {
     /// giving it (`usize::MAX`: none).
     #[inline(always)]
     pub fn bound_of(&self, player: usize) -> (u64, usize) {
-        if self.block.is_empty() {
+        let packed = if self.block.is_empty() {
             self.bound[self.segment[player]]
-        } else if self.block[player] == self.least[0].1 {
+        } else if self.block[player] == (self.least[0] & BLOCK_MASK) as usize {
             self.least[1]
         } else {
             self.least[0]
+        };
+        self.unpack(packed)
+    }
+
+    /// The count and block of an ordering key.
+    #[inline(always)]
+    fn unpack(&self, packed: u64) -> (u64, usize) {
+        if packed == NO_BOUND {
+            (u64::MAX, usize::MAX)
+        } else {
+            let b = (packed & BLOCK_MASK) as usize;
+            (self.today[b], b)
         }
     }
 
@@ -324,14 +351,12 @@ impl BlockCounts {
     /// [`Self::add`] with the profile's `cells` from [`Self::cells`] (computed ahead).
     #[inline(always)]
     pub fn add_cells(&mut self, cells: &Cells, bid: impl Fn(usize) -> usize, by: u64) -> u64 {
-        let mut least = [(u64::MAX, usize::MAX); 2];
+        // the two smallest ordering keys, without branches (the counts are random)
+        let [mut first, mut second] = [NO_BOUND; 2];
         let mut note = |b: usize, c: u64| {
-            if c < least[0].0 {
-                least[1] = least[0];
-                least[0] = (c, b);
-            } else if c < least[1].0 {
-                least[1] = (c, b);
-            }
+            let key = order_key(c, b);
+            second = second.min(key.max(first));
+            first = first.min(key);
         };
         if self.lanes.is_some() {
             for (b, (counts, &cell)) in self.counts.iter_mut().zip(cells).enumerate() {
@@ -350,20 +375,21 @@ impl BlockCounts {
                 note(b, *slot);
             }
         }
-        self.least = least;
+        self.least = [first, second];
         if !self.block.is_empty() || self.members.is_empty() {
-            return least[1].0;
+            return self.unpack(second).0;
         }
         let mut loosest = 0;
         for (bound, outside) in self.bound.iter_mut().zip(&self.outside) {
-            *bound = outside.iter().fold((u64::MAX, usize::MAX), |best, &b| {
-                if self.today[b] < best.0 {
-                    (self.today[b], b)
-                } else {
-                    best
-                }
+            *bound = outside
+                .iter()
+                .map(|&b| order_key(self.today[b], b))
+                .fold(NO_BOUND, u64::min);
+            // a segment with no block outside it has no bound
+            loosest = loosest.max(match *bound {
+                NO_BOUND => u64::MAX,
+                key => self.today[(key & BLOCK_MASK) as usize],
             });
-            loosest = loosest.max(bound.0);
         }
         loosest
     }
