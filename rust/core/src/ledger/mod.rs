@@ -20,10 +20,13 @@
 //! the tracked ones (a small table), and if it is untracked its exact M and per-type counts
 //! c_t(g) = J(g with t) are read back from the full-profile counts J; it is tracked (a record
 //! of its counts and a place in the heap) when M reaches the floor. A group read back below
-//! the floor is remembered with the slack s = C_b - M of the block count that bounded it:
-//! every later day of the group adds one to C_b too, so M <= C_b - s, which rules it out
-//! without reading J again. Untracked groups always had M below the threshold of the day they
-//! were last touched.
+//! the floor is remembered with its M and that day's bound B: every later day of the group
+//! has a bound of at least B (block counts only grow), so while B reaches the floor (which
+//! only grows) none of its days is skipped and its M is counted exactly, without reading J
+//! again; once the floor passes B, M <= M_then + (C_b - B) for the block b that gave B.
+//! Untracked groups always had M below the threshold of the day they were last touched.
+//! The blocks themselves are chosen from the declared supertypes (see [`blocks`]): larger,
+//! overlapping ones when skewed supertypes make small blocks' likely cells reach the floor.
 //!
 //! J itself is read only to admit a group. In large profile spaces its additions wait (one
 //! key a day in a buffer) until a group must be read back or the batch ends, and are then
@@ -156,6 +159,7 @@ fn marginal_flag(
     }
     th.crosses(scaled, |th| marginal_exact(marginal, theta, lf) >= th.r())
 }
+
 /// Smallest batch (days) for which the complete mode estimates its new groups up front.
 const PRESIZE_MIN_DAYS: usize = 1 << 15;
 
@@ -165,6 +169,16 @@ fn splitmix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// What a player remembers of a group read back below the keep floor, besides its M then
+/// (the slot's count): the block bound of that day and the block giving it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Remembered {
+    bound: u64,
+    block: usize,
+    /// False once the group is tracked (its days are counted there).
+    valid: bool,
 }
 
 /// Largest number of groups a player remembers as read back below the keep floor.
@@ -266,11 +280,10 @@ struct Player<const W: usize, C> {
     classes: Classes<C>,
     /// Scratch space for counts read back from J.
     scratch: Vec<(u32, u64)>,
-    /// Light mode: groups read back from J and found below the keep floor, each with the
-    /// block `b` (tag) that bounded it and s = C_b - M then (count - 1). Every later day of the
-    /// group adds one to C_b as well, so M <= C_b - s ever after: a bound that rules the group
-    /// out without reading J again. Derived state (not saved); reset when it grows large.
-    cold: CountTable<W, u32>,
+    /// Light mode: groups read back from J and found below the keep floor ("remembered"),
+    /// with their exact M then (count) and that day's block bound (see [`Remembered`]).
+    /// Derived state (not saved); reset when it grows large.
+    cold: CountTable<W, Remembered>,
     /// Last day of a quiet period during which the marginal test provably cannot fire.
     quiet_until: u64,
 }
@@ -449,7 +462,8 @@ impl<const W: usize, C: CountStore> Player<W, C> {
     }
 
     /// Reads an untracked group's counts back from J and tracks it when its M reaches the
-    /// keep floor `lo` (cold).
+    /// keep floor `lo` (cold); otherwise remembers its M with today's bound `bound` (and
+    /// the block giving it, `usize::MAX`: none).
     #[cold]
     #[inline(never)]
     fn admit(
@@ -459,37 +473,62 @@ impl<const W: usize, C: CountStore> Player<W, C> {
         lo: f64,
         player: usize,
         shared: &Shared<'_, W>,
-        bounding: Option<(usize, u64)>,
+        bound: (u64, usize),
     ) {
         let mut counts = std::mem::take(&mut self.scratch);
         let m = shared.read_back(key, player, &mut counts);
         if m as f64 >= lo {
             self.track(key, hash, &counts);
-        } else if let Some((block, count)) = bounding {
-            // remember s = C_b - M (stored plus one: the table's counts are positive)
+            // a tracked group's days are counted there: what was remembered goes stale
+            if let Some(slot) = self.cold.get_mut(key, hash) {
+                slot.tag.valid = false;
+            }
+        } else {
             if self.cold.len() >= COLD_MAX {
                 self.cold = CountTable::default();
             }
             let (slot, _) = self.cold.add(key, hash, 1);
-            slot.count = count - m + 1;
-            slot.tag = block as u32;
+            slot.count = m;
+            slot.tag = Remembered {
+                bound: bound.0,
+                block: bound.1,
+                valid: true,
+            };
         }
         self.scratch = counts;
     }
 
-    /// Whether a remembered group is ruled out today: M <= C_b - s < `keep`, with `today(b)`
-    /// the count of block b's cell today (the group's cell).
+    /// Whether a remembered group, seen again today with block bound `bound` (and its block),
+    /// is ruled out (M < `keep`) without reading J; `today(b)` is block b's count of today's
+    /// cell. Let B be the bound on the day its M was last known. Every day since then had a
+    /// bound >= B (block counts only grow), so when B >= `keep` (which only grows) no day of
+    /// the group was skipped: each one came here and counted, and today's M is exact.
+    /// Otherwise the days since then are at most the block's days since then,
+    /// M <= M_then + C_b(today) - B.
     #[inline(always)]
     fn ruled_out(
         &mut self,
         key: &[u64; W],
         hash: u64,
+        bound: (u64, usize),
         today: impl Fn(usize) -> u64,
         keep: f64,
     ) -> bool {
-        match self.cold.get_mut(key, hash) {
-            Some(slot) => ((today(slot.tag as usize) - (slot.count - 1)) as f64) < keep,
-            None => false,
+        let Some(slot) = self.cold.get_mut(key, hash) else {
+            return false;
+        };
+        let r = slot.tag;
+        if !r.valid {
+            return false;
+        }
+        if r.bound as f64 >= keep {
+            slot.count += 1;
+            slot.tag.bound = bound.0;
+            slot.tag.block = bound.1;
+            // at the floor: read back (and tracked) with its per-type counts
+            (slot.count as f64) < keep
+        } else {
+            ((slot.count + (today(r.block) - r.bound)) as f64) < keep
         }
     }
 
@@ -688,7 +727,10 @@ impl FloorCache {
 impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
     /// `pack`: store group tables in one word per slot (needs group keys below 2^32).
     fn new(theta: &[f64], ks: &[usize], gamma: f64, layout: KeyLayout, pack: bool) -> Self {
-        let blocks = BlockCounts::new(ks);
+        let largest: Vec<f64> = split_rows(theta, ks)
+            .map(|row| row.iter().copied().fold(0.0, f64::max))
+            .collect();
+        let blocks = BlockCounts::new(ks, &largest);
         let profiles_max = ks.iter().fold(1usize, |acc, &k| acc.saturating_mul(k));
         Self {
             defer: profiles_max > 1 << 16 && blocks.len() >= 2,
@@ -845,8 +887,9 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         let RecordOutput { flags, mut detail } = out;
         let n = self.n;
         if ALL {
-            // each day adds at most one group per player, and there are K^(n-1) groups
+            // the batch's full profiles wait for J here (see below)
             self.pending.reserve(days);
+            // each day adds at most one group per player, and there are K^(n-1) groups
             let fresh = (days >= PRESIZE_MIN_DAYS).then(|| self.batch_groups(bids, days));
             for (i, p) in self.players.iter_mut().enumerate() {
                 let room = groups_max(&self.ks, i).saturating_sub(p.groups.len() as u64);
@@ -867,12 +910,24 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         // the light mode with deferred J reads no large table: no slots to prefetch, and
         // each day's key is built in the same pass as its marginal counts
         let fused = !ALL && self.defer;
+        // the light mode's block cells, computed (and prefetched) AHEAD days early
+        let mut cells = vec![[0u32; blocks::LANES]; ring];
+        if !ALL {
+            for row in 0..days.min(AHEAD) {
+                let profile = &bids[row * n..(row + 1) * n];
+                cells[row] = self.blocks.cells(|i| profile[i].index());
+            }
+        }
         if !fused {
             for row in 0..days.min(AHEAD) {
                 self.prepare::<ALL, D>(bids, row, row % ring, &mut keys, &mut hashes);
             }
         }
         for row in 0..days {
+            if !ALL && row + AHEAD < days {
+                let ahead = &bids[(row + AHEAD) * n..(row + AHEAD + 1) * n];
+                cells[(row + AHEAD) % ring] = self.blocks.cells(|i| ahead[i].index());
+            }
             if !fused && row + AHEAD < days {
                 self.prepare::<ALL, D>(
                     bids,
@@ -897,9 +952,12 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             let base = (row % ring) * stride;
             let profile = &bids[row * n..(row + 1) * n];
             // the block bounds serve the light mode only
-            let bound = (!ALL).then(|| self.blocks.add(|i| profile[i].index(), 1));
+            let bound = (!ALL).then(|| {
+                self.blocks
+                    .add_cells(&cells[row % ring], |i| profile[i].index(), 1)
+            });
             // no player's bound reaches the keep floor: nothing to look up today
-            let quiet = bound.is_some_and(|b| (b.loosest() as f64) < keep);
+            let quiet = bound.is_some_and(|b| (b as f64) < keep);
             if fused {
                 let (marg, offsets) = (&mut self.marginal, &self.offsets);
                 let mut full = [0u64; W];
@@ -935,18 +993,17 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                 }
                 continue;
             }
-            if let (Some(bound), false) = (bound, quiet) {
+            if let (Some(_), false) = (bound, quiet) {
                 for (i, p) in self.players.iter_mut().enumerate() {
                     let t = profile[i].index() as u32;
-                    let m_bound = bound.for_block(self.blocks.block_of(i));
+                    let (m_bound, block) = self.blocks.bound_of(i);
                     let layout = &self.layout;
                     let Some((key, hash)) = p.observe(&keys[base], t, m_bound, keep, layout, i)
                     else {
                         continue;
                     };
-                    let block = bound.block_for(self.blocks.block_of(i));
                     let blocks = &self.blocks;
-                    if !p.ruled_out(&key, hash, |b| blocks.today(b), keep) {
+                    if !p.ruled_out(&key, hash, (m_bound, block), |b| blocks.today(b), keep) {
                         // J must hold every day so far, today included, to be read
                         if !self.pending.is_empty() {
                             self.joint.add_batch(&self.pending, self.profiles_max);
@@ -957,8 +1014,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                             joint: &self.joint,
                             ks: &self.ks,
                         };
-                        let bounding = (block != usize::MAX).then(|| (block, blocks.today(block)));
-                        p.admit(&key, hash, keep, i, &shared, bounding);
+                        p.admit(&key, hash, keep, i, &shared, (m_bound, block));
                     }
                 }
                 self.live = self.players.iter().any(|p| p.heap.top().is_some());

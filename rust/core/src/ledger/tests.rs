@@ -992,6 +992,11 @@ fn remembered_groups_are_ruled_out_exactly() {
     }
     let mut dense = Dense::new(&theta, n, k, 0.5);
     let mut fast = BidLedger::new(&theta, n, k, 0.5).unwrap();
+    // these skewed supertypes would get blocks tight enough to leave nothing to remember
+    match &mut fast.inner {
+        Inner::D1(l) => l.blocks = super::blocks::BlockCounts::first_split(&[k; 5]),
+        _ => panic!("a one-word dense ledger expected"),
+    }
     let (mut remembered, mut flagged) = (0, 0);
     for rows in bids.chunks(500 * n) {
         let fired = flags_match_dense(&mut fast, &mut dense, rows, n);
@@ -1005,4 +1010,94 @@ fn remembered_groups_are_ruled_out_exactly() {
     }
     assert!(remembered > 0, "no group was remembered: a weak test case");
     assert!(flagged > 0, "the deviation never fired: a weak test case");
+}
+
+#[test]
+fn remembered_groups_go_stale_when_tracked() {
+    // Player 0's group (0, 0, 0, 0) (players 1 to 4 bid 0) is rare while everyone is truthful,
+    // but its block count (players 3, 4) is large. For a while players 1 and 2 bid 0 exactly
+    // when player 0 does (its own bids stay truthful): the group is read back, remembered
+    // and counted, tracked when its M reaches the floor, and fires. Truthful again, it
+    // hardly grows while the floor rises past it, and it is purged. Deviating again, it must
+    // fire exactly when the dense definition says: what was remembered of it before it was
+    // tracked is short by the days it was tracked, and using it would fire too late.
+    let (n, k) = (5, 3);
+    let phases = [
+        (0usize, false),
+        (6_000, true),
+        (16_000, false),
+        (60_000, true),
+    ];
+    let days = 80_000;
+    let theta: Vec<f64> = [
+        [0.05, 0.475, 0.475],
+        [0.4, 0.3, 0.3],
+        [0.002, 0.499, 0.499],
+        [0.9, 0.05, 0.05],
+        [0.9, 0.05, 0.05],
+    ]
+    .concat();
+    let mut rng = Rng(7);
+    let mut bids = Vec::with_capacity(days * n);
+    for day in 0..days {
+        let deviating = phases
+            .iter()
+            .rev()
+            .find(|p| p.0 <= day)
+            .is_some_and(|p| p.1);
+        let own: Vec<i64> = (0..n)
+            .map(|i| rng.draw(&theta[i * k..(i + 1) * k]))
+            .collect();
+        bids.extend(own.iter().enumerate().map(|(i, &b)| match i {
+            1 | 2 if deviating && own[0] == 0 => 0,
+            1 | 2 if deviating => b.max(1),
+            _ => b,
+        }));
+    }
+    let mut dense = Dense::new(&theta, n, k, 0.5);
+    let mut fast = BidLedger::new(&theta, n, k, 0.5).unwrap();
+    match &mut fast.inner {
+        Inner::D1(l) => l.blocks = super::blocks::BlockCounts::first_split(&[k; 5]),
+        _ => panic!("a one-word dense ledger expected"),
+    }
+    let (mut tracked, mut purged, mut joint_only) = (false, false, 0);
+    let zero = [0u64; 1];
+    for rows in bids.chunks(500 * n) {
+        let len = rows.len() / n;
+        let mut flags = vec![false; rows.len()];
+        let out = RecordOutput {
+            flags: &mut flags,
+            detail: None,
+        };
+        fast.record(rows, len, out).unwrap();
+        for r in 0..len {
+            let expected = dense.record(&rows[r * n..(r + 1) * n]);
+            for i in 0..n {
+                assert_eq!(
+                    flags[r * n + i],
+                    expected[i].0,
+                    "day {} player {i}",
+                    dense.day
+                );
+            }
+            let rl = window(dense.day, 0.5);
+            if dense.day > phases[3].0 as u64 && expected[0].1 < rl && expected[0].2 >= rl {
+                joint_only += 1;
+            }
+        }
+        let Inner::D1(l) = &fast.inner else {
+            unreachable!()
+        };
+        let now = l.players[0].tracked.count(&zero) > 0;
+        purged |= tracked && !now && dense.day < phases[3].0 as u64;
+        tracked |= now;
+    }
+    assert!(
+        purged,
+        "the group was never tracked then purged: a weak test case"
+    );
+    assert!(
+        joint_only > 0,
+        "player 0's joint test alone never fired late: a weak test case"
+    );
 }
