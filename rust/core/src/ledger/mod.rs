@@ -47,11 +47,17 @@
 //! group leaves, and a class with a single group is rewritten in place, so a few huge groups
 //! (small n) cost one class each, not one class a day. The reported maximum is that of the
 //! class with the largest v, evaluated as eq. (8) reads, `max_t |c_t/l - theta_t (M/l)|`
-//! (classes whose v ties with it agree to a few ulps).
+//! (classes whose v ties with it agree to a few ulps). The terms (c_t, M, theta_t) that can be
+//! that maximum are kept from day to day while no class in (or entering) the top band changes,
+//! so a day usually costs one or two divisions per player (`classes::BandCache`); the
+//! marginal maximum likewise divides only the types whose scaled value can be the largest.
 //!
 //! Memory is what this mode costs, and fresh memory is slow to obtain (every page is cleared
 //! on first touch), so group tables grow 4-fold rather than 2-fold, never beyond what the
-//! batch being recorded can add (one group per player and day, at most K^(n-1) in all).
+//! batch being recorded can add (one group per player and day, at most K^(n-1) in all); a
+//! large batch estimates its new groups first (HyperLogLog over its group keys) and sizes each
+//! table once. J is not read during a complete-mode batch: its days are added at the end, in
+//! table order.
 //!
 //! # Exactness
 //! Flags are decided on scaled quantities against a cheap l r(l) with a relative safety band of
