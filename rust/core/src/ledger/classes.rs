@@ -192,14 +192,23 @@ struct BandCache {
     low: f64,
     /// Distinct (c_t, M, theta_t), as f64.
     terms: Vec<(f64, f64, f64)>,
+    /// Calls the current terms served. Terms dropped after serving one call are not worth
+    /// gathering (a band that changes every day, as with a few huge groups): the next
+    /// [`VOLATILE_SKIP`] calls then evaluate [`Classes::exact_max`] directly.
+    served: u32,
+    /// Direct evaluations left before terms are gathered again.
+    direct: u32,
 }
+
+/// Calls evaluated directly after terms served only one call.
+const VOLATILE_SKIP: u32 = 8;
 
 /// A type whose |c_t - theta_t M| is below its class's v by more than `TERM_SLACK * M` is not
 /// the class's exact maximum (the two computations differ by under 2e-15 M in scaled units).
 const TERM_SLACK: f64 = 1e-13;
 /// Relative width of the band of classes whose exact values are all compared.
 const BAND_WIDTH: f64 = 1e-12;
-/// Largest number of band classes whose terms are kept (beyond it, no caching).
+/// Largest number of band classes, and of terms, kept (beyond it, no caching).
 const BAND_CACHE_MAX: usize = 64;
 
 impl BandCache {
@@ -394,11 +403,22 @@ impl<C: CountStore> Classes<C> {
     #[inline(always)]
     pub fn exact_max_cached(&mut self, theta: &[f64], lf: f64) -> f64 {
         if !self.band.valid {
+            if self.band.direct > 0 {
+                self.band.direct -= 1;
+                return self.exact_max(theta, lf);
+            }
+            if self.band.served == 1 {
+                // the last terms served one call: the band is volatile, skip gathering a while
+                self.band.served = 0;
+                self.band.direct = VOLATILE_SKIP - 1;
+                return self.exact_max(theta, lf);
+            }
             self.gather_band(theta);
         }
         if self.band.too_many {
             return self.exact_max(theta, lf);
         }
+        self.band.served = self.band.served.saturating_add(1);
         let mut best = 0.0f64;
         for &(c, m, p) in &self.band.terms {
             best = best.max((c / lf - p * (m / lf)).abs());
@@ -412,54 +432,47 @@ impl<C: CountStore> Classes<C> {
     fn gather_band(&mut self, theta: &[f64]) {
         let mut terms = std::mem::take(&mut self.band.terms);
         terms.clear();
-        let Some((top, _)) = self.heap.top() else {
+        let (low, too_many) = match self.heap.top() {
             // no classes: the maximum is 0 (no terms) until a class is made
-            self.band = BandCache {
-                valid: true,
-                too_many: false,
-                low: f64::NEG_INFINITY,
-                terms,
-            };
-            return;
-        };
-        let low = top * (1.0 - BAND_WIDTH);
-        let mut members = Vec::new();
-        let visited = self
-            .heap
-            .visit_at_least(low, BAND_CACHE_MAX + 1, &mut |c| members.push(c));
-        if visited > BAND_CACHE_MAX {
-            self.band = BandCache {
-                valid: true,
-                too_many: true,
-                low,
-                terms,
-            };
-            return;
-        }
-        for &class in &members {
-            let m = self.counts.total(class);
-            let mf = m as f64;
-            let v = self.heap.value(class);
-            for (t, &p) in theta.iter().enumerate() {
-                let c = self.counts.count(class, t as u32);
-                let scaled = (c as f64 - p * mf).abs();
-                if scaled < v - TERM_SLACK * mf {
-                    continue;
-                }
-                let term = (c as f64, mf, p);
-                let same = |e: &(f64, f64, f64)| {
-                    e.0 == term.0 && e.1 == term.1 && e.2.to_bits() == term.2.to_bits()
-                };
-                if !terms.iter().any(same) {
-                    terms.push(term);
-                }
+            None => (f64::NEG_INFINITY, false),
+            Some((top, _)) => {
+                let low = top * (1.0 - BAND_WIDTH);
+                let (counts, heap) = (&self.counts, &self.heap);
+                let visited = heap.visit_at_least(low, BAND_CACHE_MAX + 1, &mut |class| {
+                    if terms.len() > BAND_CACHE_MAX {
+                        return;
+                    }
+                    let mf = counts.total(class) as f64;
+                    let v = heap.value(class);
+                    for (t, &p) in theta.iter().enumerate() {
+                        let c = counts.count(class, t as u32) as f64;
+                        if (c - p * mf).abs() < v - TERM_SLACK * mf {
+                            continue;
+                        }
+                        let same = |e: &(f64, f64, f64)| {
+                            e.0 == c && e.1 == mf && e.2.to_bits() == p.to_bits()
+                        };
+                        if !terms.iter().any(same) {
+                            terms.push((c, mf, p));
+                        }
+                    }
+                });
+                (
+                    low,
+                    visited > BAND_CACHE_MAX || terms.len() > BAND_CACHE_MAX,
+                )
             }
+        };
+        if too_many {
+            terms.clear();
         }
         self.band = BandCache {
             valid: true,
-            too_many: false,
+            too_many,
             low,
             terms,
+            served: 0,
+            direct: 0,
         };
     }
 
