@@ -24,6 +24,8 @@ const MAX_CELLS_LARGE: usize = 1 << 17;
 /// within about 10^7 days.
 const HOT: f64 = 1e-3;
 
+use super::key::KeyLayout;
+
 /// Bits of an ordering key that hold the block (see [`order_key`]).
 const BLOCK_BITS: u32 = 24;
 const BLOCK_MASK: u64 = (1 << BLOCK_BITS) - 1;
@@ -41,6 +43,40 @@ fn order_key(count: u64, block: usize) -> u64 {
 pub const LANES: usize = 4;
 /// A profile's cells in up to [`LANES`] blocks.
 pub type Cells = [u32; LANES];
+
+/// Cells of at most [`LANES`] blocks as one small vector sum: each block member's digit's
+/// contributions (its place value in each block times the digit).
+#[derive(Clone)]
+struct Lanes {
+    /// Row `start + d` of a member whose rows start at `start`: digit d's contributions.
+    rows: Vec<Cells>,
+    /// The players in some block, with the start of their rows.
+    players: Vec<(usize, usize)>,
+}
+
+/// Where a block's cell lies in a packed profile key: `mask` bits from bit `shift` of word
+/// `word`, continuing into the next word when `cross`.
+#[derive(Clone, Copy)]
+struct Field {
+    word: usize,
+    shift: u32,
+    mask: u64,
+    cross: bool,
+}
+
+impl Field {
+    #[inline(always)]
+    fn cell(&self, key: &[u64]) -> usize {
+        let low = key[self.word] >> self.shift;
+        let bits = if self.cross {
+            // shift > 0 here: the field starts inside its first word
+            low | key[self.word + 1] << (64 - self.shift)
+        } else {
+            low
+        };
+        (bits & self.mask) as usize
+    }
+}
 
 /// Dense sub-profile counts of each block.
 #[derive(Clone)]
@@ -68,7 +104,13 @@ pub struct BlockCounts {
     least: [u64; 2],
     /// At most [`LANES`] blocks of fewer than 2^32 cells: each player's place value in each
     /// block (zero outside it), for cells computed as one small vector sum.
-    lanes: Option<Vec<[u32; LANES]>>,
+    lanes: Option<Lanes>,
+    /// Every block's cell as a bit field (word, shift, mask) of the packed profile key, when
+    /// every member has a power-of-two number of types and the members' digits are adjacent
+    /// in one word (see [`Self::use_key_fields`]).
+    fields: Option<Vec<Field>>,
+    /// Overlapping blocks: whether some segment has no block outside it.
+    unbounded: bool,
     /// Whether the tables are too large to stay in the first cache levels (worth prefetching).
     large: bool,
 }
@@ -248,20 +290,36 @@ impl BlockCounts {
                     .collect()
             })
             .collect();
+        // at most LANES blocks: each block member's digit d adds d * place to its cells
         let lanes = (members.len() <= LANES
             && members
                 .iter()
                 .all(|m| m.iter().map(|e| e.1).product::<usize>() <= u32::MAX as usize))
         .then(|| {
-            let mut lanes = vec![[0u32; LANES]; n];
+            let mut place = vec![[0u32; LANES]; n];
             for (b, m) in strides.iter().enumerate() {
-                for &(i, place) in m {
-                    lanes[i][b] = place as u32;
+                for &(i, p) in m {
+                    place[i][b] = p as u32;
                 }
             }
-            lanes
+            let mut rows = Vec::new();
+            let mut players = Vec::new();
+            for (i, pl) in place.iter().enumerate() {
+                if pl.iter().any(|&p| p > 0) {
+                    players.push((i, rows.len()));
+                    let k = members
+                        .iter()
+                        .flatten()
+                        .find(|e| e.0 == i)
+                        .map_or(1, |e| e.1);
+                    rows.extend((0..k as u32).map(|d| pl.map(|p| p * d)));
+                }
+            }
+            Lanes { rows, players }
         });
         Self {
+            fields: None,
+            unbounded: outside.iter().any(Vec::is_empty),
             lanes,
             strides,
             large: cells > 1 << 16,
@@ -276,6 +334,38 @@ impl BlockCounts {
         }
     }
 
+    /// Reads cells off packed profile keys of `layout` from now on when every block allows
+    /// it: each member's number of types a power of two (its digit then takes exactly its
+    /// share of the cell number) and the members' digits adjacent, in order, in one word.
+    pub fn use_key_fields(&mut self, layout: &KeyLayout) {
+        let fields: Option<Vec<Field>> = self
+            .members
+            .iter()
+            .map(|m| {
+                let (word, shift) = layout.locate(m.first()?.0);
+                let (mut w, mut next) = (word, shift);
+                for &(i, k) in m {
+                    if next == 64 {
+                        // a full word continues at the start of the next one
+                        (w, next) = (w + 1, 0);
+                    }
+                    if !k.is_power_of_two() || layout.locate(i) != (w, next) {
+                        return None;
+                    }
+                    next += k.trailing_zeros();
+                }
+                let bits = (w - word) as u32 * 64 + next - shift;
+                (bits < 64 && w <= word + 1).then(|| Field {
+                    word,
+                    shift,
+                    mask: (1u64 << bits) - 1,
+                    cross: w > word,
+                })
+            })
+            .collect();
+        self.fields = fields;
+    }
+
     /// Number of blocks.
     pub fn len(&self) -> usize {
         self.members.len()
@@ -288,7 +378,7 @@ impl BlockCounts {
     }
 
     /// Upper bound on M_i(d_-i) for `player` and the last added profile d, and the block
-    /// giving it (`usize::MAX`: none).
+    /// giving it (`usize::MAX`: none); overlapping blocks need [`Self::settle`] first.
     #[inline(always)]
     pub fn bound_of(&self, player: usize) -> (u64, usize) {
         let packed = if self.block.is_empty() {
@@ -318,12 +408,13 @@ impl BlockCounts {
     #[inline(always)]
     pub fn cells(&self, bid: impl Fn(usize) -> usize) -> Cells {
         let mut cells = [0u32; LANES];
-        if let Some(lanes) = &self.lanes {
-            // one small vector multiply-add per player (player i's place values in each block)
-            for (i, place) in lanes.iter().enumerate() {
-                let d = bid(i) as u32;
-                for (c, &p) in cells.iter_mut().zip(place) {
-                    *c += d * p;
+        if self.fields.is_some() && !self.large {
+            // cells come from the key when they are added
+        } else if let Some(lanes) = &self.lanes {
+            for &(i, start) in &lanes.players {
+                let row = lanes.rows[start + bid(i)];
+                for (c, r) in cells.iter_mut().zip(row) {
+                    *c += r;
                 }
             }
             if self.large {
@@ -345,20 +436,38 @@ impl BlockCounts {
     #[inline(always)]
     pub fn add(&mut self, bid: impl Fn(usize) -> usize, by: u64) -> u64 {
         let cells = self.cells(&bid);
-        self.add_cells(&cells, bid, by)
+        self.add_cells(&cells, bid, None, by);
+        self.settle()
     }
 
-    /// [`Self::add`] with the profile's `cells` from [`Self::cells`] (computed ahead).
+    /// [`Self::add`] with the profile's `cells` from [`Self::cells`] (computed ahead), up to
+    /// the bounds: returns an upper bound on the largest bound any player gets, exact for
+    /// disjoint blocks. Overlapping blocks' bounds need [`Self::settle`] before they are read.
     #[inline(always)]
-    pub fn add_cells(&mut self, cells: &Cells, bid: impl Fn(usize) -> usize, by: u64) -> u64 {
+    pub fn add_cells(
+        &mut self,
+        cells: &Cells,
+        bid: impl Fn(usize) -> usize,
+        key: Option<&[u64]>,
+        by: u64,
+    ) -> u64 {
         // the two smallest ordering keys, without branches (the counts are random)
         let [mut first, mut second] = [NO_BOUND; 2];
+        let mut largest = 0;
         let mut note = |b: usize, c: u64| {
             let key = order_key(c, b);
             second = second.min(key.max(first));
             first = first.min(key);
+            largest = largest.max(c);
         };
-        if self.lanes.is_some() {
+        if let (Some(fields), Some(key)) = (&self.fields, key) {
+            for (b, (counts, field)) in self.counts.iter_mut().zip(fields).enumerate() {
+                let slot = &mut counts[field.cell(key)];
+                *slot += by;
+                self.today[b] = *slot;
+                note(b, *slot);
+            }
+        } else if self.lanes.is_some() {
             for (b, (counts, &cell)) in self.counts.iter_mut().zip(cells).enumerate() {
                 let slot = &mut counts[cell as usize];
                 *slot += by;
@@ -377,7 +486,21 @@ impl BlockCounts {
         }
         self.least = [first, second];
         if !self.block.is_empty() || self.members.is_empty() {
-            return self.unpack(second).0;
+            self.unpack(second).0
+        } else if self.unbounded {
+            u64::MAX
+        } else {
+            // every player's bound is some block's count
+            largest
+        }
+    }
+
+    /// Each segment's bound from the last added profile (overlapping blocks); returns the
+    /// largest bound any player gets from it.
+    #[inline]
+    pub fn settle(&mut self) -> u64 {
+        if !self.block.is_empty() || self.members.is_empty() {
+            return self.unpack(self.least[1]).0;
         }
         let mut loosest = 0;
         for (bound, outside) in self.bound.iter_mut().zip(&self.outside) {
@@ -486,6 +609,50 @@ mod tests {
             vec![0.9, 0.1],
         ];
         check_bounds(&theta, 4000);
+    }
+
+    #[test]
+    fn cells_read_off_packed_keys_match_digits() {
+        // 2-bit digits fill words exactly, so a block crosses from word 0 into word 1; the
+        // mixed cases have single-type players (no bits) and a player that is in no block
+        let cases: [Vec<usize>; 3] = [
+            vec![4; 50],
+            [vec![2, 1, 4, 8, 16, 1, 2, 2], vec![4; 40]].concat(),
+            vec![2, 8, 4, 4, 2, 16, 1 << 13],
+        ];
+        for ks in cases {
+            let layout = KeyLayout::new(&ks).unwrap();
+            // unlikely cells: the first split, consecutive blocks in player order
+            let mut plain = BlockCounts::new(&ks, &vec![0.01; ks.len()]);
+            let mut fields = plain.clone();
+            fields.use_key_fields(&layout);
+            assert!(fields.fields.is_some(), "{ks:?}: no fields");
+            if ks.len() == 50 {
+                assert!(fields.fields.as_ref().unwrap().iter().any(|f| f.cross));
+            }
+            let mut s = 11u64;
+            for _ in 0..3000 {
+                let profile: Vec<u32> = ks
+                    .iter()
+                    .map(|&k| {
+                        s ^= s << 13;
+                        s ^= s >> 7;
+                        s ^= s << 17;
+                        (s % k as u64) as u32
+                    })
+                    .collect();
+                let key: [u64; 2] = layout.pack(&profile);
+                let bid = |i: usize| profile[i] as usize;
+                let a = plain.add(bid, 1);
+                let cells = fields.cells(bid);
+                fields.add_cells(&cells, bid, Some(&key), 1);
+                assert_eq!(fields.settle(), a);
+                assert_eq!(fields.today, plain.today);
+                for i in 0..ks.len() {
+                    assert_eq!(fields.bound_of(i), plain.bound_of(i));
+                }
+            }
+        }
     }
 
     #[test]

@@ -68,27 +68,49 @@ impl CompactBids {
     }
 }
 
-fn convert<D: TryFrom<i64> + Copy + Default>(
-    bids: &[i64],
-    ks: &[usize],
-) -> Result<Vec<D>, OutOfRange> {
+/// A digit type that an in-range bid is narrowed to by truncation.
+trait Narrow: Copy {
+    fn narrow(bid: i64) -> Self;
+}
+
+macro_rules! narrow {
+    ($($t:ty),*) => {$(
+        impl Narrow for $t {
+            #[inline(always)]
+            fn narrow(bid: i64) -> Self {
+                // checked to lie in 0..k <= the type's range before it is used
+                bid as $t
+            }
+        }
+    )*};
+}
+narrow!(u8, u16, u32);
+
+/// Rows checked together (one flag for all of them).
+const CHECK_ROWS: usize = 64;
+
+fn convert<D: Narrow>(bids: &[i64], ks: &[usize]) -> Result<Vec<D>, OutOfRange> {
     let n = ks.len().max(1);
-    let mut out = vec![D::default(); bids.len()];
-    for (row, (src, dst)) in bids.chunks(n).zip(out.chunks_mut(n)).enumerate() {
+    let ks: Vec<u64> = ks.iter().map(|&k| k as u64).collect();
+    let mut out = Vec::with_capacity(bids.len());
+    for (block, src) in bids.chunks(n * CHECK_ROWS).enumerate() {
+        // branch-free: a negative bid is a huge unsigned one
         let mut bad = false;
-        for ((&b, &k), d) in src.iter().zip(ks).zip(dst.iter_mut()) {
-            // branch-free in the common case: one flag per row
-            bad |= b < 0 || b >= k as i64;
-            *d = D::try_from(b).unwrap_or_default();
+        for row in src.chunks(n) {
+            for (&b, &k) in row.iter().zip(&ks) {
+                bad |= b as u64 >= k;
+            }
         }
         if bad {
-            let player = src
+            let (at, b) = src
                 .iter()
-                .zip(ks)
-                .position(|(&b, &k)| b < 0 || b >= k as i64)
+                .zip(ks.iter().cycle())
+                .position(|(&b, &k)| b as u64 >= k)
+                .map(|at| (at, src[at]))
                 .expect("a bid out of range");
-            return Err((row, player, src[player]));
+            return Err((block * CHECK_ROWS + at / n, at % n, b));
         }
+        out.extend(src.iter().map(|&b| D::narrow(b)));
     }
     Ok(out)
 }

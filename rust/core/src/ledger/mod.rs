@@ -187,6 +187,9 @@ struct Remembered {
     valid: bool,
 }
 
+// SAFETY: integers and a bool, each valid when all zero.
+unsafe impl table::ZeroTag for Remembered {}
+
 /// Largest number of groups a player remembers as read back below the keep floor.
 const COLD_MAX: usize = 1 << 16;
 /// Days of look-ahead when prefetching table slots.
@@ -736,7 +739,8 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         let largest: Vec<f64> = split_rows(theta, ks)
             .map(|row| row.iter().copied().fold(0.0, f64::max))
             .collect();
-        let blocks = BlockCounts::new(ks, &largest);
+        let mut blocks = BlockCounts::new(ks, &largest);
+        blocks.use_key_fields(&layout);
         let profiles_max = ks.iter().fold(1usize, |acc, &k| acc.saturating_mul(k));
         Self {
             defer: profiles_max > 1 << 16 && blocks.len() >= 2,
@@ -957,13 +961,6 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             let keep = self.keep_floor;
             let base = (row % ring) * stride;
             let profile = &bids[row * n..(row + 1) * n];
-            // the block bounds serve the light mode only
-            let bound = (!ALL).then(|| {
-                self.blocks
-                    .add_cells(&cells[row % ring], |i| profile[i].index(), 1)
-            });
-            // no player's bound reaches the keep floor: nothing to look up today
-            let quiet = bound.is_some_and(|b| (b as f64) < keep);
             if fused {
                 let (marg, offsets) = (&mut self.marginal, &self.offsets);
                 let mut full = [0u64; W];
@@ -984,6 +981,15 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                     self.marginal[self.offsets[i] + b.index()] += 1;
                 }
             }
+            // the block bounds serve the light mode only
+            let bound = (!ALL).then(|| {
+                let key = Some(&keys[base][..]);
+                let bid = |i: usize| profile[i].index();
+                self.blocks.add_cells(&cells[row % ring], bid, key, 1)
+            });
+            // no player's bound reaches the keep floor: nothing to look up today
+            let quiet =
+                bound.is_some_and(|b| (b as f64) < keep || (self.blocks.settle() as f64) < keep);
             let (marg, offsets) = (&self.marginal, &self.offsets);
             let today = &mut flags[row * n..(row + 1) * n];
             if ALL {

@@ -44,22 +44,40 @@ pub fn hash_key<const W: usize>(key: &[u64; W]) -> u64 {
     h
 }
 
-impl<const W: usize, T: Copy + Default> Default for CountTable<W, T> {
+/// Tags whose all-zero bit pattern is a valid value (tables are allocated zeroed).
+///
+/// # Safety
+/// Implementors must be plain data for which every byte being zero is a valid value.
+pub unsafe trait ZeroTag: Copy + Default {}
+// SAFETY: the unit type has no bytes.
+unsafe impl ZeroTag for () {}
+// SAFETY: every bit pattern, zero included, is a valid u32.
+unsafe impl ZeroTag for u32 {}
+
+impl<const W: usize, T: ZeroTag> Default for CountTable<W, T> {
     fn default() -> Self {
         Self::with_log2(4)
     }
 }
 
-impl<const W: usize, T: Copy + Default> CountTable<W, T> {
+impl<const W: usize, T: ZeroTag> CountTable<W, T> {
     fn with_log2(log2: u32) -> Self {
-        let empty = Slot {
-            key: [0; W],
-            count: EMPTY_SLOT_COUNT,
-            tag: T::default(),
+        let len = 1usize << log2;
+        // a zeroed allocation: large tables come fresh (and lazily) from the kernel instead
+        // of being written here, and an all-zero slot is empty (count 0)
+        let layout = std::alloc::Layout::array::<Slot<W, T>>(len).expect("a table size in range");
+        // SAFETY: the layout has a nonzero size (len >= 16, a slot holds at least two words);
+        // the pointer is checked for null; every all-zero slot is a valid value ([u64; W],
+        // u64 and a `ZeroTag`), so the vector's `len` elements are initialized; capacity and
+        // alignment are those of the layout it was allocated with, by the global allocator.
+        let mut slots = unsafe {
+            let ptr = std::alloc::alloc_zeroed(layout).cast::<Slot<W, T>>();
+            if ptr.is_null() {
+                std::alloc::handle_alloc_error(layout);
+            }
+            Vec::from_raw_parts(ptr, len, len)
         };
-        let mut slots = Vec::with_capacity(1usize << log2);
         crate::ledger::advise_huge_pages(&mut slots);
-        slots.resize(1usize << log2, empty);
         Self {
             slots,
             shift: 64 - log2,
@@ -192,31 +210,15 @@ impl<const W: usize, T: Copy + Default> CountTable<W, T> {
     /// in order instead of at random: most slots are then found in cache.
     pub fn add_batch(&mut self, keys: &[[u64; W]], distinct: usize) {
         self.reserve_total(distinct.min(self.len.saturating_add(keys.len())));
-        const SMALL: usize = 1 << 12;
-        if keys.len() < SMALL {
-            for key in keys {
-                self.add(key, hash_key(key), 1);
+        // the keys' home slots are fetched a few keys ahead, so the misses overlap
+        const AHEAD: usize = 32;
+        for key in keys.iter().take(AHEAD) {
+            self.prefetch(hash_key(key));
+        }
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(next) = keys.get(i + AHEAD) {
+                self.prefetch(hash_key(next));
             }
-            return;
-        }
-        // one counting-sort pass on the top bits of the hash (the home slot's top bits)
-        let log2 = 64 - self.shift;
-        let bits = log2.min(12);
-        let bucket = |key: &[u64; W]| (hash_key(key) >> (64 - bits)) as usize;
-        let mut starts = vec![0usize; (1 << bits) + 1];
-        for key in keys {
-            starts[bucket(key) + 1] += 1;
-        }
-        for b in 0..1 << bits {
-            starts[b + 1] += starts[b];
-        }
-        let mut sorted = vec![[0u64; W]; keys.len()];
-        for key in keys {
-            let b = bucket(key);
-            sorted[starts[b]] = *key;
-            starts[b] += 1;
-        }
-        for key in &sorted {
             self.add(key, hash_key(key), 1);
         }
     }
