@@ -58,7 +58,10 @@ fn main() {
                 .unwrap_or(k - 1) as i64
         })
         .collect();
-    let Ok(CompactBids::U8(digits)) = CompactBids::from_i64(&bids, &vec![k; n]) else {
+    let convert = thread_cpu();
+    let compact = CompactBids::from_i64(&bids, &vec![k; n]);
+    eprintln!("from_i64: CPU {:.3} s", thread_cpu() - convert);
+    let Ok(CompactBids::U8(digits)) = compact else {
         panic!("K <= 256 expected");
     };
     let mut ledger = BidLedger::new(&theta, n, k, 0.5).expect("valid ledger");
