@@ -824,7 +824,7 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         }
         let h = hash_key(&full);
         // the complete mode adds to J once the batch is over (nothing reads J before)
-        if !ALL && !self.defer {
+        if self.joint_direct::<ALL>() {
             self.joint.prefetch(h);
         }
         keys[slot * stride] = full;
@@ -876,6 +876,17 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
             .collect()
     }
 
+    /// Whether each day is added to J as it comes (small profile spaces, where J stays in
+    /// cache, and the light mode unless it defers), rather than from a buffer.
+    #[inline(always)]
+    fn joint_direct<const ALL: bool>(&self) -> bool {
+        if ALL {
+            self.profiles_max <= 1 << 16
+        } else {
+            !self.defer
+        }
+    }
+
     fn record<D: Digit>(&mut self, bids: &[D], days: usize, out: RecordOutput<'_>) {
         if out.detail.is_some() {
             self.ensure_complete();
@@ -897,10 +908,14 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
         let RecordOutput { flags, mut detail } = out;
         let n = self.n;
         if ALL {
-            // the batch's full profiles wait for J here (see below)
-            self.pending.reserve(days);
-            // each day adds at most one group per player, and there are K^(n-1) groups
-            let fresh = (days >= PRESIZE_MIN_DAYS).then(|| self.batch_groups(bids, days));
+            // in a large profile space the batch's full profiles wait for J here (see below)
+            if !self.joint_direct::<ALL>() {
+                self.pending.reserve(days);
+            }
+            // each day adds at most one group per player, and there are K^(n-1) groups; an
+            // estimate of the batch's new groups is worth its pass only for large tables
+            let large = (0..n).any(|i| groups_max(&self.ks, i) > 1 << 16);
+            let fresh = (large && days >= PRESIZE_MIN_DAYS).then(|| self.batch_groups(bids, days));
             for (i, p) in self.players.iter_mut().enumerate() {
                 let room = groups_max(&self.ks, i).saturating_sub(p.groups.len() as u64);
                 p.groups.expect((days as u64).min(room) as usize);
@@ -970,12 +985,12 @@ impl<const W: usize, C: CountStore> LedgerImpl<W, C> {
                 keys[base] = full;
                 self.pending.push(full);
             } else {
-                if ALL {
-                    // no group is read back from J in the complete mode: the day's addition
-                    // waits for the end of the batch, to be made in table order
-                    self.pending.push(keys[base]);
-                } else {
+                if self.joint_direct::<ALL>() {
                     self.joint.add(&keys[base], hashes[base], 1);
+                } else {
+                    // no group is read back from J in the complete mode: in a large profile
+                    // space the day's addition waits for the end of the batch
+                    self.pending.push(keys[base]);
                 }
                 for (i, b) in profile.iter().enumerate() {
                     self.marginal[self.offsets[i] + b.index()] += 1;
