@@ -30,7 +30,7 @@
 //!
 //! J itself is read only to admit a group. In large profile spaces its additions wait (one
 //! key a day in a buffer) until a group must be read back or the batch ends, and are then
-//! made in table order ([`table::CountTable::add_batch`]), so a flags-only day usually touches
+//! made together ([`table::CountTable::add_batch`]), so a flags-only day usually touches
 //! no large table at all; flags are evaluated only on days when a player's marginal quiet
 //! period ends or some group is tracked.
 
@@ -56,8 +56,8 @@
 //! on first touch), so group tables grow 4-fold rather than 2-fold, never beyond what the
 //! batch being recorded can add (one group per player and day, at most K^(n-1) in all); a
 //! large batch estimates its new groups first (HyperLogLog over its group keys) and sizes each
-//! table once. J is not read during a complete-mode batch: its days are added at the end, in
-//! table order.
+//! table once. J is not read during a complete-mode batch: in large profile spaces its days
+//! are added at the end, together.
 //!
 //! # Exactness
 //! Flags are decided on scaled quantities against a cheap l r(l) with a relative safety band of
@@ -605,8 +605,8 @@ struct LedgerImpl<const W: usize, C> {
     keep_floor: f64,
     /// Light mode, large profile spaces: today's and earlier days' full keys not yet added
     /// to J. J is read only to admit a group, so additions wait until a day's bounds could
-    /// call for one (or the batch ends) and are then made in table order (see
-    /// [`CountTable::add_batch`]), instead of one random access a day.
+    /// call for one (or the batch ends) and are then made together, their table slots
+    /// fetched ahead (see [`CountTable::add_batch`]), instead of one access a day.
     pending: Vec<[u64; W]>,
     /// Whether J's additions are deferred (the profile space is large and the block bounds
     /// can rule days out).

@@ -206,8 +206,8 @@ impl<const W: usize, T: ZeroTag> CountTable<W, T> {
 
     /// Adds one day of each key in `keys` (the same counts as calling [`Self::add`] on each),
     /// with room made first for `distinct` keys in all (an upper bound on the table's length
-    /// afterwards). Large batches are first grouped by home region, so the table is swept
-    /// in order instead of at random: most slots are then found in cache.
+    /// afterwards). The table grows at most once, and each key's home slot is fetched a few
+    /// keys ahead, so the cache misses of a large table overlap.
     pub fn add_batch(&mut self, keys: &[[u64; W]], distinct: usize) {
         self.reserve_total(distinct.min(self.len.saturating_add(keys.len())));
         // the keys' home slots are fetched a few keys ahead, so the misses overlap

@@ -961,6 +961,17 @@ fn deferred_joint_counts_equal_immediate_ones() {
     }
 }
 
+/// A fresh one-word ledger with the first split of blocks only, whatever its supertypes:
+/// skewed ones would get blocks tight enough to leave nothing to remember.
+fn first_split_ledger(theta: &[f64], n: usize, k: usize) -> BidLedger {
+    let mut ledger = BidLedger::new(theta, n, k, 0.5).unwrap();
+    match &mut ledger.inner {
+        Inner::D1(l) => l.blocks = super::blocks::BlockCounts::first_split(&vec![k; n]),
+        _ => panic!("a one-word dense ledger expected"),
+    }
+    ledger
+}
+
 #[test]
 fn remembered_groups_are_ruled_out_exactly() {
     // Players 3 and 4 nearly always bid 0, player 2 rarely does: the groups (x, 0, 0, 0) of
@@ -991,12 +1002,7 @@ fn remembered_groups_are_ruled_out_exactly() {
         }));
     }
     let mut dense = Dense::new(&theta, n, k, 0.5);
-    let mut fast = BidLedger::new(&theta, n, k, 0.5).unwrap();
-    // these skewed supertypes would get blocks tight enough to leave nothing to remember
-    match &mut fast.inner {
-        Inner::D1(l) => l.blocks = super::blocks::BlockCounts::first_split(&[k; 5]),
-        _ => panic!("a one-word dense ledger expected"),
-    }
+    let mut fast = first_split_ledger(&theta, n, k);
     let (mut remembered, mut flagged) = (0, 0);
     for rows in bids.chunks(500 * n) {
         let fired = flags_match_dense(&mut fast, &mut dense, rows, n);
@@ -1055,11 +1061,7 @@ fn remembered_groups_go_stale_when_tracked() {
         }));
     }
     let mut dense = Dense::new(&theta, n, k, 0.5);
-    let mut fast = BidLedger::new(&theta, n, k, 0.5).unwrap();
-    match &mut fast.inner {
-        Inner::D1(l) => l.blocks = super::blocks::BlockCounts::first_split(&[k; 5]),
-        _ => panic!("a one-word dense ledger expected"),
-    }
+    let mut fast = first_split_ledger(&theta, n, k);
     let (mut tracked, mut purged, mut joint_only) = (false, false, 0);
     let zero = [0u64; 1];
     for rows in bids.chunks(500 * n) {
